@@ -1,0 +1,3 @@
+module github.com/carenotify/carenotify/proto
+
+go 1.26.0
