@@ -1,0 +1,157 @@
+package inbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// KindEmail is the Kind of a message received over SMTP.
+const KindEmail = "email"
+
+// defaultLimit is how many messages an Inbox keeps; older ones are dropped.
+const defaultLimit = 1000
+
+// Message is one message received by the inbox.
+//
+// Messages returned by an Inbox share their slices and maps with it: treat
+// them as read-only.
+type Message struct {
+	// ID identifies the message within the inbox (16 hex digits).
+	ID string `json:"id"`
+	// Kind is the channel the message came through: KindEmail.
+	Kind string `json:"kind"`
+	// ReceivedAt is when the inbox stored the message, in UTC.
+	ReceivedAt time.Time `json:"receivedAt"`
+	// From is the envelope sender (SMTP MAIL FROM); the From header is in
+	// Headers.
+	From string `json:"from"`
+	// To are the envelope recipients (SMTP RCPT TO), the addresses the
+	// message was actually delivered to, Bcc included.
+	To []string `json:"to"`
+	// Subject is the decoded Subject header.
+	Subject string `json:"subject"`
+	// Text is the first text/plain part, decoded to UTF-8, with LF line
+	// endings.
+	Text string `json:"text"`
+	// HTML is the first text/html part, decoded to UTF-8, with LF line
+	// endings.
+	HTML string `json:"html"`
+	// Headers are the top-level header fields, keys in canonical form
+	// ("Message-Id"), values with encoded words decoded.
+	Headers map[string][]string `json:"headers"`
+	// TLS reports whether the message was sent over TLS (after STARTTLS).
+	TLS bool `json:"tls"`
+	// TLSVersion is the TLS version used, such as "TLS 1.3", or empty.
+	TLSVersion string `json:"tlsVersion"`
+	// Size is the size of the message as received, in bytes.
+	Size int `json:"size"`
+	// Raw is the message as received, after the SMTP DATA dot-unstuffing.
+	Raw []byte `json:"-"`
+}
+
+type entry struct {
+	seq uint64 // position in arrival order, from 1
+	msg Message
+}
+
+// Inbox holds the most recent received messages in memory. It is safe for
+// concurrent use. The zero value is not usable; call New.
+type Inbox struct {
+	limit int
+
+	mu      sync.Mutex
+	entries []entry // oldest first
+	seq     uint64  // seq of the last message added
+	changed chan struct{}
+}
+
+// New returns an empty Inbox that keeps the last 1000 messages.
+func New() *Inbox {
+	return &Inbox{limit: defaultLimit, changed: make(chan struct{})}
+}
+
+// Messages returns the messages held, newest first.
+func (in *Inbox) Messages() []Message {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	msgs := make([]Message, 0, len(in.entries))
+	for i := len(in.entries) - 1; i >= 0; i-- {
+		msgs = append(msgs, in.entries[i].msg)
+	}
+	return msgs
+}
+
+// Message returns the message with the given id, if the inbox still holds it.
+func (in *Inbox) Message(id string) (Message, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, e := range in.entries {
+		if e.msg.ID == id {
+			return e.msg, true
+		}
+	}
+	return Message{}, false
+}
+
+// Reset removes every message.
+func (in *Inbox) Reset() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.entries = nil
+}
+
+// Wait returns the newest message held for which match returns true, or
+// blocks until such a message arrives or ctx is done. A nil match matches any
+// message. match is called without the inbox locked, so it may call the
+// inbox.
+func (in *Inbox) Wait(ctx context.Context, match func(Message) bool) (Message, error) {
+	var seen uint64 // messages up to seen have been offered to match
+	for {
+		in.mu.Lock()
+		var fresh []Message // newest first
+		for i := len(in.entries) - 1; i >= 0 && in.entries[i].seq > seen; i-- {
+			fresh = append(fresh, in.entries[i].msg)
+		}
+		seen = in.seq
+		changed := in.changed
+		in.mu.Unlock()
+
+		for _, m := range fresh {
+			if match == nil || match(m) {
+				return m, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return Message{}, fmt.Errorf("wait for message: %w", ctx.Err())
+		case <-changed:
+		}
+	}
+}
+
+// add stores m, dropping the oldest message if the inbox is full, and wakes
+// every Wait.
+func (in *Inbox) add(m Message) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.seq++
+	in.entries = append(in.entries, entry{seq: in.seq, msg: m})
+	if extra := len(in.entries) - in.limit; extra > 0 {
+		n := copy(in.entries, in.entries[extra:])
+		clear(in.entries[n:]) // let the dropped messages be collected
+		in.entries = in.entries[:n]
+	}
+	close(in.changed)
+	in.changed = make(chan struct{})
+}
+
+// newID returns a random message id.
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:]) // never returns an error
+	return hex.EncodeToString(b[:])
+}

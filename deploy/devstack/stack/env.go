@@ -1,0 +1,50 @@
+package stack
+
+import (
+	"path/filepath"
+	"strconv"
+)
+
+// Dev credentials: the demo EHR source and its bearer token. They exist
+// only in the development stack.
+const (
+	DemoSource = "demo"
+	DemoTenant = "demo"
+	DemoToken  = "demo-token"
+)
+
+// serviceEnv returns each service's environment in the stack.
+func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, root string) map[string][]string {
+	addr := func(k string) string { return "127.0.0.1:" + strconv.Itoa(ports[k]) }
+	common := func(prefix, name string) []string {
+		vars := []string{
+			prefix + "_HTTP_ADDR=" + addr(name+"-http"),
+			prefix + "_NATS_URL=" + natsURL,
+			prefix + "_LOG_LEVEL=info",
+		}
+		if _, ok := ports[name+"-grpc"]; ok {
+			vars = append(vars, prefix+"_GRPC_ADDR="+addr(name+"-grpc"))
+		}
+		return vars
+	}
+	return map[string][]string{
+		"ingest": append(common("INGEST", "ingest"),
+			"INGEST_SOURCES="+DemoSource+"="+DemoTenant+":"+DemoToken,
+		),
+		"journey": append(common("JOURNEY", "journey"),
+			"JOURNEY_EMAIL_ADDR="+addr("email-grpc"),
+			"JOURNEY_JOURNEYS_DIR="+filepath.Join(root, "deploy", "examples", "journeys"),
+			"JOURNEY_TEMPLATES_DIR="+filepath.Join(root, "deploy", "examples", "templates"),
+		),
+		"email": append(common("EMAIL", "email"),
+			"EMAIL_REDIS_URL="+redisURL,
+			"EMAIL_SMTP_HOST=localhost",
+			"EMAIL_SMTP_PORT="+strconv.Itoa(ports["inbox-smtp"]),
+			"EMAIL_SMTP_CA_FILE="+caFile,
+			"EMAIL_SMTP_TLS=required",
+			"EMAIL_FROM=Carenotify Demo Clinic <noreply@carenotify.localhost>",
+		),
+		"sms":   common("SMS", "sms"),
+		"forms": common("FORMS", "forms"),
+	}
+}
