@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carenotify/carenotify/deploy/devstack/demo"
+	"github.com/carenotify/carenotify/deploy/devstack/stack"
+)
+
+// patient holds the canary identifiers the test seeds into a corpus
+// notification; none of them may appear in any log or metric.
+type patient struct {
+	apptID, patientID, email, family, given, mrn string
+}
+
+func newPatient() patient {
+	s := strings.ToLower(rand.Text()[:12])
+	return patient{
+		apptID:    "e2e-appt-" + s,
+		patientID: "e2e-pat-" + s,
+		email:     "canary." + s + "@example.org",
+		family:    "Canaryfamily" + s,
+		given:     "Canarygiven" + s,
+		mrn:       "MRNCANARY" + s,
+	}
+}
+
+// booking returns the sample corpus-built notification with the patient's
+// canary identifiers in place of the example patient's.
+func (p patient) booking(t *testing.T, root string) []byte {
+	t.Helper()
+	tmpl, err := os.ReadFile(filepath.Join(root, "deploy", "examples", "notifications", "appointment-booked.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := demo.NewBooking(tmpl, p.apptID, p.patientID, p.email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.NewReplacer(
+		"Chalmers", p.family,
+		`"Peter"`, `"`+p.given+`"`,
+		"Peter James "+p.family, p.given+" James "+p.family,
+		`"value": "12345"`, `"value": "`+p.mrn+`"`,
+	).Replace(string(b))
+	for _, want := range []string{p.family, p.given, p.mrn, p.email} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("booking lacks canary %q: the sample notification changed shape", want)
+		}
+	}
+	return []byte(s)
+}
+
+func (p patient) identifiers() []string {
+	return []string{p.email, p.family, p.given, p.mrn, "Chalmers", "1974-12-25", "5555 6473", "3410 5613"}
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.work above the test directory")
+		}
+		dir = parent
+	}
+}
+
+func TestAppointmentBookedBecomesOneEmail(t *testing.T) {
+	root := repoRoot(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+
+	var out logBuffer
+	s, err := stack.Start(ctx, stack.Options{
+		Root:      root,
+		VarDir:    t.TempDir(),
+		FreePorts: true,
+		Output:    &out,
+	})
+	if err != nil {
+		t.Fatalf("start stack: %v", err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			s.Stop()
+		}
+	}
+	defer stop()
+	endpoint := s.IngestURL + "/fhir/" + stack.DemoSource + "/notifications"
+
+	// Handshake: accepted, no event, no email.
+	handshake, err := os.ReadFile(filepath.Join(root, "deploy", "examples", "notifications", "handshake.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, outcome, err := demo.Post(ctx, endpoint, stack.DemoToken, handshake); err != nil || code != http.StatusOK {
+		t.Fatalf("handshake = %d %q %v, want 200", code, outcome, err)
+	}
+
+	// The same booking posted twice (an EHR retry): exactly one email.
+	first := newPatient()
+	body := first.booking(t, root)
+	for i := range 2 {
+		if code, outcome, err := demo.Post(ctx, endpoint, stack.DemoToken, body); err != nil || code != http.StatusOK {
+			t.Fatalf("post %d = %d %q %v, want 200", i+1, code, outcome, err)
+		}
+	}
+	// A wrong token is refused and sends nothing.
+	if code, _, err := demo.Post(ctx, endpoint, "not-the-token", newPatient().booking(t, root)); err != nil || code != http.StatusUnauthorized {
+		t.Errorf("wrong token = %d %v, want 401", code, err)
+	}
+	// A malformed body gets a 4xx OperationOutcome and sends nothing.
+	code, outcome, err := demo.Post(ctx, endpoint, stack.DemoToken, []byte(`{"resourceType":"Bundle","type":"history","entry":[`))
+	if err != nil || code < 400 || code > 499 || outcome == "" {
+		t.Errorf("malformed = %d %q %v, want 4xx with an OperationOutcome", code, outcome, err)
+	}
+
+	msgs, err := demo.WaitForEmail(ctx, s.InboxURL, first.email, 60*time.Second)
+	if err != nil {
+		t.Fatalf("%v\nlogs:\n%s", err, out.String())
+	}
+	got := msgs[0]
+	if len(got.To) != 1 || got.To[0] != first.email {
+		t.Errorf("email to %q, want %q", got.To, first.email)
+	}
+	if want := "Your appointment on Monday, December 9, 2013"; got.Subject != want {
+		t.Errorf("subject = %q, want %q", got.Subject, want)
+	}
+	if !got.TLS {
+		t.Error("email crossed the SMTP hop without TLS")
+	}
+	if !strings.Contains(got.Text, first.given) {
+		t.Error("email text does not greet the patient by given name")
+	}
+
+	// A second, different booking is a barrier: once it has arrived, a
+	// duplicate of the first would have arrived too.
+	second := newPatient()
+	if code, outcome, err := demo.Post(ctx, endpoint, stack.DemoToken, second.booking(t, root)); err != nil || code != http.StatusOK {
+		t.Fatalf("second booking = %d %q %v", code, outcome, err)
+	}
+	if _, err := demo.WaitForEmail(ctx, s.InboxURL, second.email, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if msgs, err = demo.Emails(ctx, s.InboxURL, first.email); err != nil || len(msgs) != 1 {
+		t.Errorf("emails to the first patient = %d (%v), want exactly 1", len(msgs), err)
+	}
+	if all := s.Inbox.Messages(); len(all) != 2 {
+		t.Errorf("inbox holds %d messages, want 2 (one per booking)", len(all))
+	}
+
+	// No identifier in any service's metrics or logs.
+	var metrics strings.Builder
+	for name, addr := range s.Addrs {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatalf("%s metrics: %v", name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		metrics.Write(b)
+	}
+	stop()
+	logs := readLogs(t, s.LogDir)
+	if !strings.Contains(logs, `"service":"ingest"`) || !strings.Contains(logs, `"service":"email"`) {
+		t.Fatalf("service logs missing; got:\n%s", logs)
+	}
+	for _, p := range []patient{first, second} {
+		for _, id := range p.identifiers() {
+			if strings.Contains(logs, id) {
+				t.Errorf("service logs contain patient identifier %q", id)
+			}
+			if strings.Contains(metrics.String(), id) {
+				t.Errorf("metrics contain patient identifier %q", id)
+			}
+		}
+	}
+}
+
+func readLogs(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, name := range stack.Services {
+		data, err := os.ReadFile(filepath.Join(dir, name+".log"))
+		if err != nil {
+			t.Fatalf("read %s log: %v", name, err)
+		}
+		b.Write(data)
+	}
+	return b.String()
+}
