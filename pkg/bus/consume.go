@@ -81,7 +81,7 @@ func settle(ctx context.Context, msg jetstream.Msg, herr error, durable string, 
 	case herr == nil:
 		err = msg.DoubleAck(ctx)
 	case IsPermanent(herr):
-		logger.Error("message terminated", "consumer", durable, "subject", msg.Subject(), "err", herr)
+		logger.Error("message terminated", "consumer", durable, "natsSubject", msg.Subject(), "err", herr)
 		err = msg.TermWithReason(herr.Error())
 	default:
 		n := uint64(1)
@@ -89,7 +89,7 @@ func settle(ctx context.Context, msg jetstream.Msg, herr error, durable string, 
 			n = md.NumDelivered
 		}
 		delay := Backoff(n, time.Minute)
-		logger.Warn("message redelivery", "consumer", durable, "subject", msg.Subject(), "delivered", n, "retryIn", delay.String(), "err", herr)
+		logger.Warn("message redelivery", "consumer", durable, "natsSubject", msg.Subject(), "delivered", n, "retryIn", delay.String(), "err", herr)
 		err = msg.NakWithDelay(delay)
 	}
 	if err != nil {
