@@ -1,0 +1,11 @@
+// Package app holds the journey service's use cases: turning one clinical
+// event into the messages its journeys send, and listing the loaded
+// journeys. It knows nothing of NATS or gRPC: the event arrives decoded,
+// and messages leave through [EmailSender], which internal/emailclient
+// implements.
+//
+// Idempotency (ARCHITECTURE.md, "Data flow", step 3): every send carries a
+// key derived from the tenant, the journey, the resource the event is about
+// and the step, so a redelivered or re-sent event (an EHR that sends the
+// same booking again with a new version) never sends the same step twice.
+package app

@@ -1,0 +1,54 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/services/journey/internal/catalog"
+)
+
+// EmailSender hands an email to the email channel, which stores it durably
+// before it answers. A rejection that retrying cannot fix is returned
+// marked with [Permanent]; any other error is worth retrying with the same
+// idempotency key.
+type EmailSender interface {
+	SendEmail(ctx context.Context, e Email) (SendResult, error)
+}
+
+// Email is one email to one patient. Its PHI fields are [log.PHI], so the
+// email cannot leak into a log line or an error message by accident.
+type Email struct {
+	// Tenant the email is sent for.
+	Tenant string
+	// IdempotencyKey is unique per journey instance and step; see [IdempotencyKey].
+	IdempotencyKey string
+	// To is the recipient address. PHI.
+	To log.PHI
+	// Subject, HTML and Text are the rendered message. PHI.
+	Subject, HTML, Text log.PHI
+	// Security is the PHI level, which decides how the email may travel.
+	Security catalog.Security
+	// JourneyInstance and Step identify what produced the email, for
+	// tracing. Not PHI.
+	JourneyInstance, Step string
+}
+
+// LogValue logs the email's identifiers only.
+func (e Email) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("tenant", e.Tenant),
+		slog.String("idempotencyKey", e.IdempotencyKey),
+		slog.String("instance", e.JourneyInstance),
+		slog.String("step", e.Step),
+	)
+}
+
+// SendResult is the email channel's answer.
+type SendResult struct {
+	// MessageID identifies the stored message. Not PHI.
+	MessageID string
+	// Duplicate is true when the idempotency key had been used before and
+	// nothing new was queued.
+	Duplicate bool
+}

@@ -1,0 +1,363 @@
+package catalog_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/carenotify/carenotify/services/journey/internal/catalog"
+)
+
+const (
+	examplesJourneys  = "../../../../deploy/examples/journeys"
+	examplesTemplates = "../../../../deploy/examples/templates"
+)
+
+func TestLoadExamples(t *testing.T) {
+	set, err := catalog.Load(examplesJourneys, examplesTemplates, time.UTC)
+	if err != nil {
+		t.Fatalf("Load(examples) = %v", err)
+	}
+	want := []*catalog.Journey{{
+		ID:      "appointment-confirmation",
+		Purpose: catalog.PurposeTreatment,
+		Trigger: "appointment.booked",
+		Key:     catalog.KeySubject,
+		Steps: []catalog.Step{{
+			Send: catalog.ChannelEmail, Template: "appointment-confirmation", Security: catalog.SecurityPHI,
+		}},
+		File: "appointment-confirmation.yaml",
+	}}
+	got := set.Journeys()
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(catalog.Journey{}, catalog.Step{}), cmpopts.IgnoreFields(catalog.Journey{}, "Version")); diff != "" {
+		t.Errorf("Journeys() mismatch (-want +got):\n%s", diff)
+	}
+	if len(got) == 1 && len(got[0].Version) != 12 {
+		t.Errorf("Version = %q, want 12 hex digits", got[0].Version)
+	}
+	if _, ok := set.Template("appointment-confirmation"); !ok {
+		t.Error("template appointment-confirmation not loaded")
+	}
+	if n := len(set.Match("any-tenant", "appointment.booked")); n != 1 {
+		t.Errorf("Match(appointment.booked) = %d journeys, want 1", n)
+	}
+	if n := len(set.Match("any-tenant", "appointment.cancelled")); n != 0 {
+		t.Errorf("Match(appointment.cancelled) = %d journeys, want 0", n)
+	}
+}
+
+// goodTemplate is a valid template with id "confirm".
+const goodTemplate = `id: confirm
+channel: email
+subject: "Hello {{.Patient.GivenName}}"
+text: "Hello"
+html: "<p>Hello</p>"
+`
+
+// goodJourney is a valid journey with id "a".
+const goodJourney = `id: a
+purpose: treatment
+trigger: appointment.booked
+steps:
+  - send: email
+    template: confirm
+`
+
+// writeFiles writes name → content files into a new directory.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// problems loads the files and returns the problems as "file:line: message"
+// with file relative to its directory.
+func problems(t *testing.T, journeys, templates map[string]string) []string {
+	t.Helper()
+	jdir, tdir := writeFiles(t, journeys), writeFiles(t, templates)
+	_, err := catalog.Load(jdir, tdir, time.UTC)
+	if err == nil {
+		return nil
+	}
+	le, ok := errors.AsType[*catalog.LoadError](err)
+	if !ok {
+		t.Fatalf("Load() error %T %v, want *LoadError", err, err)
+	}
+	var out []string
+	for _, p := range le.Problems {
+		s := p.String()
+		s = strings.TrimPrefix(s, jdir+string(filepath.Separator))
+		s = strings.TrimPrefix(s, tdir+string(filepath.Separator))
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestLoadRejectsBadJourneys(t *testing.T) {
+	tests := []struct {
+		name string
+		give map[string]string // journey files
+		want []string
+	}{
+		{
+			name: "unknown field",
+			give: map[string]string{"a.yaml": goodJourney + "owner: care-ops\n"},
+			want: []string{`a.yaml:7: unknown field "owner" (known fields: id, purpose, tenant, trigger, key, steps)`},
+		},
+		{
+			name: "misspelt field",
+			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "trigger:", "triger:", 1)},
+			want: []string{
+				`a.yaml:1: missing required field "trigger"`,
+				`a.yaml:3: unknown field "triger" (did you mean "trigger"?)`,
+			},
+		},
+		{
+			name: "unknown trigger",
+			give: map[string]string{"appointment.yaml": strings.Replace(goodJourney, "appointment.booked", "appointment.boked", 1)},
+			want: []string{`appointment.yaml:3: trigger "appointment.boked" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated)`},
+		},
+		{
+			name: "wait step",
+			give: map[string]string{"appointment.yaml": goodJourney + "  - wait_until: event.appointment.start - duration(\"72h\")\n"},
+			want: []string{`appointment.yaml:7: step 2: "wait_until" is not supported yet (coming with timers)`},
+		},
+		{
+			name: "sms step",
+			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "send: email", "send: sms", 1)},
+			want: []string{`a.yaml:5: step 1: send "sms" is not supported yet (coming with the SMS channel); only send: email is`},
+		},
+		{
+			name: "fallback in a step",
+			give: map[string]string{"a.yaml": goodJourney + "    fallback: sms\n"},
+			want: []string{`a.yaml:7: step 1: "fallback" is not supported yet (coming with delivery tracking)`},
+		},
+		{
+			name: "condition and cancellation",
+			give: map[string]string{"a.yaml": goodJourney + "when: event.appointment.service_type != \"telehealth\"\ncancel_on: [appointment.cancelled]\n"},
+			want: []string{
+				`a.yaml:7: "when" is not supported yet (coming with CEL conditions)`,
+				`a.yaml:8: "cancel_on" is not supported yet (coming with timers)`,
+			},
+		},
+		{
+			name: "other key",
+			give: map[string]string{"a.yaml": goodJourney + "key: event.patient\n"},
+			want: []string{`a.yaml:7: key "event.patient" is not supported yet: only "event.subject" (one instance per appointment, result, ...) is; other keys come with CEL conditions`},
+		},
+		{
+			name: "missing template",
+			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "template: confirm", "template: confirmation", 1)},
+			want: []string{`a.yaml:6: step 1: template "confirmation" does not exist in TEMPLATES (known: confirm)`},
+		},
+		{
+			name: "duplicate id",
+			give: map[string]string{"a.yaml": goodJourney, "b.yml": goodJourney},
+			want: []string{`b.yml:1: journey id "a" is already used by a.yaml`},
+		},
+		{
+			name: "bad purpose",
+			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "treatment", "sales", 1)},
+			want: []string{`a.yaml:2: purpose "sales" must be one of treatment, operations, marketing`},
+		},
+		{
+			name: "marketing needs consent",
+			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "treatment", "marketing", 1)},
+			want: []string{`a.yaml:2: purpose "marketing" is not supported yet (coming with consent: marketing needs the patient's opt-in)`},
+		},
+		{
+			name: "bad id and security",
+			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "id: a", "id: Appointment Confirmation", 1) + "    security: secret\n"},
+			want: []string{
+				`a.yaml:1: id "Appointment Confirmation" may only use lowercase letters, digits and '-' (at most 64), e.g. "appointment-confirmation"`,
+				`a.yaml:7: step 1: security "secret" must be phi or no-phi`,
+			},
+		},
+		{
+			name: "no steps",
+			give: map[string]string{"a.yaml": "id: a\npurpose: treatment\ntrigger: appointment.booked\nsteps: []\n"},
+			want: []string{`a.yaml:4: steps is empty; a journey needs at least one step such as "- send: email"`},
+		},
+		{
+			name: "step without send",
+			give: map[string]string{"a.yaml": "id: a\npurpose: treatment\ntrigger: appointment.booked\nsteps:\n  - template: confirm\n"},
+			want: []string{`a.yaml:5: step 1: missing "send: email" (sending an email is the only kind of step supported yet)`},
+		},
+		{
+			name: "field twice",
+			give: map[string]string{"a.yaml": goodJourney + "id: b\n"},
+			want: []string{`a.yaml:7: "id" is given twice (first on line 1)`},
+		},
+		{
+			name: "not yaml",
+			give: map[string]string{"a.yaml": "id: a\n  purpose: [treatment\n"},
+			want: []string{`a.yaml:2: not valid YAML: mapping values are not allowed in this context`},
+		},
+		{
+			name: "two documents",
+			give: map[string]string{"a.yaml": goodJourney + "---\n" + goodJourney},
+			want: []string{`a.yaml:7: "---" starts a second YAML document; put one journey in each file`},
+		},
+		{
+			name: "empty file",
+			give: map[string]string{"a.yaml": "# nothing yet\n"},
+			want: []string{`a.yaml: the file is empty; it should describe one journey`},
+		},
+		{
+			name: "other files are ignored",
+			give: map[string]string{"a.yaml": goodJourney, "README.md": "not a journey", ".b.yaml": "editor swap file"},
+			want: nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := problems(t, tt.give, map[string]string{"confirm.yaml": goodTemplate})
+			for i := range got {
+				got[i] = templatesDirRE(got[i])
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// templatesDirRE replaces the temporary templates directory in a message.
+func templatesDirRE(s string) string {
+	const marker = "does not exist in "
+	i := strings.Index(s, marker)
+	if i < 0 {
+		return s
+	}
+	rest := s[i+len(marker):]
+	j := strings.Index(rest, " (known")
+	return s[:i+len(marker)] + "TEMPLATES" + rest[j:]
+}
+
+func TestLoadRejectsBadTemplates(t *testing.T) {
+	tests := []struct {
+		name string
+		give string // the template file confirm.yaml
+		want []string
+	}{
+		{
+			name: "parse error",
+			give: "id: confirm\nchannel: email\nsubject: Hello\ntext: |\n  Hello\n  {{if .Patient.GivenName}}\nhtml: <p>Hi</p>\n",
+			want: []string{
+				`a.yaml:6: step 1: template "confirm" is not loaded (the templates have problems, listed with this one)`,
+				`confirm.yaml:7: text: unexpected EOF`,
+			},
+		},
+		{
+			name: "misspelt field",
+			give: "id: confirm\nchannel: email\nsubject: Hello\ntext: |\n  Hello\n  {{.Patient.GivenNam}}\nhtml: <p>Hi</p>\n",
+			want: []string{
+				`a.yaml:6: step 1: template "confirm" is not loaded (the templates have problems, listed with this one)`,
+				`confirm.yaml:6: text: executing "text" at <.Patient.GivenNam>: can't evaluate field GivenNam in type catalog.Patient`,
+			},
+		},
+		{
+			name: "unknown function",
+			give: "id: confirm\nchannel: email\nsubject: \"{{datetime .Appointment.Start}}\"\ntext: Hello\nhtml: <p>Hi</p>\n",
+			want: []string{
+				`a.yaml:6: step 1: template "confirm" is not loaded (the templates have problems, listed with this one)`,
+				`confirm.yaml:3: subject: function "datetime" not defined`,
+			},
+		},
+		{
+			name: "sms template",
+			give: strings.Replace(goodTemplate, "channel: email", "channel: sms", 1),
+			want: []string{
+				`a.yaml:6: step 1: template "confirm" is not loaded (the templates have problems, listed with this one)`,
+				`confirm.yaml:2: channel "sms" is not supported yet (coming with the SMS channel); only email is`,
+			},
+		},
+		{
+			name: "missing html and unknown field",
+			give: "id: confirm\nchannel: email\nsubject: Hello\ntext: Hello\nbody: <p>Hi</p>\n",
+			want: []string{
+				`a.yaml:6: step 1: template "confirm" is not loaded (the templates have problems, listed with this one)`,
+				`confirm.yaml:1: missing required field "html"`,
+				`confirm.yaml:5: unknown field "body" (known fields: id, channel, language, subject, text, html)`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := problems(t, map[string]string{"a.yaml": goodJourney}, map[string]string{"confirm.yaml": tt.give})
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadReportsEveryProblemTogether(t *testing.T) {
+	journeys := map[string]string{
+		"a.yaml": strings.Replace(goodJourney, "treatment", "sales", 1),
+		"b.yaml": "id: b\npurpose: treatment\ntrigger: lab_result.ready\nsteps:\n  - wait: 24h\n  - send: email\n    template: results\n",
+		"c.yaml": strings.Replace(goodJourney, "id: a", "id: c", 1),
+	}
+	templates := map[string]string{
+		"confirm.yaml": goodTemplate,
+		"other.yaml":   "id: other\nchannel: email\nsubject: Hi\ntext: Hi\nhtml: <p>Hi</p>\nlanguage: english\n",
+	}
+	want := []string{
+		`a.yaml:2: purpose "sales" must be one of treatment, operations, marketing`,
+		`b.yaml:3: trigger "lab_result.ready" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated)`,
+		`b.yaml:5: step 1: "wait" is not supported yet (coming with timers)`,
+		`b.yaml:7: step 2: template "results" is not loaded (the templates have problems, listed with this one)`,
+		`other.yaml:6: language "english" is not a language tag such as "en" or "es-MX"`,
+	}
+	got := problems(t, journeys, templates)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadMissingDirectories(t *testing.T) {
+	_, err := catalog.Load("/nonexistent/journeys", "/nonexistent/templates", time.UTC)
+	want := "journeys and templates have 2 problems:\n" +
+		"  /nonexistent/journeys: cannot read directory: no such file or directory\n" +
+		"  /nonexistent/templates: cannot read directory: no such file or directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("Load() = %v, want\n%s", err, want)
+	}
+}
+
+func TestLoadTenantJourneys(t *testing.T) {
+	jdir := writeFiles(t, map[string]string{
+		"all.yaml":  goodJourney,
+		"east.yaml": strings.Replace(goodJourney, "id: a", "id: east\ntenant: east", 1),
+	})
+	set, err := catalog.Load(jdir, writeFiles(t, map[string]string{"confirm.yaml": goodTemplate}), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(js []*catalog.Journey) []string {
+		var out []string
+		for _, j := range js {
+			out = append(out, j.ID)
+		}
+		return out
+	}
+	got := map[string][]string{
+		"east": ids(set.Match("east", "appointment.booked")),
+		"west": ids(set.Match("west", "appointment.booked")),
+	}
+	want := map[string][]string{"east": {"a", "east"}, "west": {"a"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Match (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,279 @@
+package catalog
+
+import (
+	"fmt"
+	htmltemplate "html/template"
+	"regexp"
+	"strconv"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Template is one loaded message template. It is safe for concurrent use.
+type Template struct {
+	// ID is unique across the templates directory.
+	ID string
+	// Channel is the channel the template is written for.
+	Channel Channel
+	// Language is the BCP-47 tag of the language it is written in.
+	Language string
+	// File is the file name, relative to the templates directory.
+	File string
+	// Version is a short content hash of the file.
+	Version string
+
+	subject *texttemplate.Template
+	text    *texttemplate.Template
+	html    *htmltemplate.Template
+	idLine  int // for the duplicate check
+}
+
+// Message is a rendered email. PHI.
+type Message struct {
+	// Subject is one line: runs of white space, line breaks included, are
+	// folded into one space.
+	Subject string
+	// Text is the plain-text body.
+	Text string
+	// HTML is the HTML body, with every value escaped.
+	HTML string
+}
+
+// Fields of a template file, in the order the README lists them.
+var templateFields = []string{"id", "channel", "language", "subject", "text", "html"}
+
+var languageRE = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+
+// parseTemplate parses one template file; see parseJourney.
+func parseTemplate(path, name string, b []byte, loc *time.Location) (*Template, []Problem) {
+	p := &fileParser{file: path}
+	root := p.document(b, "template")
+	if root == nil {
+		return nil, p.problems
+	}
+	t := &Template{File: name, Version: version(b), Language: "en"}
+	parts := map[string]field{}
+	have := map[string]bool{}
+	for _, f := range p.fields(root, "") {
+		have[f.name] = true
+		switch f.name {
+		case "id":
+			t.idLine = f.value.Line
+			if v, ok := p.scalar(f, ""); ok {
+				t.ID = v
+				if v == "" {
+					p.addf(f.value.Line, "id is empty; give the template a name such as \"appointment-confirmation\"")
+				} else if !idRE.MatchString(v) {
+					p.addf(f.value.Line, "id %q may only use lowercase letters, digits and '-' (at most 64), e.g. \"appointment-confirmation\"", v)
+				}
+			}
+		case "channel":
+			if v, ok := p.scalar(f, ""); ok {
+				switch {
+				case Channel(v) == ChannelEmail:
+					t.Channel = ChannelEmail
+				case sendNotYet[v] != "":
+					p.addf(f.value.Line, "channel %q is not supported yet (coming with %s); only email is", v, sendNotYet[v])
+				default:
+					p.addf(f.value.Line, "channel %q is not a channel; use channel: email", v)
+				}
+			}
+		case "language":
+			if v, ok := p.scalar(f, ""); ok {
+				if !languageRE.MatchString(v) {
+					p.addf(f.value.Line, "language %q is not a language tag such as \"en\" or \"es-MX\"", v)
+				}
+				t.Language = v
+			}
+		case "subject", "text", "html":
+			if _, ok := p.scalar(f, ""); ok {
+				parts[f.name] = f
+			}
+		default:
+			p.unknownField(f, "", templateFields)
+		}
+	}
+	for _, name := range []string{"id", "channel", "subject", "text", "html"} {
+		if !have[name] {
+			p.addf(root.Line, "missing required field %q", name)
+		}
+	}
+	fm := funcs(loc)
+	if f, ok := parts["subject"]; ok {
+		t.subject = p.textPart(f, fm)
+	}
+	if f, ok := parts["text"]; ok {
+		t.text = p.textPart(f, fm)
+	}
+	if f, ok := parts["html"]; ok {
+		t.html = p.htmlPart(f, fm)
+	}
+	if len(p.problems) > 0 {
+		return nil, p.problems
+	}
+	// Render once with synthetic data, so a misspelt field or a bad
+	// function call shows up now rather than when a patient's event comes.
+	if _, err := t.execute(sampleData()); err != nil {
+		if pe, ok := err.(*partError); ok {
+			p.partProblem(parts[pe.part], pe.err)
+		} else {
+			p.addf(root.Line, "cannot be rendered: %v", err)
+		}
+		return nil, p.problems
+	}
+	return t, nil
+}
+
+func (p *fileParser) textPart(f field, fm map[string]any) *texttemplate.Template {
+	if strings.TrimSpace(f.value.Value) == "" {
+		p.addf(f.value.Line, "%s is empty", f.name)
+		return nil
+	}
+	tmpl, err := texttemplate.New(f.name).Option("missingkey=error").Funcs(fm).Parse(f.value.Value)
+	if err != nil {
+		p.partProblem(f, err)
+		return nil
+	}
+	return tmpl
+}
+
+func (p *fileParser) htmlPart(f field, fm map[string]any) *htmltemplate.Template {
+	if strings.TrimSpace(f.value.Value) == "" {
+		p.addf(f.value.Line, "%s is empty", f.name)
+		return nil
+	}
+	tmpl, err := htmltemplate.New(f.name).Option("missingkey=error").Funcs(fm).Parse(f.value.Value)
+	if err != nil {
+		p.partProblem(f, err)
+		return nil
+	}
+	return tmpl
+}
+
+// templateErrRE matches the position text/template and html/template put
+// at the start of their errors: "template: subject:3:12: ..." or
+// "html/template:html:3:12: ...".
+var templateErrRE = regexp.MustCompile(`^(?:html/)?template: ?[a-z]+:(\d+):(?:\d+:)? ?(.*)$`)
+
+// partProblem records a template error in a subject, text or html field,
+// on the file line the template's line falls on.
+func (p *fileParser) partProblem(f field, err error) {
+	line, msg := f.value.Line, err.Error()
+	if m := templateErrRE.FindStringSubmatch(msg); m != nil {
+		msg = m[2]
+		if tl, convErr := strconv.Atoi(m[1]); convErr == nil && tl > 0 {
+			line = f.value.Line + tl - 1
+			if f.value.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+				line++ // a block scalar starts on the line after "|"
+			}
+		}
+	}
+	p.addf(line, "%s: %s", f.name, msg)
+}
+
+// partError is an execution error of one part of a template.
+type partError struct {
+	part string
+	err  error
+}
+
+func (e *partError) Error() string { return e.part + ": " + e.err.Error() }
+
+// execute renders every part with d. Its errors may quote d.
+func (t *Template) execute(d Data) (Message, error) {
+	var m Message
+	var b strings.Builder
+	if err := t.subject.Execute(&b, d); err != nil {
+		return Message{}, &partError{"subject", err}
+	}
+	m.Subject = strings.Join(strings.Fields(b.String()), " ")
+	b.Reset()
+	if err := t.text.Execute(&b, d); err != nil {
+		return Message{}, &partError{"text", err}
+	}
+	m.Text = b.String()
+	b.Reset()
+	if err := t.html.Execute(&b, d); err != nil {
+		return Message{}, &partError{"html", err}
+	}
+	m.HTML = b.String()
+	return m, nil
+}
+
+// Render renders the template for one event. A failure is a
+// [*RenderError], which never quotes the data.
+func (t *Template) Render(d Data) (Message, error) {
+	m, err := t.execute(d)
+	if err != nil {
+		pe := err.(*partError)
+		return Message{}, newRenderError(t.ID, pe.part, pe.err)
+	}
+	if m.Subject == "" {
+		return Message{}, &RenderError{Template: t.ID, Part: "subject", Reason: "renders empty"}
+	}
+	return m, nil
+}
+
+// RenderError is a template that failed to render for one event. It says
+// where in the template and what kind of failure, never the data.
+type RenderError struct {
+	// Template is the template id.
+	Template string
+	// Part is subject, text or html.
+	Part string
+	// Position is the template position, e.g. "subject:1:24", if known.
+	Position string
+	// Action is the template action that failed, e.g. "<.Appointment.Start>", if known.
+	Action string
+	// Reason is the kind of failure, e.g. "not present in this event".
+	Reason string
+}
+
+// Error describes the failure without data.
+func (e *RenderError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "render template %s %s", e.Template, e.Part)
+	if e.Position != "" {
+		fmt.Fprintf(&b, " at %s", e.Position)
+	}
+	if e.Action != "" {
+		fmt.Fprintf(&b, " %s", e.Action)
+	}
+	fmt.Fprintf(&b, ": %s", e.Reason)
+	return b.String()
+}
+
+var execErrRE = regexp.MustCompile(`^(?:html/)?template: ?([a-z]+:\d+(?::\d+)?): executing "[^"]*" at (<.*?>): (.*)$`)
+
+// newRenderError keeps what an execution error says about the template and
+// drops what it may say about the data: text/template quotes values in a
+// few messages ("range can't iterate over <value>").
+func newRenderError(id, part string, err error) *RenderError {
+	e := &RenderError{Template: id, Part: part, Reason: "cannot be rendered"}
+	m := execErrRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return e
+	}
+	e.Position, e.Action = m[1], m[2]
+	reason := m[3]
+	switch {
+	case strings.HasPrefix(reason, "nil pointer evaluating"):
+		e.Reason = "not present in this event"
+	case strings.HasPrefix(reason, "can't evaluate field"):
+		e.Reason = "unknown field"
+	case strings.HasPrefix(reason, "range can't iterate over"):
+		e.Reason = "range over a value that is not a list"
+	case strings.HasPrefix(reason, "map has no entry for key"):
+		e.Reason = "missing key"
+	case strings.HasPrefix(reason, "error calling date: "+errNoTime.Error()),
+		strings.HasPrefix(reason, "error calling time: "+errNoTime.Error()):
+		e.Reason = errNoTime.Error()
+	case strings.HasPrefix(reason, "error calling "):
+		name, _, _ := strings.Cut(strings.TrimPrefix(reason, "error calling "), ":")
+		e.Reason = "error calling " + name
+	}
+	return e
+}

@@ -1,0 +1,83 @@
+// Package config holds the journey service's configuration.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config is the journey service's configuration, read from JOURNEY_*
+// variables. Defaults live in the tags; the service README lists every
+// variable.
+type Config struct {
+	// HTTPAddr serves /metrics, /healthz, /readyz and GET /v1/journeys.
+	HTTPAddr string `env:"JOURNEY_HTTP_ADDR" envDefault:":8081"`
+	// GRPCAddr serves carenotify.journey.v1.AdminService.
+	GRPCAddr string `env:"JOURNEY_GRPC_ADDR" envDefault:":9101"`
+	// NATSURL is the NATS server with JetStream.
+	NATSURL string `env:"JOURNEY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level `env:"JOURNEY_LOG_LEVEL" envDefault:"info"`
+	// ShutdownGrace is how long in-flight work may take after SIGTERM.
+	ShutdownGrace time.Duration `env:"JOURNEY_SHUTDOWN_GRACE" envDefault:"10s"`
+	// StreamReplicas is the replica count the EHR_EVENTS stream is declared
+	// with (the Helm chart sets 3).
+	StreamReplicas int `env:"JOURNEY_STREAM_REPLICAS" envDefault:"1"`
+	// JourneysDir holds the journey files (*.yaml, *.yml), one journey each.
+	JourneysDir string `env:"JOURNEY_JOURNEYS_DIR" envDefault:"deploy/examples/journeys"`
+	// TemplatesDir holds the message template files (*.yaml, *.yml), one
+	// template each.
+	TemplatesDir string `env:"JOURNEY_TEMPLATES_DIR" envDefault:"deploy/examples/templates"`
+	// EmailAddr is the email service's gRPC address (host:port).
+	EmailAddr string `env:"JOURNEY_EMAIL_ADDR" envDefault:"127.0.0.1:9102"`
+	// SendTimeout is the deadline of one call to a channel service's Send.
+	SendTimeout time.Duration `env:"JOURNEY_SEND_TIMEOUT" envDefault:"10s"`
+	// Timezone is the IANA time zone (e.g. "America/Chicago") in which
+	// templates format dates and times.
+	Timezone string `env:"JOURNEY_TIMEZONE" envDefault:"UTC"`
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	required := []struct{ name, value string }{
+		{"JOURNEY_HTTP_ADDR", c.HTTPAddr},
+		{"JOURNEY_GRPC_ADDR", c.GRPCAddr},
+		{"JOURNEY_NATS_URL", c.NATSURL},
+		{"JOURNEY_JOURNEYS_DIR", c.JourneysDir},
+		{"JOURNEY_TEMPLATES_DIR", c.TemplatesDir},
+		{"JOURNEY_EMAIL_ADDR", c.EmailAddr},
+	}
+	for _, r := range required {
+		if r.value == "" {
+			errs = append(errs, fmt.Errorf("%s is required", r.name))
+		}
+	}
+	if c.ShutdownGrace <= 0 {
+		errs = append(errs, errors.New("JOURNEY_SHUTDOWN_GRACE must be positive"))
+	}
+	if c.SendTimeout <= 0 {
+		errs = append(errs, errors.New("JOURNEY_SEND_TIMEOUT must be positive"))
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		errs = append(errs, errors.New("JOURNEY_STREAM_REPLICAS must be between 1 and 5"))
+	}
+	if _, err := c.Location(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Location returns the time zone named by Timezone.
+func (c *Config) Location() (*time.Location, error) {
+	if c.Timezone == "" {
+		return nil, errors.New("JOURNEY_TIMEZONE is required (an IANA name such as UTC or America/Chicago)")
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("JOURNEY_TIMEZONE %q is not a known time zone (want an IANA name such as UTC or America/Chicago)", c.Timezone)
+	}
+	return loc, nil
+}

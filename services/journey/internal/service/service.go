@@ -1,0 +1,101 @@
+// Package service wires the journey service together: the journeys and
+// templates, NATS, the email service client, the admin API and the
+// operational HTTP endpoints, run until the context is cancelled.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/grpcx"
+	"github.com/carenotify/carenotify/pkg/lifecycle"
+	"github.com/carenotify/carenotify/pkg/telemetry"
+	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
+	journeyv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1"
+	"github.com/carenotify/carenotify/services/journey/internal/app"
+	"github.com/carenotify/carenotify/services/journey/internal/catalog"
+	"github.com/carenotify/carenotify/services/journey/internal/config"
+	"github.com/carenotify/carenotify/services/journey/internal/emailclient"
+	"github.com/carenotify/carenotify/services/journey/internal/server"
+)
+
+// Durable is the name of the journey service's consumer on EHR_EVENTS.
+const Durable = "journey"
+
+// LoadCatalog loads the journeys and templates cfg names. Its error lists
+// every problem in every file.
+func LoadCatalog(cfg *config.Config) (*catalog.Set, error) {
+	loc, err := cfg.Location()
+	if err != nil {
+		return nil, err
+	}
+	return catalog.Load(cfg.JourneysDir, cfg.TemplatesDir, loc)
+}
+
+// Run runs the service until ctx is cancelled. It does not start when the
+// journeys or templates have problems.
+func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	set, err := LoadCatalog(cfg)
+	if err != nil {
+		return err
+	}
+	tel := telemetry.New("journey")
+	nc, js, err := bus.Connect(ctx, cfg.NATSURL, "journey", logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	tel.AddReadiness("nats", bus.Ready(nc))
+	// Declared here too, so ingest and journey can start in any order.
+	if err := bus.EnsureStreams(ctx, js, bus.EHREvents(cfg.StreamReplicas)); err != nil {
+		return err
+	}
+
+	cc, err := grpcx.NewClient(cfg.EmailAddr, tel.Registry)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), logger, tel.Registry)
+	events := server.NewEvents(a, tel.Registry)
+	admin := server.NewAdmin(a)
+
+	gs, _ := grpcx.NewServer(logger, tel.Registry)
+	journeyv1.RegisterAdminServiceServer(gs, admin)
+	mux := http.NewServeMux()
+	tel.Register(mux)
+	admin.RegisterHTTP(mux)
+
+	httpL, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen http: %w", err)
+	}
+	grpcL, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		httpL.Close()
+		return fmt.Errorf("listen grpc: %w", err)
+	}
+	consumer := jetstream.ConsumerConfig{
+		Durable:       Durable,
+		FilterSubject: "ehr.>",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// One event may call Send once per matching journey step.
+		AckWait: max(30*time.Second, 3*cfg.SendTimeout),
+	}
+	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
+	g.HTTP("http", httpL, mux)
+	g.GRPC("grpc", grpcL, gs)
+	g.Go("events", func(ctx context.Context) error {
+		return bus.Consume(ctx, js, bus.StreamEHREvents, consumer, logger, events.Handle)
+	})
+	logger.Info("journey started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String(),
+		"journeys", len(set.Journeys()), "templates", set.Templates(), "emailAddr", cfg.EmailAddr)
+	return g.Run(ctx)
+}

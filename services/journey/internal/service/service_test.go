@@ -1,0 +1,463 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/bus/bustest"
+	"github.com/carenotify/carenotify/pkg/grpcx"
+	"github.com/carenotify/carenotify/pkg/log"
+	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
+	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
+	journeyv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1"
+	"github.com/carenotify/carenotify/services/journey/internal/config"
+	"github.com/carenotify/carenotify/services/journey/internal/service"
+)
+
+// Canaries: synthetic PHI that must never show up in a log line.
+const (
+	canaryGiven  = "Zebulonia"
+	canaryFamily = "Quixoteworth"
+	emailOK      = "pat.canary@example.org"
+	emailRetry   = "retry.canary@example.org"
+	emailInvalid = "invalid.canary@example.org"
+)
+
+// recordingEmail is the email service's gRPC API as a test double: it
+// records every Send, answers duplicates for a repeated idempotency key,
+// fails every attempt of the first delivery to emailRetry with
+// UNAVAILABLE, and refuses emailInvalid with INVALID_ARGUMENT (quoting
+// the address, as a careless server might).
+type recordingEmail struct {
+	emailv1.UnimplementedEmailServiceServer
+
+	mu         sync.Mutex
+	calls      []*emailv1.SendRequest
+	ids        map[string]string // idempotency key → message id
+	freshRetry int               // calls to emailRetry that were not gRPC retries
+}
+
+func (s *recordingEmail) Send(ctx context.Context, req *emailv1.SendRequest) (*emailv1.SendResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, proto.CloneOf(req))
+	switch req.GetTo() {
+	case emailRetry:
+		// A gRPC-level retry carries grpc-previous-rpc-attempts; fail every
+		// attempt of the first NATS delivery, so the event itself is retried.
+		md, _ := metadata.FromIncomingContext(ctx)
+		if len(md.Get("grpc-previous-rpc-attempts")) == 0 {
+			s.freshRetry++
+		}
+		if s.freshRetry < 2 {
+			return nil, status.Error(codes.Unavailable, "outbox not writable")
+		}
+	case emailInvalid:
+		st, _ := status.New(codes.InvalidArgument, "bad recipient "+req.GetTo()).WithDetails(
+			&errdetails.ErrorInfo{Reason: "RECIPIENT_INVALID", Domain: "email.carenotify"},
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "to", Description: "not deliverable: " + req.GetTo()}}},
+		)
+		return nil, st.Err()
+	}
+	if id, ok := s.ids[req.GetIdempotencyKey()]; ok {
+		return &emailv1.SendResponse{MessageId: id, Duplicate: true}, nil
+	}
+	id := fmt.Sprintf("msg-%d", len(s.ids)+1)
+	s.ids[req.GetIdempotencyKey()] = id
+	return &emailv1.SendResponse{MessageId: id}, nil
+}
+
+// callsTo returns the Send requests to one address.
+func (s *recordingEmail) callsTo(to string) []*emailv1.SendRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*emailv1.SendRequest
+	for _, c := range s.calls {
+		if c.GetTo() == to {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// callsWithKey returns the Send requests with one idempotency key.
+func (s *recordingEmail) callsWithKey(key string) []*emailv1.SendRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*emailv1.SendRequest
+	for _, c := range s.calls {
+		if c.GetIdempotencyKey() == key {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startEmail serves a recordingEmail on a loopback port.
+func startEmail(t *testing.T) (*recordingEmail, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingEmail{ids: map[string]string{}}
+	gs := grpc.NewServer()
+	emailv1.RegisterEmailServiceServer(gs, rec)
+	go func() { _ = gs.Serve(l) }()
+	t.Cleanup(gs.Stop)
+	return rec, l.Addr().String()
+}
+
+// wantKey is the idempotency key the journey service must derive, computed
+// here independently of the code under test.
+func wantKey(subjectRef string, step int) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "demo|appointment-confirmation|%s|%d", subjectRef, step))
+	return hex.EncodeToString(sum[:])
+}
+
+var start = time.Date(2031, time.May, 6, 15, 45, 0, 0, time.UTC)
+
+// booked is an appointment.booked event for a synthetic patient.
+func booked(eventID, subjectRef string, emails ...string) *eventsv1.ClinicalEvent {
+	return &eventsv1.ClinicalEvent{
+		EventId:    eventID,
+		Tenant:     "demo",
+		Kind:       "appointment",
+		Action:     "booked",
+		OccurredAt: timestamppb.New(start.Add(-48 * time.Hour)),
+		ReceivedAt: timestamppb.New(start.Add(-48 * time.Hour)),
+		Source:     &eventsv1.Source{Name: "demo", Protocol: eventsv1.Protocol_PROTOCOL_FHIR_REST},
+		Patient: &eventsv1.Patient{
+			Id: "p-1", GivenNames: []string{canaryGiven}, FamilyName: canaryFamily,
+			BirthDate: "1970-01-01", Emails: emails, Phones: []string{"+15555550123"}, Language: "en",
+		},
+		SubjectRef: subjectRef,
+		Facts: &eventsv1.ClinicalEvent_Appointment{Appointment: &eventsv1.AppointmentFacts{
+			Status: "booked", Start: timestamppb.New(start), End: timestamppb.New(start.Add(30 * time.Minute)),
+			ServiceType: "Physiotherapy",
+		}},
+	}
+}
+
+// harness is a running journey service with its NATS and email double.
+type harness struct {
+	cfg   *config.Config
+	js    jetstream.JetStream
+	email *recordingEmail
+	logs  *syncBuffer
+}
+
+func (h *harness) publish(t *testing.T, ev *eventsv1.ClinicalEvent) uint64 {
+	t.Helper()
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.publishRaw(t, "ehr.demo.appointment.booked", b, ev.GetEventId())
+}
+
+func (h *harness) publishRaw(t *testing.T, subject string, data []byte, id string) uint64 {
+	t.Helper()
+	ack, err := bus.Publish(t.Context(), h.js, subject, data, id, nats.Header{bus.HeaderTenant: []string{"demo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence
+}
+
+// waitSettled waits until the journey consumer has acknowledged or
+// terminated every message up to stream sequence seq.
+func (h *harness) waitSettled(t *testing.T, seq uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		if c, err := h.js.Consumer(ctx, bus.StreamEHREvents, service.Durable); err == nil {
+			if info, err := c.Info(ctx); err == nil && info.AckFloor.Stream >= seq {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("message %d not settled in time", seq)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (h *harness) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + h.cfg.HTTPAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func startService(t *testing.T) *harness {
+	t.Helper()
+	ns := bustest.Start(t)
+	_, js := bustest.Connect(t, ns)
+	if err := bus.EnsureStreams(t.Context(), js, bus.EHREvents(1)); err != nil {
+		t.Fatal(err)
+	}
+	rec, emailAddr := startEmail(t)
+	h := &harness{
+		cfg: &config.Config{
+			HTTPAddr: freeAddr(t), GRPCAddr: freeAddr(t), NATSURL: ns.ClientURL(),
+			LogLevel: slog.LevelDebug, ShutdownGrace: time.Second, StreamReplicas: 1,
+			JourneysDir:  "../../../../deploy/examples/journeys",
+			TemplatesDir: "../../../../deploy/examples/templates",
+			EmailAddr:    emailAddr, SendTimeout: 5 * time.Second, Timezone: "America/New_York",
+		},
+		js: js, email: rec, logs: &syncBuffer{},
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- service.Run(ctx, h.cfg, log.New(h.logs, slog.LevelDebug, "journey")) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v after cancel", err)
+		}
+	})
+	return h
+}
+
+// sent is what the tests compare of a Send request.
+type sent struct {
+	Tenant, To, Subject, Key, Step string
+	Security                       emailv1.Security
+	Instance                       bool // journey_instance is set and names the journey
+	HasBodies                      bool
+}
+
+func summarize(reqs []*emailv1.SendRequest) []sent {
+	var out []sent
+	for _, r := range reqs {
+		out = append(out, sent{
+			Tenant: r.GetTenant(), To: r.GetTo(), Subject: r.GetSubject(), Key: r.GetIdempotencyKey(), Step: r.GetStep(),
+			Security:  r.GetSecurity(),
+			Instance:  strings.HasPrefix(r.GetJourneyInstance(), "appointment-confirmation/") && !strings.Contains(r.GetJourneyInstance(), "Appointment"),
+			HasBodies: strings.Contains(r.GetTextBody(), canaryGiven) && strings.Contains(r.GetHtmlBody(), canaryGiven),
+		})
+	}
+	return out
+}
+
+func TestEventsToEmail(t *testing.T) {
+	h := startService(t)
+	const subject = "Your appointment on Tuesday, May 6, 2031"
+	want := func(to, ref string, n int) []sent {
+		var out []sent
+		for range n {
+			out = append(out, sent{
+				Tenant: "demo", To: to, Subject: subject, Key: wantKey(ref, 0), Step: "0",
+				Security: emailv1.Security_SECURITY_PHI, Instance: true, HasBodies: true,
+			})
+		}
+		return out
+	}
+
+	t.Run("booked sends one email", func(t *testing.T) {
+		h.waitSettled(t, h.publish(t, booked("evt-1", "Appointment/100", emailOK)))
+		if diff := cmp.Diff(want(emailOK, "Appointment/100", 1), summarize(h.email.callsTo(emailOK))); diff != "" {
+			t.Errorf("Send calls (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("booking sent again uses the same key", func(t *testing.T) {
+		h.waitSettled(t, h.publish(t, booked("evt-2", "Appointment/100", emailOK)))
+		if diff := cmp.Diff(want(emailOK, "Appointment/100", 2), summarize(h.email.callsTo(emailOK))); diff != "" {
+			t.Errorf("Send calls (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("no email address", func(t *testing.T) {
+		h.waitSettled(t, h.publish(t, booked("evt-3", "Appointment/101")))
+		if got := h.email.callsWithKey(wantKey("Appointment/101", 0)); len(got) != 0 {
+			t.Errorf("Send called %d times for a patient without email", len(got))
+		}
+		if !strings.Contains(h.logs.String(), `"msg":"no email contact point"`) {
+			t.Error("skip not logged")
+		}
+	})
+
+	t.Run("unavailable is retried", func(t *testing.T) {
+		h.waitSettled(t, h.publish(t, booked("evt-4", "Appointment/102", emailRetry)))
+		calls := summarize(h.email.callsTo(emailRetry))
+		if len(calls) < 2 {
+			t.Fatalf("Send called %d times, want a failed delivery and a retry", len(calls))
+		}
+		if diff := cmp.Diff(want(emailRetry, "Appointment/102", len(calls)), calls); diff != "" {
+			t.Errorf("Send calls (-want +got):\n%s", diff)
+		}
+		if m := h.metrics(t); !strings.Contains(m, `journey_sends_total{channel="email",journey="appointment-confirmation",outcome="retry"} 1`) {
+			t.Errorf("metrics lack one retry:\n%s", grep(m, "journey_"))
+		}
+	})
+
+	t.Run("invalid argument is not retried", func(t *testing.T) {
+		h.waitSettled(t, h.publish(t, booked("evt-5", "Appointment/103", emailInvalid)))
+		if diff := cmp.Diff(want(emailInvalid, "Appointment/103", 1), summarize(h.email.callsTo(emailInvalid))); diff != "" {
+			t.Errorf("Send calls (-want +got):\n%s", diff)
+		}
+		if !strings.Contains(h.logs.String(), "email service rejected the message: InvalidArgument reason=RECIPIENT_INVALID fields=to") {
+			t.Errorf("rejection reason not logged:\n%s", h.logs.String())
+		}
+	})
+
+	t.Run("undecodable event is terminated", func(t *testing.T) {
+		h.waitSettled(t, h.publishRaw(t, "ehr.demo.appointment.booked", []byte{0xff, 0xff, 0xff}, "evt-6"))
+		if !strings.Contains(h.logs.String(), `"natsSubject":"ehr.demo.appointment.booked","err":"decode clinical event: not a carenotify.events.v1.ClinicalEvent"`) {
+			t.Errorf("undecodable event not logged:\n%s", h.logs.String())
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		m := h.metrics(t)
+		for _, line := range []string{
+			`journey_events_total{action="booked",kind="appointment",outcome="handled"} 4`,
+			`journey_events_total{action="booked",kind="appointment",outcome="failed"} 1`,
+			`journey_events_total{action="other",kind="other",outcome="undecodable"} 1`,
+			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="sent"} 2`,
+			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="duplicate"} 1`,
+			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="no_contact"} 1`,
+			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="rejected"} 1`,
+		} {
+			if !strings.Contains(m, line) {
+				t.Errorf("metrics lack %s", line)
+			}
+		}
+		if t.Failed() {
+			t.Logf("metrics:\n%s", grep(m, "journey_"))
+		}
+	})
+
+	// Every test above ran with real PHI-shaped data: none of it may be in the logs.
+	t.Run("no PHI in logs", func(t *testing.T) {
+		logs := h.logs.String()
+		if !strings.Contains(logs, `"msg":"email queued"`) {
+			t.Fatalf("logs were not captured:\n%s", logs)
+		}
+		for _, canary := range []string{canaryGiven, canaryFamily, emailOK, emailRetry, emailInvalid, "+15555550123", "1970-01-01", "Physiotherapy", "Appointment/10", "Tuesday, May 6"} {
+			if strings.Contains(logs, canary) {
+				t.Errorf("logs contain %q:\n%s", canary, logs)
+			}
+		}
+	})
+}
+
+// grep returns the lines of s that contain sub.
+func grep(s, sub string) string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
+}
+
+func TestListJourneys(t *testing.T) {
+	h := startService(t)
+	cc, err := grpcx.NewClient(h.cfg.GRPCAddr, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	got, err := journeyv1.NewAdminServiceClient(cc).ListJourneys(ctx, &journeyv1.ListJourneysRequest{Tenant: "demo"}, grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatalf("ListJourneys() = %v", err)
+	}
+	want := &journeyv1.ListJourneysResponse{Journeys: []*journeyv1.Journey{{
+		Id: "appointment-confirmation", Trigger: "appointment.booked", Purpose: "treatment",
+		File: "appointment-confirmation.yaml", Steps: 1,
+	}}}
+	if diff := cmp.Diff(want, got, protocmp.Transform(), protocmp.IgnoreFields(&journeyv1.Journey{}, "version")); diff != "" {
+		t.Errorf("ListJourneys() mismatch (-want +got):\n%s", diff)
+	}
+	if v := got.GetJourneys()[0].GetVersion(); len(v) != 12 {
+		t.Errorf("version = %q, want 12 hex digits", v)
+	}
+
+	resp, err := http.Get("http://" + h.cfg.HTTPAddr + "/v1/journeys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"id":"appointment-confirmation"`) {
+		t.Errorf("GET /v1/journeys = %d %s", resp.StatusCode, b)
+	}
+}
+
+func TestRunRefusesBadJourneys(t *testing.T) {
+	cfg := &config.Config{
+		HTTPAddr: freeAddr(t), GRPCAddr: freeAddr(t), NATSURL: "nats://127.0.0.1:1",
+		ShutdownGrace: time.Second, StreamReplicas: 1, JourneysDir: t.TempDir() + "/missing",
+		TemplatesDir: "../../../../deploy/examples/templates", EmailAddr: "127.0.0.1:1",
+		SendTimeout: time.Second, Timezone: "UTC",
+	}
+	err := service.Run(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "missing: cannot read directory") {
+		t.Errorf("Run() = %v, want the journeys directory problem", err)
+	}
+}
