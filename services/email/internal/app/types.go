@@ -1,0 +1,172 @@
+package app
+
+import (
+	"context"
+	"time"
+)
+
+// Status is where a message is in its life. The values are the lower-case
+// names used in subjects, records and metric labels.
+type Status string
+
+// Statuses the email channel reports.
+const (
+	StatusQueued   Status = "queued"
+	StatusSent     Status = "sent"
+	StatusDeferred Status = "deferred"
+	StatusBounced  Status = "bounced"
+	StatusFailed   Status = "failed"
+)
+
+// Terminal reports whether no further delivery attempt follows s.
+func (s Status) Terminal() bool {
+	return s == StatusSent || s == StatusBounced || s == StatusFailed
+}
+
+// Reasons are short machine codes for deferred, bounced and failed
+// messages. They never contain PHI (no address, no server reply text).
+const (
+	ReasonExpired = "expired"  // the message's expiry passed before it could be delivered
+	ReasonSMTP4xx = "smtp_4xx" // the relay answered a temporary 4xx
+	ReasonSMTP5xx = "smtp_5xx" // the relay answered a permanent 5xx
+	ReasonConnect = "connect"  // the relay could not be reached, or the connection broke or timed out
+	ReasonTLS     = "tls"      // no STARTTLS, a failed handshake or an unverified certificate
+	ReasonAuth    = "auth"     // SMTP AUTH was refused or not offered
+	ReasonSession = "session"  // the relay refused the session (greeting, EHLO) with a 5xx
+	// ReasonRecipient: the stored recipient could not be used (Send validates
+	// it, so only a corrupt outbox message gets here).
+	ReasonRecipient = "invalid_recipient"
+)
+
+// Security says whether a message's content may carry PHI. Today every
+// message travels over verified TLS whatever it says.
+type Security int
+
+// Security values, as in carenotify.email.v1.Security.
+const (
+	SecurityUnspecified Security = iota
+	SecurityPHI
+	SecurityNoPHI
+)
+
+// Message is one email to one recipient as it waits in the outbox.
+// To, Subject, HTMLBody and TextBody are PHI: never log them or put them in
+// an error.
+type Message struct {
+	// ID is the message id (UUIDv7).
+	ID string
+	// Tenant the message is sent for.
+	Tenant string
+	// IdempotencyKey is the caller's key. Not PHI.
+	IdempotencyKey string
+	// To is the recipient's bare address. PHI.
+	To string
+	// Subject is the subject line. PHI.
+	Subject string
+	// HTMLBody is the HTML body. PHI.
+	HTMLBody string
+	// TextBody is the plain-text body. PHI.
+	TextBody string
+	// Security says whether the content carries PHI.
+	Security Security
+	// ExpiresAt is when delivery is given up.
+	ExpiresAt time.Time
+	// QueuedAt is when Send accepted the message.
+	QueuedAt time.Time
+	// JourneyInstance and Step say what produced the message. Not PHI.
+	JourneyInstance, Step string
+}
+
+// Transport records how a message crossed the network. No PHI.
+type Transport struct {
+	// TLSVersion is the negotiated version, e.g. "TLS1.3".
+	TLSVersion string
+	// TLSVerified is true when the next hop's certificate was verified.
+	TLSVerified bool
+	// NextHop is the host name of the relay.
+	NextHop string
+}
+
+// Record is the delivery record of one message. It holds no PHI.
+type Record struct {
+	// ID is the message id.
+	ID string
+	// Tenant of the message.
+	Tenant string
+	// Status is the current status.
+	Status Status
+	// Attempts counts delivery attempts made so far.
+	Attempts int
+	// Reason is the machine code of the last failure, if any.
+	Reason string
+	// UpdatedAt is when the record last changed.
+	UpdatedAt time.Time
+	// ExpiresAt is when delivery is given up.
+	ExpiresAt time.Time
+	// IdempotencyKeyHash is the hex SHA-256 of the caller's idempotency key.
+	IdempotencyKeyHash string
+	// Committed is true once the message is known to be in the outbox.
+	Committed bool
+	// Transport is set once the message was sent.
+	Transport Transport
+}
+
+// Event is a delivery status change, published on the DELIVERY stream.
+// It holds no PHI.
+type Event struct {
+	// MessageID, IdempotencyKey and Tenant identify the message.
+	MessageID, IdempotencyKey, Tenant string
+	// Status is the new status.
+	Status Status
+	// OccurredAt is when the status changed.
+	OccurredAt time.Time
+	// Attempts counts delivery attempts made so far.
+	Attempts int
+	// Reason is the machine code for deferred, bounced and failed.
+	Reason string
+	// Transport is set for sent.
+	Transport Transport
+}
+
+// Store keeps idempotency keys and delivery records (Redis).
+type Store interface {
+	// ClaimIdempotencyKey stores id under the key's hash unless the hash is
+	// already there; it returns the id stored under it and whether this
+	// call stored it. The claim lives for ttl.
+	ClaimIdempotencyKey(ctx context.Context, tenant, keyHash, id string, ttl time.Duration) (stored string, claimed bool, err error)
+	// CreateRecord writes a new record that lives for ttl.
+	CreateRecord(ctx context.Context, r Record, ttl time.Duration) error
+	// Commit marks the record as queued for good and makes both the record
+	// and the idempotency key live for ttl.
+	Commit(ctx context.Context, tenant, id, keyHash string, ttl time.Duration) error
+	// Forget deletes the idempotency key (if it still holds id) and the
+	// record, after the message could not be queued.
+	Forget(ctx context.Context, tenant, id, keyHash string) error
+	// Record returns the record of a message, or ErrNotFound.
+	Record(ctx context.Context, tenant, id string) (Record, error)
+	// UpdateRecord overwrites the status fields of an existing record and
+	// makes it live for ttl.
+	UpdateRecord(ctx context.Context, r Record, ttl time.Duration) error
+	// Lock takes a short lock on one message so that only one worker
+	// delivers it; ok is false when another holds it. unlock releases it.
+	Lock(ctx context.Context, tenant, id string, ttl time.Duration) (unlock func(context.Context), ok bool, err error)
+}
+
+// Outbox is the durable work queue behind Send (JetStream).
+type Outbox interface {
+	// Enqueue stores m and returns once the queue has acknowledged it.
+	Enqueue(ctx context.Context, m Message) error
+}
+
+// Events publishes delivery status events (JetStream DELIVERY stream).
+type Events interface {
+	// Publish stores e and returns once the stream has acknowledged it.
+	Publish(ctx context.Context, e Event) error
+}
+
+// Mailer delivers one message to the next hop (the SMTP relay). Its errors
+// are *DeliveryError (or the context's error when ctx ended first) and
+// never contain PHI.
+type Mailer interface {
+	Deliver(ctx context.Context, m Message) (Transport, error)
+}

@@ -1,0 +1,184 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/services/email/internal/metrics"
+)
+
+// errBusy: another worker holds the message's lock.
+var errBusy = errors.New("message is being delivered by another worker")
+
+// Delivery is one outbox message handed to a worker.
+type Delivery struct {
+	// Message is the queued message.
+	Message Message
+	// NumDelivered counts how often the outbox has handed this message out,
+	// this time included (1 on the first attempt).
+	NumDelivered uint64
+}
+
+// WorkerOptions configure a Worker.
+type WorkerOptions struct {
+	Store   Store
+	Events  Events
+	Mailer  Mailer
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	// LockTTL bounds how long one worker holds a message: at least the
+	// Mailer's timeout, and no longer than the outbox's ack wait.
+	LockTTL time.Duration
+	// Backoff returns the redelivery delay after the n-th delivery; it must
+	// match the outbox consumer's, so that a deferred message is failed as
+	// expired when its next attempt would come too late. Default: bus.Backoff
+	// capped at a minute, as bus.Consume uses.
+	Backoff func(n uint64) time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Worker delivers outbox messages and records the outcome.
+type Worker struct {
+	o WorkerOptions
+}
+
+// NewWorker returns a Worker.
+func NewWorker(o WorkerOptions) *Worker {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Backoff == nil {
+		o.Backoff = func(n uint64) time.Duration { return bus.Backoff(n, time.Minute) }
+	}
+	return &Worker{o: o}
+}
+
+// Process delivers one message. It returns nil when the message is done
+// with (sent, or already final), an error wrapping ErrPermanent when it
+// must not be retried (bounced, expired, no record), and any other error
+// to have it redelivered after a backoff. The delivery record is updated
+// before Process returns, so the outbox message is acknowledged only after.
+func (w *Worker) Process(ctx context.Context, d Delivery) error {
+	m := d.Message
+	log := w.o.Logger.With("messageId", m.ID, "tenant", m.Tenant)
+
+	unlock, ok, err := w.o.Store.Lock(ctx, m.Tenant, m.ID, w.o.LockTTL)
+	if err != nil {
+		return fmt.Errorf("lock message: %w", err)
+	}
+	if !ok {
+		return errBusy
+	}
+	defer unlock(context.WithoutCancel(ctx))
+
+	rec, err := w.o.Store.Record(ctx, m.Tenant, m.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// Send gave up on this message (and told its caller to retry) or
+		// the record expired: delivering it could send it twice.
+		log.Warn("no delivery record; dropping message")
+		return permanent(err)
+	case err != nil:
+		return fmt.Errorf("read record: %w", err)
+	case rec.Status.Terminal():
+		// A redelivery after the outcome was recorded: make sure the event
+		// is out (the stream drops the duplicate) and finish.
+		log.Debug("message already final", "status", string(rec.Status))
+		return w.publish(ctx, m, rec)
+	}
+
+	now := w.o.Now()
+	if !now.Before(m.ExpiresAt) {
+		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(errors.New(ReasonExpired)))
+	}
+
+	start := time.Now()
+	tr, derr := w.o.Mailer.Deliver(ctx, m)
+	w.o.Metrics.DeliveryDuration(time.Since(start))
+	if derr != nil && ctx.Err() != nil {
+		// Shutting down: the attempt was cut short, not answered. Try again
+		// later without counting it.
+		return fmt.Errorf("delivery interrupted: %w", ctx.Err())
+	}
+	rec.Attempts++
+	if derr == nil {
+		return w.finish(ctx, log, m, rec, StatusSent, "", tr, nil)
+	}
+
+	var de *DeliveryError
+	if !errors.As(derr, &de) {
+		// Not a classified error: its text is not known to be PHI-free.
+		de = &DeliveryError{Reason: ReasonConnect, Detail: "unclassified mailer error"}
+	}
+	if de.Permanent {
+		return w.finish(ctx, log, m, rec, StatusBounced, de.Reason, Transport{}, permanent(de))
+	}
+	if next := now.Add(w.o.Backoff(d.NumDelivered)); !next.Before(m.ExpiresAt) {
+		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(de))
+	}
+	return w.finish(ctx, log, m, rec, StatusDeferred, de.Reason, Transport{}, de)
+}
+
+// finish records an outcome, publishes its event, logs and counts it, and
+// returns result, the error Process returns for it.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, m Message, rec Record, st Status, reason string, tr Transport, result error) error {
+	// Bookkeeping survives a shutdown that begins mid-way: an unrecorded
+	// success would be sent again.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+
+	rec.Status, rec.Reason, rec.Transport, rec.UpdatedAt = st, reason, tr, w.o.Now()
+	w.o.Metrics.Delivery(string(st))
+	attrs := []any{"status", string(st), "attempts", rec.Attempts}
+	if reason != "" {
+		attrs = append(attrs, "reason", reason)
+	}
+	var de *DeliveryError
+	if errors.As(result, &de) {
+		attrs = append(attrs, "smtpCode", de.Code, "enhancedCode", de.EnhancedCode, "detail", de.Detail)
+	}
+	if st == StatusSent {
+		attrs = append(attrs, "tlsVersion", tr.TLSVersion, "tlsVerified", tr.TLSVerified, "nextHop", tr.NextHop)
+	}
+	switch st {
+	case StatusSent:
+		log.Info("email sent", attrs...)
+	default:
+		log.Warn("email not sent", attrs...)
+	}
+
+	if err := w.o.Store.UpdateRecord(bctx, rec, RecordTTL); err != nil {
+		if st == StatusSent {
+			// Redelivering would send the message again; a stale record is
+			// the lesser harm.
+			log.Error("record sent message", "err", err)
+			_ = w.publish(bctx, m, rec)
+			return nil
+		}
+		return fmt.Errorf("update record: %w", err)
+	}
+	if err := w.publish(bctx, m, rec); err != nil && st.Terminal() {
+		// Redelivery finds the record final and publishes again.
+		return err
+	}
+	return result
+}
+
+// publish sends the DELIVERY event for rec's current state.
+func (w *Worker) publish(ctx context.Context, m Message, rec Record) error {
+	ev := Event{
+		MessageID: m.ID, IdempotencyKey: m.IdempotencyKey, Tenant: m.Tenant,
+		Status: rec.Status, OccurredAt: rec.UpdatedAt, Attempts: rec.Attempts,
+		Reason: rec.Reason, Transport: rec.Transport,
+	}
+	if err := w.o.Events.Publish(ctx, ev); err != nil {
+		w.o.Logger.Warn("publish delivery event", "messageId", m.ID, "tenant", m.Tenant, "status", string(rec.Status), "err", err)
+		return fmt.Errorf("publish %s event: %w", rec.Status, err)
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	netmail "net/mail"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/bus/bustest"
+	"github.com/carenotify/carenotify/pkg/store/storetest"
+	"github.com/carenotify/carenotify/services/email/internal/app"
+	"github.com/carenotify/carenotify/services/email/internal/metrics"
+	"github.com/carenotify/carenotify/services/email/internal/queue"
+	"github.com/carenotify/carenotify/services/email/internal/records"
+	"github.com/carenotify/carenotify/services/email/internal/relay"
+	"github.com/carenotify/carenotify/services/email/internal/smtptest"
+)
+
+// outcome is what one Process call leaves behind.
+type outcome struct {
+	Err                string // "", "retry" or "permanent"
+	Status             app.Status
+	Reason             string
+	Attempts           int
+	Mail, Data         int      // SMTP commands the relay saw
+	Events             []string // statuses published to DELIVERY
+	TLSVerifiedOnEvent bool
+}
+
+func errKind(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, app.ErrPermanent):
+		return "permanent"
+	}
+	return "retry"
+}
+
+func TestWorkerProcess(t *testing.T) {
+	ca := smtptest.NewCA(t)
+	_, js := bustest.Connect(t, bustest.Start(t))
+	if err := bus.EnsureStreams(t.Context(), js, queue.Streams(1)...); err != nil {
+		t.Fatal(err)
+	}
+	st := records.New(storetest.Client(t))
+	refuse := func(code int) func(int) *smtp.SMTPError {
+		return func(int) *smtp.SMTPError { return &smtp.SMTPError{Code: code, Message: "no"} }
+	}
+
+	tests := []struct {
+		name string
+		// relay is how the test relay behaves.
+		relay smtptest.Options
+		// record is the status stored before Process; "" stores none.
+		record app.Status
+		// expiresIn is the message's expiry from now; clock shifts the worker's clock.
+		expiresIn, clock time.Duration
+		want             outcome
+	}{
+		{
+			name: "sent", relay: smtptest.Options{CA: ca}, record: app.StatusQueued, expiresIn: time.Hour,
+			want: outcome{Status: app.StatusSent, Attempts: 1, Mail: 1, Data: 1, Events: []string{"sent"}, TLSVerifiedOnEvent: true},
+		},
+		{
+			name: "relay without STARTTLS", relay: smtptest.Options{}, record: app.StatusQueued, expiresIn: time.Hour,
+			want: outcome{Err: "retry", Status: app.StatusDeferred, Reason: app.ReasonTLS, Attempts: 1, Events: []string{"deferred"}},
+		},
+		{
+			name: "550 on RCPT", relay: smtptest.Options{CA: ca, Rcpt: refuse(550)}, record: app.StatusQueued, expiresIn: time.Hour,
+			want: outcome{Err: "permanent", Status: app.StatusBounced, Reason: app.ReasonSMTP5xx, Attempts: 1, Mail: 1, Events: []string{"bounced"}},
+		},
+		{
+			name: "451 on RCPT", relay: smtptest.Options{CA: ca, Rcpt: refuse(451)}, record: app.StatusQueued, expiresIn: time.Hour,
+			want: outcome{Err: "retry", Status: app.StatusDeferred, Reason: app.ReasonSMTP4xx, Attempts: 1, Mail: 1, Events: []string{"deferred"}},
+		},
+		{
+			name: "451 and the next attempt would be too late", relay: smtptest.Options{CA: ca, Rcpt: refuse(451)}, record: app.StatusQueued, expiresIn: 500 * time.Millisecond,
+			want: outcome{Err: "permanent", Status: app.StatusFailed, Reason: app.ReasonExpired, Attempts: 1, Mail: 1, Events: []string{"failed"}},
+		},
+		{
+			name: "expired before the first attempt", relay: smtptest.Options{CA: ca}, record: app.StatusQueued, expiresIn: time.Hour, clock: 2 * time.Hour,
+			want: outcome{Err: "permanent", Status: app.StatusFailed, Reason: app.ReasonExpired, Events: []string{"failed"}},
+		},
+		{
+			name: "already sent", relay: smtptest.Options{CA: ca}, record: app.StatusSent, expiresIn: time.Hour,
+			want: outcome{Status: app.StatusSent, Events: []string{"sent"}},
+		},
+		{
+			name: "no record", relay: smtptest.Options{CA: ca}, record: "", expiresIn: time.Hour,
+			want: outcome{Err: "permanent"},
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tenant := "worker-" + string(rune('a'+i))
+			srv := smtptest.Start(t, tt.relay)
+			from, _ := netmail.ParseAddress("noreply@carenotify.localhost")
+			mailer, err := relay.New(relay.Options{Host: "localhost", Port: srv.Port, RootCAs: ca.Pool, From: from, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			w := app.NewWorker(app.WorkerOptions{
+				Store: st, Events: queue.NewEvents(js), Mailer: mailer,
+				Metrics: metrics.New(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler),
+				LockTTL: time.Minute,
+				Backoff: func(uint64) time.Duration { return time.Second },
+				Now:     func() time.Time { return time.Now().Add(tt.clock) },
+			})
+			m := app.Message{
+				ID: "0193a5b2-7c1d-7e2f-8a9b-0c1d2e3f4a5" + string(rune('0'+i)), Tenant: tenant, IdempotencyKey: "k",
+				To: "patient@example.org", Subject: "s", TextBody: "b", ExpiresAt: now.Add(tt.expiresIn),
+			}
+			if tt.record != "" {
+				rec := app.Record{ID: m.ID, Tenant: tenant, Status: tt.record, UpdatedAt: now, ExpiresAt: m.ExpiresAt}
+				if err := st.CreateRecord(t.Context(), rec, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			perr := w.Process(t.Context(), app.Delivery{Message: m, NumDelivered: 1})
+
+			rec, _ := st.Record(t.Context(), tenant, m.ID)
+			mail, _, data := srv.Commands()
+			events, verified := deliveryEvents(t, js, tenant)
+			got := outcome{
+				Err: errKind(perr), Status: rec.Status, Reason: rec.Reason, Attempts: rec.Attempts,
+				Mail: mail, Data: data, Events: events, TLSVerifiedOnEvent: verified,
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// deliveryEvents lists the statuses published for tenant, and whether the
+// sent event says the TLS certificate was verified.
+func deliveryEvents(t *testing.T, js jetstream.JetStream, tenant string) ([]string, bool) {
+	t.Helper()
+	var statuses []string
+	verified := false
+	for _, s := range []app.Status{app.StatusQueued, app.StatusSent, app.StatusDeferred, app.StatusBounced, app.StatusFailed} {
+		ev, ok := lastEvent(t, js, tenant, string(s))
+		if !ok {
+			continue
+		}
+		statuses = append(statuses, string(s))
+		verified = verified || ev.GetTransport().GetTlsVerified()
+	}
+	return statuses, verified
+}
+
+func TestWorkerDoesNotRunTwiceAtOnce(t *testing.T) {
+	st := records.New(storetest.Client(t))
+	ctx := context.Background()
+	unlock, ok, err := st.Lock(ctx, "lock-test", "0193a5b2-7c1d-7e2f-8a9b-0c1d2e3f4a59", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("Lock() = %v, %v", ok, err)
+	}
+	defer unlock(ctx)
+	w := app.NewWorker(app.WorkerOptions{
+		Store: st, Metrics: metrics.New(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler), LockTTL: time.Minute,
+	})
+	m := app.Message{ID: "0193a5b2-7c1d-7e2f-8a9b-0c1d2e3f4a59", Tenant: "lock-test"}
+	if err := w.Process(ctx, app.Delivery{Message: m, NumDelivered: 1}); errKind(err) != "retry" {
+		t.Errorf("Process() while locked = %v, want a retryable error", err)
+	}
+}

@@ -1,0 +1,174 @@
+package config
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"os"
+	"strings"
+	"time"
+)
+
+// TLSRequired is the only SMTP TLS policy for now: STARTTLS with a
+// certificate verified against the system roots and EMAIL_SMTP_CA_FILE.
+const TLSRequired = "required"
+
+// Config is the email service's configuration, read from EMAIL_* variables.
+// Defaults live in the tags; the service README lists every variable.
+type Config struct {
+	// HTTPAddr serves /metrics, /healthz and /readyz.
+	HTTPAddr string `env:"EMAIL_HTTP_ADDR" envDefault:":8082"`
+	// GRPCAddr serves carenotify.email.v1.EmailService.
+	GRPCAddr string `env:"EMAIL_GRPC_ADDR" envDefault:":9102"`
+	// NATSURL is the NATS server with JetStream.
+	NATSURL string `env:"EMAIL_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// RedisURL holds idempotency keys and delivery records.
+	RedisURL string `env:"EMAIL_REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level `env:"EMAIL_LOG_LEVEL" envDefault:"info"`
+	// ShutdownGrace is how long in-flight work may take after SIGTERM.
+	ShutdownGrace time.Duration `env:"EMAIL_SHUTDOWN_GRACE" envDefault:"10s"`
+	// StreamReplicas is the replica count of the streams the service declares.
+	StreamReplicas int `env:"EMAIL_STREAM_REPLICAS" envDefault:"1"`
+
+	// SMTPHost is the relay's host name; it is also the name its
+	// certificate must be valid for.
+	SMTPHost string `env:"EMAIL_SMTP_HOST" envDefault:"localhost"`
+	// SMTPPort is the relay's submission port.
+	SMTPPort int `env:"EMAIL_SMTP_PORT" envDefault:"587"`
+	// SMTPUsername turns on SMTP AUTH when set.
+	SMTPUsername string `env:"EMAIL_SMTP_USERNAME"`
+	// SMTPPassword is the SMTP AUTH password. Prefer SMTPPasswordFile.
+	SMTPPassword Secret `env:"EMAIL_SMTP_PASSWORD"`
+	// SMTPPasswordFile holds the password read from the file that
+	// EMAIL_SMTP_PASSWORD_FILE names (a mounted secret).
+	SMTPPasswordFile Secret `env:"EMAIL_SMTP_PASSWORD_FILE,file"`
+	// SMTPCAFile names a PEM file of extra roots trusted for the relay, on
+	// top of the system roots.
+	SMTPCAFile string `env:"EMAIL_SMTP_CA_FILE"`
+	// SMTPTLS is the transport security policy; only "required" exists.
+	SMTPTLS string `env:"EMAIL_SMTP_TLS" envDefault:"required"`
+	// From is the From header, e.g. "Carenotify <noreply@example.org>".
+	From string `env:"EMAIL_FROM"`
+
+	// Workers is how many messages are delivered at once.
+	Workers int `env:"EMAIL_WORKERS" envDefault:"4"`
+	// DefaultExpiry is how long a message is tried when Send sets no expiry.
+	DefaultExpiry time.Duration `env:"EMAIL_DEFAULT_EXPIRY" envDefault:"24h"`
+	// MaxBodyBytes caps subject plus bodies of one message, in bytes.
+	MaxBodyBytes int `env:"EMAIL_MAX_BODY_BYTES" envDefault:"2097152"`
+	// SendTimeout bounds one delivery attempt, connection included.
+	SendTimeout time.Duration `env:"EMAIL_SEND_TIMEOUT" envDefault:"30s"`
+}
+
+// Secret is a configuration value that must never be printed: it formats
+// as "[SECRET]" through fmt, encoding/json and slog.
+type Secret string
+
+// String returns a placeholder, never the secret.
+func (Secret) String() string { return "[SECRET]" }
+
+// GoString returns a placeholder, never the secret.
+func (Secret) GoString() string { return "[SECRET]" }
+
+// MarshalText returns a placeholder, never the secret.
+func (Secret) MarshalText() ([]byte, error) { return []byte("[SECRET]"), nil }
+
+// LogValue returns a placeholder, never the secret.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[SECRET]") }
+
+// Password returns the SMTP AUTH password from EMAIL_SMTP_PASSWORD or the
+// file EMAIL_SMTP_PASSWORD_FILE names, without a trailing newline.
+func (c *Config) Password() string {
+	if c.SMTPPasswordFile != "" {
+		return strings.TrimRight(string(c.SMTPPasswordFile), "\r\n")
+	}
+	return string(c.SMTPPassword)
+}
+
+// FromAddress returns the parsed From header.
+func (c *Config) FromAddress() (*mail.Address, error) {
+	a, err := mail.ParseAddress(c.From)
+	if err != nil {
+		return nil, errors.New("EMAIL_FROM is not a valid address")
+	}
+	if _, domain, ok := strings.Cut(a.Address, "@"); !ok || domain == "" {
+		return nil, errors.New("EMAIL_FROM has no domain")
+	}
+	return a, nil
+}
+
+// RootCAs returns the system roots plus the certificates in SMTPCAFile,
+// the pool the relay's certificate is verified against.
+func (c *Config) RootCAs() (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if c.SMTPCAFile == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(c.SMTPCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("EMAIL_SMTP_CA_FILE: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("EMAIL_SMTP_CA_FILE %s holds no PEM certificate", c.SMTPCAFile)
+	}
+	return pool, nil
+}
+
+// Validate checks the configuration. It reads EMAIL_SMTP_CA_FILE, so that
+// -check-config catches a missing or broken file.
+func (c *Config) Validate() error {
+	var errs []error
+	required := []struct{ name, value string }{
+		{"EMAIL_HTTP_ADDR", c.HTTPAddr}, {"EMAIL_GRPC_ADDR", c.GRPCAddr},
+		{"EMAIL_NATS_URL", c.NATSURL}, {"EMAIL_REDIS_URL", c.RedisURL},
+		{"EMAIL_SMTP_HOST", c.SMTPHost}, {"EMAIL_FROM", c.From},
+	}
+	for _, r := range required {
+		if r.value == "" {
+			errs = append(errs, fmt.Errorf("%s is required", r.name))
+		}
+	}
+	if c.From != "" {
+		if _, err := c.FromAddress(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.SMTPTLS != TLSRequired {
+		errs = append(errs, fmt.Errorf("EMAIL_SMTP_TLS must be %q (got %q): PHI never crosses an unverified connection, so STARTTLS with a verified certificate is the only policy", TLSRequired, c.SMTPTLS))
+	}
+	if c.SMTPPort < 1 || c.SMTPPort > 65535 {
+		errs = append(errs, errors.New("EMAIL_SMTP_PORT must be 1-65535"))
+	}
+	if c.SMTPPassword != "" && c.SMTPPasswordFile != "" {
+		errs = append(errs, errors.New("set EMAIL_SMTP_PASSWORD or EMAIL_SMTP_PASSWORD_FILE, not both"))
+	}
+	if (c.SMTPUsername == "") != (c.Password() == "") {
+		errs = append(errs, errors.New("EMAIL_SMTP_USERNAME and a password go together"))
+	}
+	if _, err := c.RootCAs(); err != nil {
+		errs = append(errs, err)
+	}
+	positive := []struct {
+		name string
+		ok   bool
+	}{
+		{"EMAIL_SHUTDOWN_GRACE", c.ShutdownGrace > 0},
+		{"EMAIL_STREAM_REPLICAS", c.StreamReplicas > 0},
+		{"EMAIL_WORKERS", c.Workers > 0},
+		{"EMAIL_DEFAULT_EXPIRY", c.DefaultExpiry > 0},
+		{"EMAIL_MAX_BODY_BYTES", c.MaxBodyBytes > 0},
+		{"EMAIL_SEND_TIMEOUT", c.SendTimeout > 0},
+	}
+	for _, p := range positive {
+		if !p.ok {
+			errs = append(errs, fmt.Errorf("%s must be positive", p.name))
+		}
+	}
+	return errors.Join(errs...)
+}

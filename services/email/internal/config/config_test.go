@@ -1,0 +1,111 @@
+package config_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	pkgconfig "github.com/carenotify/carenotify/pkg/config"
+	"github.com/carenotify/carenotify/services/email/internal/config"
+)
+
+const from = "EMAIL_FROM=Carenotify <noreply@carenotify.localhost>"
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "password")
+	if err := os.WriteFile(pwFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		give    []string
+		wantErr string
+	}{
+		{name: "defaults", give: []string{from}},
+		{name: "no from", give: nil, wantErr: "EMAIL_FROM is required"},
+		{name: "bad from", give: []string{"EMAIL_FROM=nobody"}, wantErr: "EMAIL_FROM is not a valid address"},
+		{name: "TLS none", give: []string{from, "EMAIL_SMTP_TLS=none"}, wantErr: "PHI never crosses an unverified connection"},
+		{name: "TLS opportunistic", give: []string{from, "EMAIL_SMTP_TLS=opportunistic"}, wantErr: `EMAIL_SMTP_TLS must be "required"`},
+		{name: "bad level", give: []string{from, "EMAIL_LOG_LEVEL=loud"}, wantErr: "LogLevel"},
+		{name: "no grace", give: []string{from, "EMAIL_SHUTDOWN_GRACE=0s"}, wantErr: "EMAIL_SHUTDOWN_GRACE must be positive"},
+		{name: "no workers", give: []string{from, "EMAIL_WORKERS=0"}, wantErr: "EMAIL_WORKERS must be positive"},
+		{name: "bad port", give: []string{from, "EMAIL_SMTP_PORT=70000"}, wantErr: "EMAIL_SMTP_PORT must be 1-65535"},
+		{name: "username without password", give: []string{from, "EMAIL_SMTP_USERNAME=svc"}, wantErr: "go together"},
+		{name: "password from file", give: []string{from, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}},
+		{name: "both passwords", give: []string{from, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=x", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}, wantErr: "not both"},
+		{name: "missing password file", give: []string{from, "EMAIL_SMTP_PASSWORD_FILE=" + filepath.Join(dir, "nope")}, wantErr: "nope"},
+		{name: "CA file without PEM", give: []string{from, "EMAIL_SMTP_CA_FILE=" + notPEM}, wantErr: "holds no PEM certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := pkgconfig.Load[config.Config](tt.give)
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("Load() = %v, want error %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := pkgconfig.Load[config.Config]([]string{from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{
+		"http": cfg.HTTPAddr, "grpc": cfg.GRPCAddr, "redis": cfg.RedisURL, "host": cfg.SMTPHost,
+		"port": cfg.SMTPPort, "tls": cfg.SMTPTLS, "workers": cfg.Workers, "expiry": cfg.DefaultExpiry.String(),
+		"maxBytes": cfg.MaxBodyBytes, "timeout": cfg.SendTimeout.String(), "replicas": cfg.StreamReplicas,
+		"level": cfg.LogLevel,
+	}
+	want := map[string]any{
+		"http": ":8082", "grpc": ":9102", "redis": "redis://127.0.0.1:6379/0", "host": "localhost",
+		"port": 587, "tls": "required", "workers": 4, "expiry": "24h0m0s",
+		"maxBytes": 2 << 20, "timeout": "30s", "replicas": 1, "level": slog.LevelInfo,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestPasswordNeverPrints(t *testing.T) {
+	cfg, err := pkgconfig.Load[config.Config]([]string{from, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=hunter2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Password() != "hunter2" {
+		t.Errorf("Password() = %q", cfg.Password())
+	}
+	js, _ := json.Marshal(cfg)
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "cfg", cfg, "pw", cfg.SMTPPassword)
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), string(js), logged.String()} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("password printed: %s", s)
+		}
+	}
+}
+
+func TestPasswordFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pkgconfig.Load[config.Config]([]string{from, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Password(); got != "from-file" {
+		t.Errorf("Password() = %q, want the file's content without its newline", got)
+	}
+}

@@ -1,0 +1,63 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Send outcomes, the values of email_sends_total's outcome label.
+const (
+	OutcomeQueued      = "queued"
+	OutcomeDuplicate   = "duplicate"
+	OutcomeInvalid     = "invalid"
+	OutcomeUnavailable = "unavailable"
+)
+
+// InvalidTenant is the tenant label of a request whose tenant is not a
+// valid token, so that arbitrary caller input never becomes a label value.
+const InvalidTenant = "_invalid"
+
+// Metrics are the email service's own metrics.
+type Metrics struct {
+	sends           *prometheus.CounterVec
+	deliveries      *prometheus.CounterVec
+	deliverySeconds prometheus.Histogram
+}
+
+// New registers the metrics on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "email_sends_total",
+			Help: "Send calls by tenant and outcome (queued, duplicate, invalid, unavailable).",
+		}, []string{"tenant", "outcome"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "email_deliveries_total",
+			Help: "Delivery outcomes by status (sent, deferred, bounced, failed).",
+		}, []string{"status"}),
+		deliverySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "email_delivery_seconds",
+			Help:    "Time one SMTP delivery attempt took, connection included.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 13),
+		}),
+	}
+	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds)
+	return m
+}
+
+// Send counts one Send call. tenant must already be a valid token or
+// InvalidTenant.
+func (m *Metrics) Send(tenant, outcome string) {
+	m.sends.WithLabelValues(tenant, outcome).Inc()
+}
+
+// Delivery counts one delivery outcome.
+func (m *Metrics) Delivery(status string) {
+	m.deliveries.WithLabelValues(status).Inc()
+}
+
+// DeliveryDuration records how long one SMTP attempt took.
+func (m *Metrics) DeliveryDuration(d time.Duration) {
+	m.deliverySeconds.Observe(d.Seconds())
+}

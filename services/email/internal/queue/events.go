@@ -1,0 +1,81 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/carenotify/carenotify/pkg/bus"
+	deliveryv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/delivery/v1"
+	"github.com/carenotify/carenotify/services/email/internal/app"
+)
+
+// Events is app.Events on the JetStream DELIVERY stream.
+type Events struct {
+	js jetstream.JetStream
+}
+
+var _ app.Events = (*Events)(nil)
+
+// NewEvents returns Events publishing with js.
+func NewEvents(js jetstream.JetStream) *Events { return &Events{js: js} }
+
+// Publish implements app.Events: it publishes e as a DeliveryEvent to
+// delivery.<tenant>.email.<status>. The Nats-Msg-Id is message id, status
+// and attempts, so a re-published event is dropped as a duplicate while
+// each deferral is kept.
+func (p *Events) Publish(ctx context.Context, e app.Event) error {
+	subject, err := bus.Subject("delivery", e.Tenant, Channel, string(e.Status))
+	if err != nil {
+		return err
+	}
+	ev := &deliveryv1.DeliveryEvent{
+		MessageId:      e.MessageID,
+		IdempotencyKey: e.IdempotencyKey,
+		Tenant:         e.Tenant,
+		Channel:        deliveryv1.Channel_CHANNEL_EMAIL,
+		Status:         StatusProto(e.Status),
+		OccurredAt:     timestamppb.New(e.OccurredAt),
+		Attempts:       int32(e.Attempts),
+		Reason:         e.Reason,
+	}
+	if e.Transport != (app.Transport{}) {
+		ev.Transport = &deliveryv1.Transport{
+			TlsVersion: e.Transport.TLSVersion, TlsVerified: e.Transport.TLSVerified, NextHop: e.Transport.NextHop,
+		}
+	}
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode delivery event: %w", err)
+	}
+	hdr := nats.Header{bus.HeaderTenant: []string{e.Tenant}, bus.HeaderChannel: []string{Channel}}
+	if e.Reason != "" {
+		hdr.Set(bus.HeaderReason, e.Reason)
+	}
+	msgID := fmt.Sprintf("%s.%s.%d", e.MessageID, e.Status, e.Attempts)
+	if _, err := bus.Publish(ctx, p.js, subject, data, msgID, hdr); err != nil {
+		return err
+	}
+	return nil
+}
+
+// StatusProto maps an app status to its carenotify.delivery.v1 value.
+func StatusProto(s app.Status) deliveryv1.Status {
+	switch s {
+	case app.StatusQueued:
+		return deliveryv1.Status_STATUS_QUEUED
+	case app.StatusSent:
+		return deliveryv1.Status_STATUS_SENT
+	case app.StatusDeferred:
+		return deliveryv1.Status_STATUS_DEFERRED
+	case app.StatusBounced:
+		return deliveryv1.Status_STATUS_BOUNCED
+	case app.StatusFailed:
+		return deliveryv1.Status_STATUS_FAILED
+	}
+	return deliveryv1.Status_STATUS_UNSPECIFIED
+}

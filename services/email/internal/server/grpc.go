@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	deliveryv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/delivery/v1"
+	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
+	"github.com/carenotify/carenotify/services/email/internal/app"
+)
+
+// Email serves carenotify.email.v1.EmailService.
+type Email struct {
+	emailv1.UnimplementedEmailServiceServer
+	app    *app.Service
+	logger *slog.Logger
+}
+
+var _ emailv1.EmailServiceServer = (*Email)(nil)
+
+// New returns the gRPC server for a.
+func New(a *app.Service, logger *slog.Logger) *Email {
+	return &Email{app: a, logger: logger}
+}
+
+// Send implements EmailServiceServer.
+func (s *Email) Send(ctx context.Context, req *emailv1.SendRequest) (*emailv1.SendResponse, error) {
+	in := app.SendRequest{
+		Tenant:          req.GetTenant(),
+		IdempotencyKey:  req.GetIdempotencyKey(),
+		To:              req.GetTo(),
+		Subject:         req.GetSubject(),
+		HTMLBody:        req.GetHtmlBody(),
+		TextBody:        req.GetTextBody(),
+		Security:        app.Security(req.GetSecurity()),
+		JourneyInstance: req.GetJourneyInstance(),
+		Step:            req.GetStep(),
+	}
+	if req.GetExpiresAt() != nil {
+		in.ExpiresAt = req.GetExpiresAt().AsTime()
+	}
+	res, err := s.app.Send(ctx, in)
+	if err != nil {
+		return nil, s.toStatus("Send", err)
+	}
+	return &emailv1.SendResponse{
+		MessageId: res.MessageID,
+		Duplicate: res.Duplicate,
+		Status:    statusProto(res.Status),
+	}, nil
+}
+
+// GetStatus implements EmailServiceServer.
+func (s *Email) GetStatus(ctx context.Context, req *emailv1.GetStatusRequest) (*emailv1.GetStatusResponse, error) {
+	rec, err := s.app.GetStatus(ctx, req.GetTenant(), req.GetMessageId())
+	if err != nil {
+		return nil, s.toStatus("GetStatus", err)
+	}
+	resp := &emailv1.GetStatusResponse{
+		MessageId: rec.ID,
+		Status:    statusProto(rec.Status),
+		Attempts:  int32(rec.Attempts),
+		Reason:    rec.Reason,
+		UpdatedAt: timestamppb.New(rec.UpdatedAt),
+	}
+	if rec.Transport != (app.Transport{}) {
+		resp.Transport = &deliveryv1.Transport{
+			TlsVersion:  rec.Transport.TLSVersion,
+			TlsVerified: rec.Transport.TLSVerified,
+			NextHop:     rec.Transport.NextHop,
+		}
+	}
+	return resp, nil
+}
+
+// statusProto maps an app status to its carenotify.delivery.v1 value.
+func statusProto(st app.Status) deliveryv1.Status {
+	switch st {
+	case app.StatusQueued:
+		return deliveryv1.Status_STATUS_QUEUED
+	case app.StatusSent:
+		return deliveryv1.Status_STATUS_SENT
+	case app.StatusDeferred:
+		return deliveryv1.Status_STATUS_DEFERRED
+	case app.StatusBounced:
+		return deliveryv1.Status_STATUS_BOUNCED
+	case app.StatusFailed:
+		return deliveryv1.Status_STATUS_FAILED
+	}
+	return deliveryv1.Status_STATUS_UNSPECIFIED
+}

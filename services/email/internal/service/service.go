@@ -1,0 +1,102 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/grpcx"
+	"github.com/carenotify/carenotify/pkg/lifecycle"
+	"github.com/carenotify/carenotify/pkg/store"
+	"github.com/carenotify/carenotify/pkg/telemetry"
+	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
+	"github.com/carenotify/carenotify/services/email/internal/app"
+	"github.com/carenotify/carenotify/services/email/internal/config"
+	"github.com/carenotify/carenotify/services/email/internal/metrics"
+	"github.com/carenotify/carenotify/services/email/internal/queue"
+	"github.com/carenotify/carenotify/services/email/internal/records"
+	"github.com/carenotify/carenotify/services/email/internal/relay"
+	"github.com/carenotify/carenotify/services/email/internal/server"
+)
+
+// Run runs the service until ctx is cancelled.
+func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	from, err := cfg.FromAddress()
+	if err != nil {
+		return err
+	}
+	roots, err := cfg.RootCAs()
+	if err != nil {
+		return err
+	}
+	mailer, err := relay.New(relay.Options{
+		Host: cfg.SMTPHost, Port: cfg.SMTPPort,
+		Username: cfg.SMTPUsername, Password: cfg.Password(),
+		RootCAs: roots, From: from, Timeout: cfg.SendTimeout,
+	})
+	if err != nil {
+		return err
+	}
+
+	tel := telemetry.New("email")
+	nc, js, err := bus.Connect(ctx, cfg.NATSURL, "email", logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	tel.AddReadiness("nats", bus.Ready(nc))
+	if err := bus.EnsureStreams(ctx, js, queue.Streams(cfg.StreamReplicas)...); err != nil {
+		return err
+	}
+
+	rdb, err := store.NewRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	tel.AddReadiness("redis", store.Ready(rdb))
+
+	m := metrics.New(tel.Registry)
+	st := records.New(rdb)
+	events := queue.NewEvents(js)
+	svc := app.NewService(app.ServiceOptions{
+		Store: st, Outbox: queue.NewOutbox(js), Events: events, Metrics: m, Logger: logger,
+		DefaultExpiry: cfg.DefaultExpiry,
+		MaxExpiry:     bus.Outbox(queue.Channel, cfg.StreamReplicas).MaxAge,
+		MaxBytes:      cfg.MaxBodyBytes,
+	})
+	// One attempt takes at most SendTimeout; the margin covers the record
+	// and event writes around it.
+	ackWait := cfg.SendTimeout + 30*time.Second
+	worker := app.NewWorker(app.WorkerOptions{
+		Store: st, Events: events, Mailer: mailer, Metrics: m, Logger: logger, LockTTL: ackWait,
+	})
+
+	gs, _ := grpcx.NewServer(logger, tel.Registry)
+	emailv1.RegisterEmailServiceServer(gs, server.New(svc, logger))
+
+	httpL, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen http: %w", err)
+	}
+	grpcL, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen grpc: %w", err)
+	}
+	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
+	g.HTTP("http", httpL, tel.Handler())
+	g.GRPC("grpc", grpcL, gs)
+	handler := queue.Handler(worker)
+	for i := range cfg.Workers {
+		g.Go("worker-"+strconv.Itoa(i), func(ctx context.Context) error {
+			return bus.Consume(ctx, js, bus.OutboxStream(queue.Channel), queue.ConsumerConfig(ackWait), logger, handler)
+		})
+	}
+	logger.Info("email started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String(),
+		"smtpRelay", net.JoinHostPort(cfg.SMTPHost, strconv.Itoa(cfg.SMTPPort)), "workers", cfg.Workers)
+	return g.Run(ctx)
+}

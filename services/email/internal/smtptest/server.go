@@ -1,0 +1,193 @@
+package smtptest
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"log"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Options configure a Server.
+type Options struct {
+	// CA issues the server's certificate; nil serves no STARTTLS at all.
+	CA *CA
+	// Rcpt, when set, is asked for the reply to the n-th RCPT TO the server
+	// sees (from 1); a non-nil *smtp.SMTPError refuses the recipient.
+	Rcpt func(n int) *smtp.SMTPError
+	// Username and Password, when set, make the server require AUTH PLAIN.
+	Username, Password string
+}
+
+// Message is one message the server accepted.
+type Message struct {
+	From string
+	To   []string
+	// Data is the message as received (headers and body).
+	Data []byte
+	// TLS is the connection's TLS state; nil when it was plaintext.
+	TLS *tls.ConnectionState
+}
+
+// Server is a running test SMTP server.
+type Server struct {
+	// Host and Port address it.
+	Host string
+	Port int
+
+	mu       sync.Mutex
+	messages []Message
+	mails    int // MAIL FROM commands seen
+	datas    int // DATA commands seen
+	rcpts    int // RCPT TO commands seen
+	received chan struct{}
+	opts     Options
+}
+
+// Start starts a server on 127.0.0.1 that stops when the test ends.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{
+		Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port,
+		received: make(chan struct{}, 100), opts: o,
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &session{s: s, c: c}, nil
+	}))
+	srv.Domain = "localhost"
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	srv.MaxMessageBytes = 10 << 20
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	if o.CA != nil {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{o.CA.Server}, MinVersion: tls.VersionTLS12}
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+// Addr returns host:port.
+func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// Messages returns the messages accepted so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+// Commands returns how many MAIL FROM, RCPT TO and DATA commands the
+// server has seen.
+func (s *Server) Commands() (mail, rcpt, data int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mails, s.rcpts, s.datas
+}
+
+// Wait waits until the server has accepted n messages in all, or d passes,
+// and returns the messages.
+func (s *Server) Wait(n int, d time.Duration) []Message {
+	deadline := time.After(d)
+	for {
+		if msgs := s.Messages(); len(msgs) >= n {
+			return msgs
+		}
+		select {
+		case <-s.received:
+		case <-deadline:
+			return s.Messages()
+		}
+	}
+}
+
+var _ smtp.AuthSession = (*session)(nil)
+
+type session struct {
+	s    *Server
+	c    *smtp.Conn
+	from string
+	to   []string
+	auth bool
+}
+
+// The session methods implement smtp.AuthSession.
+
+func (ss *session) AuthMechanisms() []string {
+	if ss.s.opts.Username == "" {
+		return nil
+	}
+	return []string{"PLAIN"}
+}
+
+func (ss *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != ss.s.opts.Username || pass != ss.s.opts.Password {
+			return smtp.ErrAuthFailed
+		}
+		ss.auth = true
+		return nil
+	}), nil
+}
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.s.mu.Lock()
+	ss.s.mails++
+	ss.s.mu.Unlock()
+	if ss.s.opts.Username != "" && !ss.auth {
+		return smtp.ErrAuthRequired
+	}
+	ss.from = from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	ss.s.rcpts++
+	n := ss.s.rcpts
+	ss.s.mu.Unlock()
+	if ss.s.opts.Rcpt != nil {
+		if err := ss.s.opts.Rcpt(n); err != nil {
+			return err
+		}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	ss.s.mu.Lock()
+	ss.s.datas++
+	ss.s.mu.Unlock()
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, r); err != nil {
+		return err
+	}
+	m := Message{From: ss.from, To: ss.to, Data: buf.Bytes()}
+	if st, ok := ss.c.TLSConnectionState(); ok {
+		m.TLS = &st
+	}
+	ss.s.mu.Lock()
+	ss.s.messages = append(ss.s.messages, m)
+	ss.s.mu.Unlock()
+	select {
+	case ss.s.received <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (ss *session) Reset() { ss.from, ss.to = "", nil }
+
+func (ss *session) Logout() error { return nil }
