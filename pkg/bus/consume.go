@@ -13,7 +13,32 @@ import (
 // Handler processes one message. Returning nil acknowledges it; an error
 // wrapped with Permanent terminates it (it will not be redelivered); any
 // other error asks for redelivery after a backoff.
+//
+// The error is logged through the service's (redacting) logger, but handlers
+// should still keep PHI out of error text; it is never sent to the server
+// (termination uses a fixed reason).
 type Handler func(ctx context.Context, msg jetstream.Msg) error
+
+// ConsumeOption tunes Consume.
+type ConsumeOption func(*consumeOptions)
+
+type consumeOptions struct {
+	maxBackoff time.Duration
+	prefetch   int
+}
+
+// WithMaxBackoff caps the redelivery delay (default one minute).
+func WithMaxBackoff(d time.Duration) ConsumeOption {
+	return func(o *consumeOptions) { o.maxBackoff = d }
+}
+
+// WithPrefetch sets how many messages the client buffers ahead (default
+// 64). Slow handlers (SMTP, provider APIs) want 1: JetStream's AckWait
+// starts when a message is delivered into the buffer, not when the handler
+// gets it.
+func WithPrefetch(n int) ConsumeOption {
+	return func(o *consumeOptions) { o.prefetch = n }
+}
 
 type permanentError struct{ err error }
 
@@ -47,7 +72,11 @@ func Backoff(n uint64, max time.Duration) time.Duration {
 // Consume creates or updates the durable pull consumer cfg on stream and
 // feeds its messages to h one at a time until ctx is cancelled. cfg's
 // AckPolicy is forced to explicit. It returns nil when ctx is cancelled.
-func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, logger *slog.Logger, h Handler) error {
+func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, logger *slog.Logger, h Handler, opts ...ConsumeOption) error {
+	o := consumeOptions{maxBackoff: time.Minute, prefetch: 64}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg.AckPolicy = jetstream.AckExplicitPolicy
 	if cfg.AckWait == 0 {
 		cfg.AckWait = 30 * time.Second
@@ -56,7 +85,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 	if err != nil {
 		return fmt.Errorf("consumer %s on %s: %w", cfg.Durable, stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(64))
+	it, err := cons.Messages(jetstream.PullMaxMessages(o.prefetch))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
@@ -71,24 +100,24 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 			logger.Warn("consumer next", "consumer", cfg.Durable, "err", err)
 			continue
 		}
-		settle(ctx, msg, h(ctx, msg), cfg.Durable, logger)
+		settle(ctx, msg, h(ctx, msg), cfg.Durable, o.maxBackoff, logger)
 	}
 }
 
-func settle(ctx context.Context, msg jetstream.Msg, herr error, durable string, logger *slog.Logger) {
+func settle(ctx context.Context, msg jetstream.Msg, herr error, durable string, maxBackoff time.Duration, logger *slog.Logger) {
 	var err error
 	switch {
 	case herr == nil:
 		err = msg.DoubleAck(ctx)
 	case IsPermanent(herr):
 		logger.Error("message terminated", "consumer", durable, "natsSubject", msg.Subject(), "err", herr)
-		err = msg.TermWithReason(herr.Error())
+		err = msg.TermWithReason("permanent handler failure")
 	default:
 		n := uint64(1)
 		if md, mdErr := msg.Metadata(); mdErr == nil {
 			n = md.NumDelivered
 		}
-		delay := Backoff(n, time.Minute)
+		delay := Backoff(n, maxBackoff)
 		logger.Warn("message redelivery", "consumer", durable, "natsSubject", msg.Subject(), "delivered", n, "retryIn", delay.String(), "err", herr)
 		err = msg.NakWithDelay(delay)
 	}
