@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	handler := queue.Handler(worker)
 	for i := range cfg.Workers {
 		g.Go("worker-"+strconv.Itoa(i), func(ctx context.Context) error {
-			return bus.Consume(ctx, js, bus.OutboxStream(queue.Channel), queue.ConsumerConfig(ackWait), logger, handler)
+			return bus.Consume(ctx, js, bus.OutboxStream(queue.Channel), queue.ConsumerConfig(ackWait), logger, handler, bus.WithPrefetch(1))
 		})
 	}
 	logger.Info("email started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String(),
