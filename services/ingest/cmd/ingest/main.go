@@ -1,0 +1,45 @@
+// Command ingest runs carenotify's EHR ingestion service: it accepts FHIR
+// subscription notifications and publishes ClinicalEvents to NATS JetStream.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	pkgconfig "github.com/carenotify/carenotify/pkg/config"
+	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/services/ingest/internal/config"
+	"github.com/carenotify/carenotify/services/ingest/internal/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	flags, err := pkgconfig.ParseFlags("ingest", args, stdout)
+	if err != nil {
+		return err
+	}
+	cfg, err := pkgconfig.Load[config.Config](environ)
+	if err != nil {
+		return err
+	}
+	if flags.CheckConfig {
+		_, err := fmt.Fprintln(stdout, "config ok")
+		return err
+	}
+	return service.Run(ctx, cfg, log.New(stdout, cfg.LogLevel, "ingest"))
+}

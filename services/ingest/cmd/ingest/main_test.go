@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestRunCheckConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		give    []string
+		want    string
+		wantErr string
+	}{
+		{name: "valid", give: []string{"INGEST_SOURCES=demo=demo:demo-token"}, want: "config ok\n"},
+		{name: "no sources", give: []string{"INGEST_SOURCES="}, wantErr: "INGEST_SOURCES"},
+		{name: "no variables", give: nil, wantErr: "INGEST_SOURCES"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(t.Context(), []string{"-check-config"}, tt.give, &out)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("run() error = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || out.String() != tt.want {
+				t.Errorf("run() = %q, %v; want %q", out.String(), err, tt.want)
+			}
+			if strings.Contains(out.String(), "demo-token") {
+				t.Error("output repeats the token")
+			}
+		})
+	}
+}

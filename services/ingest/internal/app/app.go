@@ -1,0 +1,160 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
+	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify"
+)
+
+// Source is an authenticated sender.
+type Source struct {
+	// Name is the configured source name, e.g. "demo" or "epic-prod".
+	Name string
+	// Tenant is the tenant its events belong to.
+	Tenant string
+}
+
+// App is ingest's use case. It is safe for concurrent use.
+type App struct {
+	pub     Publisher
+	metrics Metrics
+	logger  *slog.Logger
+	now     func() time.Time
+}
+
+// Options configure an App.
+type Options struct {
+	// Publisher stores events and dead letters. Required.
+	Publisher Publisher
+	// Metrics counts events and dead letters. Required.
+	Metrics Metrics
+	// Logger receives one line per stored event. Required.
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// New returns an App.
+func New(o Options) *App {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &App{pub: o.Publisher, metrics: o.Metrics, logger: o.Logger, now: now}
+}
+
+// Result says what Ingest did with a notification.
+type Result struct {
+	// Type is the notification type, "" when the body was not read that far.
+	Type fhirnotify.Type
+	// Payload is the notification's payload kind, "" when unknown.
+	Payload fhirnotify.Payload
+	// Events are the events stored, in Bundle order.
+	Events []PublishedEvent
+	// Unmapped counts resources carried that gave no event (other
+	// resource types, the Patient, statuses that trigger nothing).
+	Unmapped int
+	// Deferred is true when the notification was stored in the dead-letter
+	// stream for a later release (id-only and empty payloads).
+	Deferred bool
+}
+
+// PublishedEvent describes a stored event without PHI.
+type PublishedEvent struct {
+	// ID is the event id (the Nats-Msg-Id).
+	ID string
+	// Kind and Action are the event's kind and action.
+	Kind, Action string
+	// SubjectType is the resource type of its subject, e.g. "Appointment".
+	SubjectType string
+	// Duplicate is true when the stream already held it.
+	Duplicate bool
+}
+
+// Ingest processes a notification body from src. It returns a nil error
+// only once every event it produced is stored. Input it rejects is stored
+// in the dead-letter stream first; when that fails, the error is
+// KindUnavailable so the sender retries. Every error is an *Error.
+func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, error) {
+	received := a.now()
+	events, res, err := a.normalise(src, body, received)
+	if err != nil {
+		if dlErr := a.deadLetter(ctx, src, err.Reason, body); dlErr != nil {
+			return res, dlErr
+		}
+		return res, err
+	}
+	switch res.Payload {
+	case fhirnotify.PayloadIDOnly, fhirnotify.PayloadEmpty:
+		if dlErr := a.deadLetter(ctx, src, ReasonPayloadNotSupported, body); dlErr != nil {
+			return res, dlErr
+		}
+		res.Deferred = true
+		return res, nil
+	}
+	for _, ev := range events {
+		dup, err := a.pub.PublishEvent(ctx, ev)
+		if err != nil {
+			return res, &Error{Kind: KindUnavailable, Reason: ReasonPublishFailed, Code: "transient",
+				Diagnostics: "the event could not be stored; retry the notification later", Err: err}
+		}
+		pe := PublishedEvent{ID: ev.GetEventId(), Kind: ev.GetKind(), Action: ev.GetAction(),
+			SubjectType: fhirnotify.RefType(ev.GetSubjectRef()), Duplicate: dup}
+		res.Events = append(res.Events, pe)
+		if !dup {
+			a.metrics.EventPublished(ev.GetTenant(), ev.GetKind(), ev.GetAction())
+		}
+		a.logger.InfoContext(ctx, "event stored", "source", src.Name, "tenant", src.Tenant, "eventId", pe.ID,
+			"kind", pe.Kind, "action", pe.Action, "subjectType", pe.SubjectType, "duplicate", dup)
+	}
+	return res, nil
+}
+
+// normalise parses the body and builds its events, turning a panic into a
+// KindInternal error so that bad input never takes the service down.
+func (a *App) normalise(src Source, body []byte, received time.Time) (events []*eventsv1.ClinicalEvent, res Result, err *Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The panic value may hold input: keep only the stack.
+			events, err = nil, &Error{Kind: KindInternal, Reason: ReasonInternal, Code: "exception",
+				Diagnostics: "the notification could not be processed; it was kept for replay",
+				Err:         fmt.Errorf("panic in normalise: %s", debug.Stack())}
+		}
+	}()
+	n, perr := fhirnotify.ParseNotification(body)
+	if perr != nil {
+		return nil, res, fromNotify(perr)
+	}
+	res.Type, res.Payload = n.Type, n.Payload()
+	if res.Payload != fhirnotify.PayloadFullResource {
+		return nil, res, nil
+	}
+	for _, e := range n.Entries {
+		ev, ok, merr := eventFor(src, n, e, received)
+		if merr != nil {
+			return nil, res, fromNotify(merr)
+		}
+		if !ok {
+			res.Unmapped++
+			continue
+		}
+		events = append(events, ev)
+	}
+	return events, res, nil
+}
+
+// deadLetter stores body for replay, or returns a KindUnavailable error.
+func (a *App) deadLetter(ctx context.Context, src Source, reason string, body []byte) *Error {
+	err := a.pub.PublishDeadLetter(ctx, DeadLetter{Tenant: src.Tenant, Source: src.Name, Reason: reason, Body: body})
+	if err != nil {
+		return &Error{Kind: KindUnavailable, Reason: ReasonDeadLetterFailed, Code: "transient",
+			Diagnostics: "the notification could not be stored for replay; retry it later", Err: err}
+	}
+	a.metrics.DeadLettered(src.Name, reason)
+	return nil
+}

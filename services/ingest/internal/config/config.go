@@ -1,0 +1,75 @@
+package config
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Config is the ingest service's configuration, read from INGEST_*
+// variables. Defaults live in the tags; the service README lists every
+// variable.
+type Config struct {
+	// HTTPAddr serves the FHIR notification endpoint and /metrics, /healthz
+	// and /readyz.
+	HTTPAddr string `env:"INGEST_HTTP_ADDR" envDefault:":8080"`
+	// NATSURL is the NATS server with JetStream.
+	NATSURL string `env:"INGEST_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level `env:"INGEST_LOG_LEVEL" envDefault:"info"`
+	// ShutdownGrace is how long in-flight requests may take after SIGTERM.
+	ShutdownGrace time.Duration `env:"INGEST_SHUTDOWN_GRACE" envDefault:"10s"`
+	// StreamReplicas is the replica count of the EHR_EVENTS and EHR_DEAD
+	// streams ingest declares at start.
+	StreamReplicas int `env:"INGEST_STREAM_REPLICAS" envDefault:"1"`
+	// MaxBodyBytes is the largest notification body accepted (413 above).
+	MaxBodyBytes int64 `env:"INGEST_MAX_BODY_BYTES" envDefault:"10485760"`
+	// PublishTimeout bounds each JetStream publish (and wait for its ack).
+	PublishTimeout time.Duration `env:"INGEST_PUBLISH_TIMEOUT" envDefault:"5s"`
+	// Sources are the senders allowed to post, as name=tenant:token
+	// entries separated by commas.
+	Sources Sources `env:"INGEST_SOURCES"`
+	// SourcesFile holds the same entries, read from the file the variable
+	// names (a mounted secret). Set it or Sources, not both.
+	SourcesFile Sources `env:"INGEST_SOURCES_FILE,file"`
+}
+
+// AllSources returns the configured sources, from INGEST_SOURCES or
+// INGEST_SOURCES_FILE, whichever is set.
+func (c *Config) AllSources() Sources {
+	if len(c.Sources) > 0 {
+		return c.Sources
+	}
+	return c.SourcesFile
+}
+
+// Validate checks the configuration. Its errors name variables and entry
+// positions, never a configured value.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.HTTPAddr == "" {
+		errs = append(errs, errors.New("INGEST_HTTP_ADDR is required"))
+	}
+	if c.NATSURL == "" {
+		errs = append(errs, errors.New("INGEST_NATS_URL is required"))
+	}
+	if c.ShutdownGrace <= 0 {
+		errs = append(errs, errors.New("INGEST_SHUTDOWN_GRACE must be positive"))
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		errs = append(errs, errors.New("INGEST_STREAM_REPLICAS must be between 1 and 5"))
+	}
+	if c.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("INGEST_MAX_BODY_BYTES must be positive"))
+	}
+	if c.PublishTimeout <= 0 {
+		errs = append(errs, errors.New("INGEST_PUBLISH_TIMEOUT must be positive"))
+	}
+	switch {
+	case len(c.Sources) > 0 && len(c.SourcesFile) > 0:
+		errs = append(errs, errors.New("set INGEST_SOURCES or INGEST_SOURCES_FILE, not both"))
+	case len(c.Sources) == 0 && len(c.SourcesFile) == 0:
+		errs = append(errs, errors.New("INGEST_SOURCES or INGEST_SOURCES_FILE must name at least one source"))
+	}
+	return errors.Join(errs...)
+}

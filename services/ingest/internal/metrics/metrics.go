@@ -1,0 +1,52 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carenotify/carenotify/services/ingest/internal/app"
+)
+
+// Metrics are ingest's counters.
+type Metrics struct {
+	notifications *prometheus.CounterVec
+	events        *prometheus.CounterVec
+	deadLetters   *prometheus.CounterVec
+}
+
+var _ app.Metrics = (*Metrics)(nil)
+
+// New registers ingest's counters on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_notifications_total",
+			Help: "Notifications received, by source, notification type and outcome.",
+		}, []string{"source", "type", "outcome"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_events_published_total",
+			Help: "Clinical events newly stored on EHR_EVENTS (duplicates not counted), by tenant, kind and action.",
+		}, []string{"tenant", "kind", "action"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_dead_letters_total",
+			Help: "Inputs stored on EHR_DEAD for replay, by source and reason.",
+		}, []string{"source", "reason"}),
+	}
+	reg.MustRegister(m.notifications, m.events, m.deadLetters)
+	return m
+}
+
+// Notification counts a notification. source must be a configured source
+// name (or "unknown"), typ a known notification type (or "unknown").
+func (m *Metrics) Notification(source, typ, outcome string) {
+	m.notifications.WithLabelValues(source, typ, outcome).Inc()
+}
+
+// EventPublished counts a newly stored event.
+func (m *Metrics) EventPublished(tenant, kind, action string) {
+	m.events.WithLabelValues(tenant, kind, action).Inc()
+}
+
+// DeadLettered counts an input stored for replay.
+func (m *Metrics) DeadLettered(source, reason string) {
+	m.deadLetters.WithLabelValues(source, reason).Inc()
+}

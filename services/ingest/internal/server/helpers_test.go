@@ -1,0 +1,168 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/bus/bustest"
+	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/services/ingest/internal/app"
+	"github.com/carenotify/carenotify/services/ingest/internal/config"
+	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
+	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
+	"github.com/carenotify/carenotify/services/ingest/internal/server"
+)
+
+// receivedAt is the clock of the app under test.
+var receivedAt = time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is the server under test with a real embedded JetStream behind it.
+type env struct {
+	url  string
+	ns   *natsserver.Server
+	js   jetstream.JetStream
+	logs *syncBuffer
+}
+
+// sources are the test's configured sources.
+var sources = config.Sources{
+	{Name: "demo", Tenant: "demo", Token: "demo-token"},
+	{Name: "epic-prod", Tenant: "general", Token: "epic-token"},
+}
+
+const maxBody = 1 << 20
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ns := bustest.Start(t)
+	_, js := bustest.Connect(t, ns)
+	if err := bus.EnsureStreams(t.Context(), js, bus.EHREvents(1), bus.EHRDead(1)); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	logger := log.New(logs, slog.LevelDebug, "ingest")
+	m := metrics.New(prometheus.NewRegistry())
+	a := app.New(app.Options{
+		Publisher: natsbus.New(js, 500*time.Millisecond), Metrics: m, Logger: logger,
+		Now: func() time.Time { return receivedAt },
+	})
+	mux := http.NewServeMux()
+	server.New(server.Options{App: a, Sources: sources, MaxBodyBytes: maxBody, Metrics: m, Logger: logger}).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &env{url: srv.URL, ns: ns, js: js, logs: logs}
+}
+
+// request is one POST to the notification endpoint.
+type request struct {
+	source, token, contentType string
+	body                       []byte
+}
+
+// demo returns a well-formed request from the demo source.
+func demo(body []byte) request {
+	return request{source: "demo", token: "demo-token", contentType: "application/fhir+json", body: body}
+}
+
+// response is what the tests look at in an answer.
+type response struct {
+	status  int
+	header  http.Header
+	outcome outcome
+}
+
+type outcome struct {
+	ResourceType string `json:"resourceType"`
+	Issue        []struct {
+		Severity    string   `json:"severity"`
+		Code        string   `json:"code"`
+		Diagnostics string   `json:"diagnostics"`
+		Expression  []string `json:"expression"`
+	} `json:"issue"`
+}
+
+func (e *env) post(t *testing.T, r request) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url+"/fhir/"+r.source+"/notifications", bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := response{status: resp.StatusCode, header: resp.Header}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/fhir+json" {
+		t.Fatalf("Content-Type = %q, want application/fhir+json; body %s", ct, b)
+	}
+	if err := json.Unmarshal(b, &out.outcome); err != nil || out.outcome.ResourceType != "OperationOutcome" || len(out.outcome.Issue) != 1 {
+		t.Fatalf("body is not an OperationOutcome with one issue: %s (%v)", b, err)
+	}
+	return out
+}
+
+// messages returns every message stored on stream.
+func (e *env) messages(t *testing.T, stream string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	s, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("get %s #%d: %v", stream, seq, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}

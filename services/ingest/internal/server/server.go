@@ -1,0 +1,168 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/carenotify/carenotify/services/ingest/internal/app"
+	"github.com/carenotify/carenotify/services/ingest/internal/config"
+	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
+)
+
+// bodyReadTimeout bounds reading a request body, so a slow sender cannot
+// hold a connection open.
+const bodyReadTimeout = 60 * time.Second
+
+// Server serves the FHIR notification endpoint.
+type Server struct {
+	app     *app.App
+	auth    *authenticator
+	maxBody int64
+	metrics *metrics.Metrics
+	logger  *slog.Logger
+}
+
+// Options configure a Server.
+type Options struct {
+	// App processes notifications. Required.
+	App *app.App
+	// Sources may post notifications. Required.
+	Sources config.Sources
+	// MaxBodyBytes is the largest body accepted; larger bodies get 413.
+	MaxBodyBytes int64
+	// Metrics counts notifications. Required.
+	Metrics *metrics.Metrics
+	// Logger gets one line per request. Required.
+	Logger *slog.Logger
+}
+
+// New returns a Server.
+func New(o Options) *Server {
+	return &Server{app: o.App, auth: newAuthenticator(o.Sources), maxBody: o.MaxBodyBytes, metrics: o.Metrics, logger: o.Logger}
+}
+
+// Register adds the FHIR endpoints to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.Handle("POST /fhir/{source}/notifications", s.recoverPanics(http.HandlerFunc(s.notifications)))
+}
+
+// notifications handles POST /fhir/{source}/notifications.
+func (s *Server) notifications(w http.ResponseWriter, r *http.Request) {
+	src, ok := s.auth.authenticate(r.PathValue("source"), r.Header.Get("Authorization"))
+	if !ok {
+		// The path segment is not echoed anywhere: it is whatever the caller sent.
+		s.finish(r, w, "unknown", app.Result{}, errUnauthenticated)
+		return
+	}
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		s.finish(r, w, src.Name, app.Result{}, err)
+		return
+	}
+	// The shared HTTP server bounds only header reads; bound the body too.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			err = &requestError{status: http.StatusRequestEntityTooLarge, code: "too-costly", reason: "body_too_large",
+				diagnostics: fmt.Sprintf("the body is larger than the %d bytes this endpoint accepts", s.maxBody)}
+		} else {
+			err = &requestError{status: http.StatusBadRequest, code: "incomplete", reason: "body_unreadable",
+				diagnostics: "the body could not be read completely"}
+		}
+		s.finish(r, w, src.Name, app.Result{}, err)
+		return
+	}
+	res, err := s.app.Ingest(r.Context(), src, body)
+	s.finish(r, w, src.Name, res, err)
+}
+
+// finish writes the answer, counts it and logs one line about it.
+func (s *Server) finish(r *http.Request, w http.ResponseWriter, source string, res app.Result, err error) {
+	typ := string(res.Type)
+	if typ == "" {
+		typ = "unknown"
+	}
+	var (
+		status          = http.StatusOK
+		outcome, reason string
+	)
+	if err != nil {
+		status, outcome, reason = writeError(w, err)
+	} else {
+		outcome = writeSuccess(w, res)
+	}
+	s.metrics.Notification(source, typ, outcome)
+
+	ids := make([]string, 0, len(res.Events))
+	for _, e := range res.Events {
+		ids = append(ids, e.ID)
+	}
+	attrs := []any{"source", source, "type", typ, "status", status, "outcome", outcome,
+		"events", len(res.Events), "eventIds", ids, "unmapped", res.Unmapped}
+	if res.Payload != "" {
+		attrs = append(attrs, "payload", string(res.Payload))
+	}
+	level := slog.LevelInfo
+	if err != nil {
+		attrs = append(attrs, "reason", reason)
+		var ae *app.Error
+		if errors.As(err, &ae) && ae.Expression != "" {
+			attrs = append(attrs, "expression", ae.Expression)
+		}
+		level = slog.LevelWarn
+		if status >= 500 {
+			attrs = append(attrs, "err", err)
+			level = slog.LevelError
+		}
+	}
+	s.logger.Log(r.Context(), level, "notification handled", attrs...)
+}
+
+// recoverPanics answers 500 instead of dropping the connection when a handler
+// panics, and logs the stack only: the panic value may hold input.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.logger.ErrorContext(r.Context(), "panic in http handler", "path", r.URL.Path, "stack", string(debug.Stack()))
+				writeError(w, errors.New("panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkContentType accepts application/fhir+json and application/json,
+// with an optional charset (UTF-8 only) and an optional fhirVersion
+// parameter (4.0 only: this endpoint reads FHIR R4).
+func checkContentType(ct string) error {
+	unsupported := func(diag string) error {
+		return &requestError{status: http.StatusUnsupportedMediaType, code: "not-supported", reason: "unsupported_media_type", diagnostics: diag}
+	}
+	const want = "send Content-Type application/fhir+json (or application/json)"
+	if ct == "" {
+		return unsupported("no Content-Type; " + want)
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/fhir+json" && mt != "application/json") {
+		return unsupported("unsupported Content-Type; " + want)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return unsupported("unsupported charset; FHIR JSON is UTF-8")
+	}
+	if v, ok := params["fhirversion"]; ok && v != "4.0" && !strings.HasPrefix(v, "4.0.") {
+		return unsupported("unsupported fhirVersion; this endpoint reads FHIR R4 (fhirVersion=4.0)")
+	}
+	return nil
+}
