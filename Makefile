@@ -30,11 +30,13 @@ modules-build: ## build and vet every module on its own (GOWORK=off), as a consu
 
 .PHONY: run
 run: ## run the whole system on this machine: NATS, Redis, the 5 services, dev inbox at http://localhost:8025
-	$(GO) run ./deploy/devstack/cmd/devstack
+	$(GO) build -o bin/devstack ./deploy/devstack/cmd/devstack
+	bin/devstack
 
 .PHONY: demo
 demo: ## post sample EHR notifications to `make run` and show the email that arrives
-	$(GO) run ./deploy/devstack/cmd/demo
+	$(GO) build -o bin/demo ./deploy/devstack/cmd/demo
+	bin/demo
 
 $(BUF): tools/package.json tools/package-lock.json
 	cd tools && npm install --no-audit --no-fund --loglevel=error

@@ -47,6 +47,7 @@ func startProc(name, bin string, env []string, dir string, out io.Writer, logDir
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
+	dieWithParent(cmd)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
