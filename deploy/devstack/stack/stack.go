@@ -73,7 +73,7 @@ type Stack struct {
 // ports are the development defaults; FreePorts replaces them.
 var devPorts = map[string]int{
 	"nats": 14222, "inbox-http": 8025, "inbox-smtp": 2525,
-	"ingest-http": 8080,
+	"ingest-http":  8080,
 	"journey-http": 8081, "journey-grpc": 9101,
 	"email-http": 8082, "email-grpc": 9102,
 	"sms-http": 8083, "sms-grpc": 9103,
