@@ -25,8 +25,8 @@ test: modules-build ## run every test (unit, integration, end-to-end) with the r
 	$(GO) test $(GOTEST_FLAGS) work
 
 .PHONY: modules-build
-modules-build: ## build and vet every module on its own (GOWORK=off), as a consumer of the module would
-	@for m in $(MODULES); do echo "GOWORK=off go build ./... in $$m"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
+modules-build: ## check go.mod is tidy, build and vet every module on its own (GOWORK=off)
+	@for m in $(MODULES); do echo "GOWORK=off go build ./... in $$m"; (cd $$m && GOWORK=off $(GO) mod tidy -diff && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
 
 .PHONY: run
 run: ## run the whole system on this machine: NATS, Redis, the 5 services, dev inbox at http://localhost:8025
