@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"time"
+
+	deliveryv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/delivery/v1"
 )
 
 // Status is where a message is in its life. The values are the lower-case
@@ -169,4 +171,21 @@ type Events interface {
 // never contain PHI.
 type Mailer interface {
 	Deliver(ctx context.Context, m Message) (Transport, error)
+}
+
+// Proto maps the status to its carenotify.delivery.v1 value.
+func (s Status) Proto() deliveryv1.Status {
+	switch s {
+	case StatusQueued:
+		return deliveryv1.Status_STATUS_QUEUED
+	case StatusSent:
+		return deliveryv1.Status_STATUS_SENT
+	case StatusDeferred:
+		return deliveryv1.Status_STATUS_DEFERRED
+	case StatusBounced:
+		return deliveryv1.Status_STATUS_BOUNCED
+	case StatusFailed:
+		return deliveryv1.Status_STATUS_FAILED
+	}
+	return deliveryv1.Status_STATUS_UNSPECIFIED
 }

@@ -38,7 +38,7 @@ func (p *Events) Publish(ctx context.Context, e app.Event) error {
 		IdempotencyKey: e.IdempotencyKey,
 		Tenant:         e.Tenant,
 		Channel:        deliveryv1.Channel_CHANNEL_EMAIL,
-		Status:         StatusProto(e.Status),
+		Status:         e.Status.Proto(),
 		OccurredAt:     timestamppb.New(e.OccurredAt),
 		Attempts:       int32(e.Attempts),
 		Reason:         e.Reason,
@@ -61,21 +61,4 @@ func (p *Events) Publish(ctx context.Context, e app.Event) error {
 		return err
 	}
 	return nil
-}
-
-// StatusProto maps an app status to its carenotify.delivery.v1 value.
-func StatusProto(s app.Status) deliveryv1.Status {
-	switch s {
-	case app.StatusQueued:
-		return deliveryv1.Status_STATUS_QUEUED
-	case app.StatusSent:
-		return deliveryv1.Status_STATUS_SENT
-	case app.StatusDeferred:
-		return deliveryv1.Status_STATUS_DEFERRED
-	case app.StatusBounced:
-		return deliveryv1.Status_STATUS_BOUNCED
-	case app.StatusFailed:
-		return deliveryv1.Status_STATUS_FAILED
-	}
-	return deliveryv1.Status_STATUS_UNSPECIFIED
 }

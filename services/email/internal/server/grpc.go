@@ -48,7 +48,7 @@ func (s *Email) Send(ctx context.Context, req *emailv1.SendRequest) (*emailv1.Se
 	return &emailv1.SendResponse{
 		MessageId: res.MessageID,
 		Duplicate: res.Duplicate,
-		Status:    statusProto(res.Status),
+		Status:    res.Status.Proto(),
 	}, nil
 }
 
@@ -60,7 +60,7 @@ func (s *Email) GetStatus(ctx context.Context, req *emailv1.GetStatusRequest) (*
 	}
 	resp := &emailv1.GetStatusResponse{
 		MessageId: rec.ID,
-		Status:    statusProto(rec.Status),
+		Status:    rec.Status.Proto(),
 		Attempts:  int32(rec.Attempts),
 		Reason:    rec.Reason,
 		UpdatedAt: timestamppb.New(rec.UpdatedAt),
@@ -73,21 +73,4 @@ func (s *Email) GetStatus(ctx context.Context, req *emailv1.GetStatusRequest) (*
 		}
 	}
 	return resp, nil
-}
-
-// statusProto maps an app status to its carenotify.delivery.v1 value.
-func statusProto(st app.Status) deliveryv1.Status {
-	switch st {
-	case app.StatusQueued:
-		return deliveryv1.Status_STATUS_QUEUED
-	case app.StatusSent:
-		return deliveryv1.Status_STATUS_SENT
-	case app.StatusDeferred:
-		return deliveryv1.Status_STATUS_DEFERRED
-	case app.StatusBounced:
-		return deliveryv1.Status_STATUS_BOUNCED
-	case app.StatusFailed:
-		return deliveryv1.Status_STATUS_FAILED
-	}
-	return deliveryv1.Status_STATUS_UNSPECIFIED
 }
