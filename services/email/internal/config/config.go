@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/mail"
 	"os"
 	"strings"
@@ -22,6 +23,11 @@ type Config struct {
 	HTTPAddr string `env:"EMAIL_HTTP_ADDR" envDefault:":8082"`
 	// GRPCAddr serves carenotify.email.v1.EmailService.
 	GRPCAddr string `env:"EMAIL_GRPC_ADDR" envDefault:":9102"`
+
+	// HTTPListener and GRPCListener, when set (by tests), are used instead of
+	// listening on HTTPAddr and GRPCAddr. Not read from the environment.
+	HTTPListener net.Listener
+	GRPCListener net.Listener
 	// NATSURL is the NATS server with JetStream.
 	NATSURL string `env:"EMAIL_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// RedisURL holds idempotency keys and delivery records.

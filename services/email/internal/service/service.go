@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -79,13 +78,13 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	gs, _ := grpcx.NewServer(logger, tel.Registry)
 	emailv1.RegisterEmailServiceServer(gs, server.New(svc, logger))
 
-	httpL, err := net.Listen("tcp", cfg.HTTPAddr)
+	httpL, err := lifecycle.Listen(cfg.HTTPListener, cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen http: %w", err)
+		return err
 	}
-	grpcL, err := net.Listen("tcp", cfg.GRPCAddr)
+	grpcL, err := lifecycle.Listen(cfg.GRPCListener, cfg.GRPCAddr)
 	if err != nil {
-		return fmt.Errorf("listen grpc: %w", err)
+		return err
 	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, tel.Handler())

@@ -71,14 +71,14 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func freeAddr(t *testing.T) string {
+func listen(t *testing.T) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
 // start runs the service against a test relay with relayOpts (its CA is
@@ -94,8 +94,6 @@ func start(t *testing.T, relayOpts smtptest.Options) *harness {
 		ca = smtptest.NewCA(t)
 	}
 	environ := []string{
-		"EMAIL_HTTP_ADDR=" + freeAddr(t),
-		"EMAIL_GRPC_ADDR=" + freeAddr(t),
 		"EMAIL_NATS_URL=" + ns.ClientURL(),
 		"EMAIL_REDIS_URL=" + redisURL,
 		"EMAIL_LOG_LEVEL=debug",
@@ -111,6 +109,8 @@ func start(t *testing.T, relayOpts smtptest.Options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.HTTPListener, cfg.GRPCListener = listen(t), listen(t)
+	cfg.HTTPAddr, cfg.GRPCAddr = cfg.HTTPListener.Addr().String(), cfg.GRPCListener.Addr().String()
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

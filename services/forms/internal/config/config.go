@@ -4,6 +4,7 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -14,6 +15,11 @@ type Config struct {
 	HTTPAddr string `env:"FORMS_HTTP_ADDR" envDefault:":8084"`
 	// GRPCAddr serves carenotify.forms.v1.FormsService.
 	GRPCAddr string `env:"FORMS_GRPC_ADDR" envDefault:":9104"`
+
+	// HTTPListener and GRPCListener, when set (by tests), are used instead of
+	// listening on HTTPAddr and GRPCAddr. Not read from the environment.
+	HTTPListener net.Listener
+	GRPCListener net.Listener
 	// NATSURL is the NATS server with JetStream.
 	NATSURL string `env:"FORMS_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// LogLevel is debug, info, warn or error.

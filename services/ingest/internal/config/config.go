@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -13,6 +14,10 @@ type Config struct {
 	// HTTPAddr serves the FHIR notification endpoint and /metrics, /healthz
 	// and /readyz.
 	HTTPAddr string `env:"INGEST_HTTP_ADDR" envDefault:":8080"`
+
+	// HTTPListener, when set (by tests), is used instead of listening on
+	// HTTPAddr. Not read from the environment.
+	HTTPListener net.Listener
 	// NATSURL is the NATS server with JetStream.
 	NATSURL string `env:"INGEST_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// LogLevel is debug, info, warn or error.

@@ -2,9 +2,7 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 
 	"github.com/carenotify/carenotify/pkg/bus"
@@ -50,9 +48,9 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		App: a, Sources: cfg.AllSources(), MaxBodyBytes: maxBody, Metrics: m, Logger: logger,
 	}).Register(mux)
 
-	httpL, err := net.Listen("tcp", cfg.HTTPAddr)
+	httpL, err := lifecycle.Listen(cfg.HTTPListener, cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen http: %w", err)
+		return err
 	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, mux)

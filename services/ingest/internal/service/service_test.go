@@ -20,14 +20,14 @@ import (
 	"github.com/carenotify/carenotify/services/ingest/internal/service"
 )
 
-func freeAddr(t *testing.T) string {
+func listen(t *testing.T) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
@@ -54,10 +54,11 @@ func startService(t *testing.T, logs io.Writer) *config.Config {
 	t.Helper()
 	ns := bustest.Start(t)
 	cfg := &config.Config{
-		HTTPAddr: freeAddr(t), NATSURL: ns.ClientURL(), LogLevel: slog.LevelDebug,
+		HTTPListener: listen(t), NATSURL: ns.ClientURL(), LogLevel: slog.LevelDebug,
 		ShutdownGrace: time.Second, StreamReplicas: 1, MaxBodyBytes: 1 << 20, PublishTimeout: 2 * time.Second,
 		Sources: config.Sources{{Name: "demo", Tenant: "demo", Token: "demo-token"}},
 	}
+	cfg.HTTPAddr = cfg.HTTPListener.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- service.Run(ctx, cfg, log.New(logs, cfg.LogLevel, "ingest")) }()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -16,6 +17,11 @@ type Config struct {
 	HTTPAddr string `env:"JOURNEY_HTTP_ADDR" envDefault:":8081"`
 	// GRPCAddr serves carenotify.journey.v1.AdminService.
 	GRPCAddr string `env:"JOURNEY_GRPC_ADDR" envDefault:":9101"`
+
+	// HTTPListener and GRPCListener, when set (by tests), are used instead of
+	// listening on HTTPAddr and GRPCAddr. Not read from the environment.
+	HTTPListener net.Listener
+	GRPCListener net.Listener
 	// NATSURL is the NATS server with JetStream.
 	NATSURL string `env:"JOURNEY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// LogLevel is debug, info, warn or error.

@@ -5,9 +5,7 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -73,14 +71,14 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	tel.Register(mux)
 	admin.RegisterHTTP(mux)
 
-	httpL, err := net.Listen("tcp", cfg.HTTPAddr)
+	httpL, err := lifecycle.Listen(cfg.HTTPListener, cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen http: %w", err)
+		return err
 	}
-	grpcL, err := net.Listen("tcp", cfg.GRPCAddr)
+	grpcL, err := lifecycle.Listen(cfg.GRPCListener, cfg.GRPCAddr)
 	if err != nil {
-		httpL.Close()
-		return fmt.Errorf("listen grpc: %w", err)
+		_ = httpL.Close()
+		return err
 	}
 	consumer := jetstream.ConsumerConfig{
 		Durable:       Durable,

@@ -136,14 +136,14 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func freeAddr(t *testing.T) string {
+func listen(t *testing.T) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
 // startEmail serves a recordingEmail on a loopback port.
@@ -259,7 +259,7 @@ func startService(t *testing.T) *harness {
 	rec, emailAddr := startEmail(t)
 	h := &harness{
 		cfg: &config.Config{
-			HTTPAddr: freeAddr(t), GRPCAddr: freeAddr(t), NATSURL: ns.ClientURL(),
+			HTTPListener: listen(t), GRPCListener: listen(t), NATSURL: ns.ClientURL(),
 			LogLevel: slog.LevelDebug, ShutdownGrace: time.Second, StreamReplicas: 1,
 			JourneysDir:  "../../../../deploy/examples/journeys",
 			TemplatesDir: "../../../../deploy/examples/templates",
@@ -267,6 +267,7 @@ func startService(t *testing.T) *harness {
 		},
 		js: js, email: rec, logs: &syncBuffer{},
 	}
+	h.cfg.HTTPAddr, h.cfg.GRPCAddr = h.cfg.HTTPListener.Addr().String(), h.cfg.GRPCListener.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- service.Run(ctx, h.cfg, log.New(h.logs, slog.LevelDebug, "journey")) }()
@@ -451,7 +452,7 @@ func TestListJourneys(t *testing.T) {
 
 func TestRunRefusesBadJourneys(t *testing.T) {
 	cfg := &config.Config{
-		HTTPAddr: freeAddr(t), GRPCAddr: freeAddr(t), NATSURL: "nats://127.0.0.1:1",
+		HTTPListener: listen(t), GRPCListener: listen(t), NATSURL: "nats://127.0.0.1:1",
 		ShutdownGrace: time.Second, StreamReplicas: 1, JourneysDir: t.TempDir() + "/missing",
 		TemplatesDir: "../../../../deploy/examples/templates", EmailAddr: "127.0.0.1:1",
 		SendTimeout: time.Second, Timezone: "UTC",

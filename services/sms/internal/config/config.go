@@ -4,6 +4,7 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -14,6 +15,11 @@ type Config struct {
 	HTTPAddr string `env:"SMS_HTTP_ADDR" envDefault:":8083"`
 	// GRPCAddr serves carenotify.sms.v1.SmsService.
 	GRPCAddr string `env:"SMS_GRPC_ADDR" envDefault:":9103"`
+
+	// HTTPListener and GRPCListener, when set (by tests), are used instead of
+	// listening on HTTPAddr and GRPCAddr. Not read from the environment.
+	HTTPListener net.Listener
+	GRPCListener net.Listener
 	// NATSURL is the NATS server with JetStream.
 	NATSURL string `env:"SMS_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// LogLevel is debug, info, warn or error.

@@ -21,22 +21,23 @@ import (
 	"github.com/carenotify/carenotify/services/sms/internal/service"
 )
 
-func freeAddr(t *testing.T) string {
+func listen(t *testing.T) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
 func TestRunServesHealthMetricsAndUnimplementedSend(t *testing.T) {
 	ns := bustest.Start(t)
 	cfg := &config.Config{
-		HTTPAddr: freeAddr(t), GRPCAddr: freeAddr(t), NATSURL: ns.ClientURL(),
+		HTTPListener: listen(t), GRPCListener: listen(t), NATSURL: ns.ClientURL(),
 		LogLevel: slog.LevelInfo, ShutdownGrace: time.Second,
 	}
+	cfg.HTTPAddr, cfg.GRPCAddr = cfg.HTTPListener.Addr().String(), cfg.GRPCListener.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- service.Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
