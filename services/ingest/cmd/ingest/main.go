@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	pkgconfig "github.com/carenotify/carenotify/pkg/config"
+	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 	"github.com/carenotify/carenotify/services/ingest/internal/service"
@@ -38,6 +39,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return err
 	}
 	if flags.CheckConfig {
+		if _, err := envelope.LoadKeyring(cfg.KeyringDir); err != nil {
+			return err
+		}
 		_, err := fmt.Fprintln(stdout, "config ok")
 		return err
 	}

@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 )
 
 func TestRunCheckConfig(t *testing.T) {
+	keys, _ := envelopetest.Keyring(t)
 	tests := []struct {
 		name    string
 		give    []string
 		want    string
 		wantErr string
 	}{
-		{name: "valid", give: []string{"INGEST_SOURCES=demo=demo:demo-token"}, want: "config ok\n"},
+		{name: "valid", give: []string{"INGEST_SOURCES=demo=demo:demo-token", "INGEST_KEYRING_DIR=" + keys}, want: "config ok\n"},
+		{name: "no keyring", give: []string{"INGEST_SOURCES=demo=demo:demo-token"}, wantErr: "INGEST_KEYRING_DIR is required"},
+		{name: "broken keyring", give: []string{"INGEST_SOURCES=demo=demo:demo-token", "INGEST_KEYRING_DIR=" + t.TempDir()}, wantErr: "keyring"},
 		{name: "no sources", give: []string{"INGEST_SOURCES="}, wantErr: "INGEST_SOURCES"},
 		{name: "no variables", give: nil, wantErr: "INGEST_SOURCES"},
 	}

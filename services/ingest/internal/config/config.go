@@ -34,6 +34,9 @@ type Config struct {
 	// Sources are the senders allowed to post, as name=tenant:token
 	// entries separated by commas.
 	Sources Sources `env:"INGEST_SOURCES"`
+	// KeyringDir is the directory of key-encryption key files that protect
+	// PHI at rest (see pkg/envelope). Required.
+	KeyringDir string `env:"INGEST_KEYRING_DIR"`
 	// SourcesFile holds the same entries, read from the file the variable
 	// names (a mounted secret). Set it or Sources, not both.
 	SourcesFile Sources `env:"INGEST_SOURCES_FILE,file"`
@@ -75,6 +78,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("set INGEST_SOURCES or INGEST_SOURCES_FILE, not both"))
 	case len(c.Sources) == 0 && len(c.SourcesFile) == 0:
 		errs = append(errs, errors.New("INGEST_SOURCES or INGEST_SOURCES_FILE must name at least one source"))
+	}
+	if c.KeyringDir == "" {
+		errs = append(errs, errors.New("INGEST_KEYRING_DIR is required: PHI is only stored encrypted"))
 	}
 	return errors.Join(errs...)
 }

@@ -48,7 +48,7 @@ func TestLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := pkgconfig.Load[config.Config](tt.give)
+			got, err := pkgconfig.Load[config.Config](append(tt.give, "INGEST_KEYRING_DIR=/run/secrets/keys"))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Load() error = %v, want containing %q", err, tt.wantErr)
@@ -69,13 +69,14 @@ func TestLoad(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	got, err := pkgconfig.Load[config.Config]([]string{"INGEST_SOURCES=demo=demo:demo-token"})
+	got, err := pkgconfig.Load[config.Config]([]string{"INGEST_SOURCES=demo=demo:demo-token", "INGEST_KEYRING_DIR=/keys"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got.Sources = nil
 	want := &config.Config{
-		HTTPAddr: ":8080", NATSURL: "nats://127.0.0.1:4222", LogLevel: slog.LevelInfo,
+		KeyringDir: "/keys",
+		HTTPAddr:   ":8080", NATSURL: "nats://127.0.0.1:4222", LogLevel: slog.LevelInfo,
 		ShutdownGrace: 10e9, StreamReplicas: 1, MaxBodyBytes: 10 << 20, PublishTimeout: 5e9,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -84,7 +85,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestTokenNeverPrints(t *testing.T) {
-	cfg, err := pkgconfig.Load[config.Config]([]string{"INGEST_SOURCES=demo=demo:demo-token"})
+	cfg, err := pkgconfig.Load[config.Config]([]string{"INGEST_SOURCES=demo=demo:demo-token", "INGEST_KEYRING_DIR=/keys"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,22 +12,26 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/envelope"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 )
 
-// Publisher implements app.Publisher on JetStream.
+// Publisher implements app.Publisher on JetStream. Every body it stores
+// (events and dead letters, both PHI) is sealed with the envelope Sealer
+// first; subjects and headers carry no PHI.
 type Publisher struct {
 	js      jetstream.JetStream
+	sealer  *envelope.Sealer
 	timeout time.Duration
 }
 
 var _ app.Publisher = (*Publisher)(nil)
 
-// New returns a Publisher whose every publish, ack included, is bounded by
-// timeout.
-func New(js jetstream.JetStream, timeout time.Duration) *Publisher {
-	return &Publisher{js: js, timeout: timeout}
+// New returns a Publisher that seals with sealer and whose every publish,
+// ack included, is bounded by timeout.
+func New(js jetstream.JetStream, sealer *envelope.Sealer, timeout time.Duration) *Publisher {
+	return &Publisher{js: js, sealer: sealer, timeout: timeout}
 }
 
 // PublishEvent stores ev on ehr.<tenant>.<kind>.<action> with ev.EventId as
@@ -37,9 +41,13 @@ func (p *Publisher) PublishEvent(ctx context.Context, ev *eventsv1.ClinicalEvent
 	if err != nil {
 		return false, fmt.Errorf("event subject: %w", err)
 	}
-	data, err := proto.Marshal(ev)
+	plain, err := proto.Marshal(ev)
 	if err != nil {
 		return false, fmt.Errorf("marshal event: %w", err)
+	}
+	data, err := p.sealer.Seal(ctx, plain, envelope.Binding{Tenant: ev.GetTenant(), Kind: envelope.KindEHREvent, ID: ev.GetEventId()})
+	if err != nil {
+		return false, fmt.Errorf("seal event: %w", err)
 	}
 	hdr := nats.Header{}
 	hdr.Set(bus.HeaderTenant, ev.GetTenant())
@@ -64,12 +72,17 @@ func (p *Publisher) PublishDeadLetter(ctx context.Context, dl app.DeadLetter) er
 		return fmt.Errorf("dead-letter subject: %w", err)
 	}
 	sum := sha256.Sum256(dl.Body)
+	msgID := hex.EncodeToString(sum[:])
+	data, err := p.sealer.Seal(ctx, dl.Body, envelope.Binding{Tenant: dl.Tenant, Kind: envelope.KindEHRDead, ID: msgID})
+	if err != nil {
+		return fmt.Errorf("seal dead letter: %w", err)
+	}
 	hdr := nats.Header{}
 	hdr.Set(bus.HeaderTenant, dl.Tenant)
 	hdr.Set(bus.HeaderSource, dl.Source)
 	hdr.Set(bus.HeaderReason, dl.Reason)
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	_, err = bus.Publish(ctx, p.js, subject, dl.Body, hex.EncodeToString(sum[:]), hdr)
+	_, err = bus.Publish(ctx, p.js, subject, data, msgID, hdr)
 	return err
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
+	"github.com/carenotify/carenotify/pkg/envelope"
+	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
@@ -49,10 +51,11 @@ func (b *syncBuffer) String() string {
 
 // env is the server under test with a real embedded JetStream behind it.
 type env struct {
-	url  string
-	ns   *natsserver.Server
-	js   jetstream.JetStream
-	logs *syncBuffer
+	url    string
+	sealer *envelope.Sealer
+	ns     *natsserver.Server
+	js     jetstream.JetStream
+	logs   *syncBuffer
 }
 
 // sources are the test's configured sources.
@@ -73,15 +76,16 @@ func newEnv(t *testing.T) *env {
 	logs := &syncBuffer{}
 	logger := log.New(logs, slog.LevelDebug, "ingest")
 	m := metrics.New(prometheus.NewRegistry())
+	sealer := envelopetest.Sealer(t)
 	a := app.New(app.Options{
-		Publisher: natsbus.New(js, 500*time.Millisecond), Metrics: m, Logger: logger,
+		Publisher: natsbus.New(js, sealer, 500*time.Millisecond), Metrics: m, Logger: logger,
 		Now: func() time.Time { return receivedAt },
 	})
 	mux := http.NewServeMux()
 	server.New(server.Options{App: a, Sources: sources, MaxBodyBytes: maxBody, Metrics: m, Logger: logger}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{url: srv.URL, ns: ns, js: js, logs: logs}
+	return &env{url: srv.URL, sealer: sealer, ns: ns, js: js, logs: logs}
 }
 
 // request is one POST to the notification endpoint.
@@ -165,4 +169,16 @@ func (e *env) messages(t *testing.T, stream string) []*jetstream.RawStreamMsg {
 		out = append(out, m)
 	}
 	return out
+}
+
+// open unseals a stored message body with the binding its headers name
+// (tenant, Nats-Msg-Id) and kind, failing the test when it does not open.
+func (e *env) open(t *testing.T, m *jetstream.RawStreamMsg, kind string) []byte {
+	t.Helper()
+	b := envelope.Binding{Tenant: m.Header.Get(bus.HeaderTenant), Kind: kind, ID: m.Header.Get(jetstream.MsgIDHeader)}
+	plain, err := e.sealer.Open(t.Context(), m.Data, b)
+	if err != nil {
+		t.Fatalf("open stored %s: %v", kind, err)
+	}
+	return plain
 }

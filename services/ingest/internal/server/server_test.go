@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/carenotify/carenotify/pkg/envelope"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify/fhirnotifytest"
 )
@@ -66,8 +67,14 @@ func TestBookedAppointmentPublishesOneEvent(t *testing.T) {
 		t.Errorf("headers mismatch (-want +got):\n%s", diff)
 	}
 
+	// PHI rests sealed: the stored bytes hold none of the patient's identifiers.
+	for _, id := range []string{"Chalmers", "Peter", "1974-12-25"} {
+		if bytes.Contains(msg.Data, []byte(id)) {
+			t.Errorf("stored event holds %q in clear", id)
+		}
+	}
 	var got eventsv1.ClinicalEvent
-	if err := proto.Unmarshal(msg.Data, &got); err != nil {
+	if err := proto.Unmarshal(e.open(t, msg, envelope.KindEHREvent), &got); err != nil {
 		t.Fatal(err)
 	}
 	want := &eventsv1.ClinicalEvent{
@@ -178,7 +185,7 @@ func TestNotificationsWithoutEvents(t *testing.T) {
 				t.Fatalf("EHR_DEAD holds %d messages, want %d", len(dead), tt.wantDead)
 			}
 			for _, m := range dead {
-				if m.Subject != "dead.ehr.demo.demo" || m.Header.Get("Cn-Reason") != "payload_not_supported" || !bytes.Equal(m.Data, tt.give) {
+				if m.Subject != "dead.ehr.demo.demo" || m.Header.Get("Cn-Reason") != "payload_not_supported" || !bytes.Equal(e.open(t, m, envelope.KindEHRDead), tt.give) {
 					t.Errorf("dead letter %s %v does not hold the body with reason payload_not_supported", m.Subject, m.Header)
 				}
 			}
@@ -245,7 +252,7 @@ func TestRejections(t *testing.T) {
 			case tt.want.deadReason != "":
 				m := dead[0]
 				if m.Header.Get("Cn-Reason") != tt.want.deadReason || m.Subject != "dead.ehr.demo.demo" ||
-					m.Header.Get("Cn-Tenant") != "demo" || m.Header.Get("Cn-Source") != "demo" || !bytes.Equal(m.Data, tt.give.body) ||
+					m.Header.Get("Cn-Tenant") != "demo" || m.Header.Get("Cn-Source") != "demo" || !bytes.Equal(e.open(t, m, envelope.KindEHRDead), tt.give.body) ||
 					m.Header.Get("Nats-Msg-Id") != fmt.Sprintf("%x", sha256.Sum256(tt.give.body)) {
 					got.deadReason = "kept as " + m.Subject + " " + m.Header.Get("Cn-Reason")
 				}

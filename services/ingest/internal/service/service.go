@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/lifecycle"
 	"github.com/carenotify/carenotify/pkg/telemetry"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
@@ -32,6 +33,11 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 
+	sealer, err := envelope.NewServiceSealer(ctx, js, cfg.KeyringDir, cfg.StreamReplicas, logger)
+	if err != nil {
+		return err
+	}
+
 	// A rejected body is kept whole on EHR_DEAD, so no body may be larger
 	// than one NATS message can hold.
 	maxBody := cfg.MaxBodyBytes
@@ -41,7 +47,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 
 	m := metrics.New(tel.Registry)
-	a := app.New(app.Options{Publisher: natsbus.New(js, cfg.PublishTimeout), Metrics: m, Logger: logger})
+	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Metrics: m, Logger: logger})
 	mux := http.NewServeMux()
 	tel.Register(mux)
 	server.New(server.Options{

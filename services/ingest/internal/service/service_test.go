@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
+	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify/fhirnotifytest"
@@ -58,6 +59,7 @@ func startService(t *testing.T, logs io.Writer) *config.Config {
 		ShutdownGrace: time.Second, StreamReplicas: 1, MaxBodyBytes: 1 << 20, PublishTimeout: 2 * time.Second,
 		Sources: config.Sources{{Name: "demo", Tenant: "demo", Token: "demo-token"}},
 	}
+	cfg.KeyringDir, _ = envelopetest.Keyring(t)
 	cfg.HTTPAddr = cfg.HTTPListener.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
