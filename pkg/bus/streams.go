@@ -14,6 +14,7 @@ const (
 	StreamEHREvents = "EHR_EVENTS"
 	StreamEHRDead   = "EHR_DEAD"
 	StreamDelivery  = "DELIVERY"
+	StreamAudit     = "AUDIT"
 )
 
 // Header names carried on carenotify messages. Values are never PHI.
@@ -73,6 +74,28 @@ func Delivery(replicas int) jetstream.StreamConfig {
 		Duplicates:  2 * time.Minute,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
+	}
+}
+
+// Audit is the stream of hash-chained audit records,
+// audit.<tenant>.<service>, kept six years (the HIPAA documentation
+// retention period, §164.316(b)(2)(i)).
+// Message deletes and purges are denied, and JetStream refuses to lift
+// either flag on an existing stream, so records leave only by age. (Deleting
+// the whole stream stays possible; deny it with NATS permissions.) See
+// pkg/audit.
+func Audit(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        StreamAudit,
+		Description: "Hash-chained audit records (pkg/audit), one chain per tenant and service.",
+		Subjects:    []string{"audit.*.*"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      6 * 365 * 24 * time.Hour,
+		Duplicates:  2 * time.Minute,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		DenyDelete:  true,
+		DenyPurge:   true,
 	}
 }
 
