@@ -14,6 +14,7 @@ import (
 	_ "time/tzdata" // JOURNEY_TIMEZONE works on images without a zoneinfo database
 
 	pkgconfig "github.com/carenotify/carenotify/pkg/config"
+	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/services/journey/internal/config"
 	"github.com/carenotify/carenotify/services/journey/internal/service"
@@ -39,6 +40,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return err
 	}
 	if flags.CheckConfig {
+		if _, err := envelope.LoadKeyring(cfg.KeyringDir); err != nil {
+			return err
+		}
 		// Care-ops check their journey and template edits with this.
 		set, err := service.LoadCatalog(cfg)
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -14,6 +16,7 @@ func TestCheckConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	const templates = "JOURNEY_TEMPLATES_DIR=../../../../deploy/examples/templates"
+	keys, _ := envelopetest.Keyring(t)
 	tests := []struct {
 		name       string
 		give       []string
@@ -31,6 +34,11 @@ func TestCheckConfig(t *testing.T) {
 			wantErr: "appointment.yaml:3: trigger \"appointment.boked\" is not a known event",
 		},
 		{
+			name:    "broken keyring",
+			give:    []string{"JOURNEY_JOURNEYS_DIR=../../../../deploy/examples/journeys", templates, "JOURNEY_KEYRING_DIR=" + t.TempDir()},
+			wantErr: "keyring",
+		},
+		{
 			name:    "bad time zone",
 			give:    []string{"JOURNEY_JOURNEYS_DIR=../../../../deploy/examples/journeys", templates, "JOURNEY_TIMEZONE=Nowhere/Special"},
 			wantErr: `JOURNEY_TIMEZONE "Nowhere/Special" is not a known time zone`,
@@ -39,7 +47,7 @@ func TestCheckConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout strings.Builder
-			err := run(t.Context(), []string{"-check-config"}, tt.give, &stdout)
+			err := run(t.Context(), []string{"-check-config"}, append([]string{"JOURNEY_KEYRING_DIR=" + keys}, tt.give...), &stdout)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("run() = %v, want error containing %q", err, tt.wantErr)

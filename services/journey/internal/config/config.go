@@ -38,6 +38,9 @@ type Config struct {
 	TemplatesDir string `env:"JOURNEY_TEMPLATES_DIR" envDefault:"deploy/examples/templates"`
 	// EmailAddr is the email service's gRPC address (host:port).
 	EmailAddr string `env:"JOURNEY_EMAIL_ADDR" envDefault:"127.0.0.1:9102"`
+	// KeyringDir is the directory of key-encryption key files that protect
+	// PHI at rest (see pkg/envelope); journey needs it to open events.
+	KeyringDir string `env:"JOURNEY_KEYRING_DIR"`
 	// SendTimeout is the deadline of one call to a channel service's Send.
 	SendTimeout time.Duration `env:"JOURNEY_SEND_TIMEOUT" envDefault:"10s"`
 	// Timezone is the IANA time zone (e.g. "America/Chicago") in which
@@ -55,6 +58,7 @@ func (c *Config) Validate() error {
 		{"JOURNEY_JOURNEYS_DIR", c.JourneysDir},
 		{"JOURNEY_TEMPLATES_DIR", c.TemplatesDir},
 		{"JOURNEY_EMAIL_ADDR", c.EmailAddr},
+		{"JOURNEY_KEYRING_DIR", c.KeyringDir},
 	}
 	for _, r := range required {
 		if r.value == "" {

@@ -24,7 +24,7 @@ func TestLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := pkgconfig.Load[config.Config](tt.give)
+			_, err := pkgconfig.Load[config.Config](append(tt.give, "JOURNEY_KEYRING_DIR=/run/secrets/keys"))
 			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("Load() = %v, want error %q", err, tt.wantErr)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/lifecycle"
 	"github.com/carenotify/carenotify/pkg/telemetry"
@@ -52,7 +53,11 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	defer nc.Close()
 	tel.AddReadiness("nats", bus.Ready(nc))
 	// Declared here too, so ingest and journey can start in any order.
-	if err := bus.EnsureStreams(ctx, js, bus.EHREvents(cfg.StreamReplicas)); err != nil {
+	if err := bus.EnsureStreams(ctx, js, bus.EHREvents(cfg.StreamReplicas), bus.EHRDead(cfg.StreamReplicas)); err != nil {
+		return err
+	}
+	sealer, err := envelope.NewServiceSealer(ctx, js, cfg.KeyringDir, cfg.StreamReplicas, logger)
+	if err != nil {
 		return err
 	}
 
@@ -62,7 +67,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	defer cc.Close()
 	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), logger, tel.Registry)
-	events := server.NewEvents(a, tel.Registry)
+	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
 	admin := server.NewAdmin(a)
 
 	gs, _ := grpcx.NewServer(logger, tel.Registry)

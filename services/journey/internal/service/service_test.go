@@ -30,6 +30,8 @@ import (
 
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
+	"github.com/carenotify/carenotify/pkg/envelope"
+	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/log"
 	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
@@ -41,11 +43,12 @@ import (
 
 // Canaries: synthetic PHI that must never show up in a log line.
 const (
-	canaryGiven  = "Zebulonia"
-	canaryFamily = "Quixoteworth"
-	emailOK      = "pat.canary@example.org"
-	emailRetry   = "retry.canary@example.org"
-	emailInvalid = "invalid.canary@example.org"
+	canaryGiven   = "Zebulonia"
+	canaryFamily  = "Quixoteworth"
+	emailOK       = "pat.canary@example.org"
+	emailRetry    = "retry.canary@example.org"
+	emailInvalid  = "invalid.canary@example.org"
+	emailTampered = "tampered.canary@example.org"
 )
 
 // recordingEmail is the email service's gRPC API as a test double: it
@@ -194,10 +197,11 @@ func booked(eventID, subjectRef string, emails ...string) *eventsv1.ClinicalEven
 
 // harness is a running journey service with its NATS and email double.
 type harness struct {
-	cfg   *config.Config
-	js    jetstream.JetStream
-	email *recordingEmail
-	logs  *syncBuffer
+	cfg    *config.Config
+	js     jetstream.JetStream
+	sealer *envelope.Sealer
+	email  *recordingEmail
+	logs   *syncBuffer
 }
 
 func (h *harness) publish(t *testing.T, ev *eventsv1.ClinicalEvent) uint64 {
@@ -206,7 +210,18 @@ func (h *harness) publish(t *testing.T, ev *eventsv1.ClinicalEvent) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h.publishRaw(t, "ehr.demo.appointment.booked", b, ev.GetEventId())
+	return h.publishRaw(t, "ehr.demo.appointment.booked", h.seal(t, b, ev.GetEventId()), ev.GetEventId())
+}
+
+// seal seals an event body as ingest does, with the service's keyring and
+// data-key bucket.
+func (h *harness) seal(t *testing.T, plain []byte, eventID string) []byte {
+	t.Helper()
+	sealed, err := h.sealer.Seal(t.Context(), plain, envelope.Binding{Tenant: "demo", Kind: envelope.KindEHREvent, ID: eventID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed
 }
 
 func (h *harness) publishRaw(t *testing.T, subject string, data []byte, id string) uint64 {
@@ -256,6 +271,11 @@ func startService(t *testing.T) *harness {
 	if err := bus.EnsureStreams(t.Context(), js, bus.EHREvents(1)); err != nil {
 		t.Fatal(err)
 	}
+	keys, kr := envelopetest.Keyring(t)
+	ks, err := envelope.NewKVStore(t.Context(), js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec, emailAddr := startEmail(t)
 	h := &harness{
 		cfg: &config.Config{
@@ -265,8 +285,9 @@ func startService(t *testing.T) *harness {
 			TemplatesDir: "../../../../deploy/examples/templates",
 			EmailAddr:    emailAddr, SendTimeout: 5 * time.Second, Timezone: "America/New_York",
 		},
-		js: js, email: rec, logs: &syncBuffer{},
+		js: js, sealer: envelope.NewSealer(kr, ks), email: rec, logs: &syncBuffer{},
 	}
+	h.cfg.KeyringDir = keys
 	h.cfg.HTTPAddr, h.cfg.GRPCAddr = h.cfg.HTTPListener.Addr().String(), h.cfg.GRPCListener.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -364,9 +385,45 @@ func TestEventsToEmail(t *testing.T) {
 	})
 
 	t.Run("undecodable event is terminated", func(t *testing.T) {
-		h.waitSettled(t, h.publishRaw(t, "ehr.demo.appointment.booked", []byte{0xff, 0xff, 0xff}, "evt-6"))
+		h.waitSettled(t, h.publishRaw(t, "ehr.demo.appointment.booked", h.seal(t, []byte{0xff, 0xff, 0xff}, "evt-6"), "evt-6"))
 		if !strings.Contains(h.logs.String(), `"natsSubject":"ehr.demo.appointment.booked","err":"decode clinical event: not a carenotify.events.v1.ClinicalEvent"`) {
 			t.Errorf("undecodable event not logged:\n%s", h.logs.String())
+		}
+	})
+
+	// A stored event with one byte flipped, one sealed for another event,
+	// and one never sealed: all refused, never sent, and kept on EHR_DEAD.
+	t.Run("tampered events are refused and dead-lettered", func(t *testing.T) {
+		plain, err := proto.Marshal(booked("evt-7", "Appointment/107", emailTampered))
+		if err != nil {
+			t.Fatal(err)
+		}
+		flipped := h.seal(t, plain, "evt-7")
+		flipped[len(flipped)-20] ^= 0x01
+		for _, give := range []struct {
+			data []byte
+			id   string
+		}{
+			{flipped, "evt-7"},
+			{h.seal(t, plain, "evt-other"), "evt-8"},
+			{plain, "evt-9"},
+		} {
+			h.waitSettled(t, h.publishRaw(t, "ehr.demo.appointment.booked", give.data, give.id))
+		}
+		if calls := h.email.callsTo(emailTampered); len(calls) != 0 {
+			t.Errorf("tampered events caused %d Send calls, want 0", len(calls))
+		}
+		dead := deadLetters(t, h.js)
+		if len(dead) != 3 {
+			t.Fatalf("EHR_DEAD holds %d messages, want 3", len(dead))
+		}
+		for _, m := range dead {
+			if m.Subject != "dead.ehr.demo.journey" || m.Header.Get(bus.HeaderReason) != "refused_integrity" {
+				t.Errorf("dead letter %s reason %q", m.Subject, m.Header.Get(bus.HeaderReason))
+			}
+			if bytes.Contains(m.Data, []byte(emailTampered)) {
+				t.Error("dead letter holds the patient's email in clear")
+			}
 		}
 	})
 
@@ -376,6 +433,7 @@ func TestEventsToEmail(t *testing.T) {
 			`journey_events_total{action="booked",kind="appointment",outcome="handled"} 4`,
 			`journey_events_total{action="booked",kind="appointment",outcome="failed"} 1`,
 			`journey_events_total{action="other",kind="other",outcome="undecodable"} 1`,
+			`journey_events_total{action="other",kind="other",outcome="refused"} 3`,
 			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="sent"} 2`,
 			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="duplicate"} 1`,
 			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="no_contact"} 1`,
@@ -461,4 +519,26 @@ func TestRunRefusesBadJourneys(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "missing: cannot read directory") {
 		t.Errorf("Run() = %v, want the journeys directory problem", err)
 	}
+}
+
+// deadLetters returns every message on EHR_DEAD.
+func deadLetters(t *testing.T, js jetstream.JetStream) []*jetstream.RawStreamMsg {
+	t.Helper()
+	s, err := js.Stream(t.Context(), bus.StreamEHRDead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(t.Context(), seq)
+		if err != nil {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
