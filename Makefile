@@ -21,8 +21,16 @@ build: ## build the five services and the dev tools into bin/
 	$(GO) build -o bin/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./deploy/devstack/cmd/devstack ./deploy/devstack/cmd/demo
 
 .PHONY: test
-test: modules-build ## run every test (unit, integration, end-to-end) with the race detector
+test: modules-build bench-smoke ## run every test (unit, integration, end-to-end) with the race detector
 	$(GO) test $(GOTEST_FLAGS) work
+
+.PHONY: bench
+bench: ## run the benchmark scenarios (issue 7), each figure the median of 3 runs; writes bench/results.md (~10 min)
+	$(GO) run ./test/bench/cmd/bench -runs 3 -out bench/results.md
+
+.PHONY: bench-smoke
+bench-smoke: ## run every benchmark scenario for a few seconds to check the harness; fails on any error
+	$(GO) run ./test/bench/cmd/bench -smoke -out bench/smoke.tmp
 
 .PHONY: modules-build
 modules-build: ## check go.mod is tidy, build and vet every module on its own (GOWORK=off)

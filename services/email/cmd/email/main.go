@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	pkgconfig "github.com/carenotify/carenotify/pkg/config"
+	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/services/email/internal/config"
 	"github.com/carenotify/carenotify/services/email/internal/service"
@@ -37,6 +38,11 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return err
 	}
 	if flags.CheckConfig {
+		// Load the keyring as the service would, so a missing or broken
+		// key file is caught before deployment. Key bytes are never printed.
+		if _, err := envelope.LoadKeyring(cfg.KeyringDir); err != nil {
+			return fmt.Errorf("EMAIL_KEYRING_DIR: %w", err)
+		}
 		_, err := fmt.Fprintln(stdout, "config ok")
 		return err
 	}

@@ -2,15 +2,19 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/services/email/internal/smtptest"
 )
 
 func TestCheckConfig(t *testing.T) {
 	ca := smtptest.NewCA(t)
+	keys, _ := envelopetest.Keyring(t)
 	valid := []string{
+		"EMAIL_KEYRING_DIR=" + keys,
 		"EMAIL_FROM=Carenotify <noreply@carenotify.localhost>",
 		"EMAIL_SMTP_CA_FILE=" + ca.CertFile,
 		"EMAIL_SMTP_PASSWORD=do-not-print-me",
@@ -24,7 +28,10 @@ func TestCheckConfig(t *testing.T) {
 	}{
 		{name: "valid", give: valid, want: "config ok\n"},
 		{name: "TLS not required", give: append(valid, "EMAIL_SMTP_TLS=none"), wantErr: "EMAIL_SMTP_TLS must be \"required\""},
-		{name: "no from", give: valid[1:], wantErr: "EMAIL_FROM is required"},
+		{name: "no from", give: slices.Delete(slices.Clone(valid), 1, 2), wantErr: "EMAIL_FROM is required"},
+		{name: "no keyring", give: valid[1:], wantErr: "EMAIL_KEYRING_DIR is required"},
+		{name: "empty keyring", give: append(valid, "EMAIL_KEYRING_DIR="+t.TempDir()), wantErr: "EMAIL_KEYRING_DIR"},
+		{name: "missing keyring", give: append(valid, "EMAIL_KEYRING_DIR=/nonexistent/keys"), wantErr: "EMAIL_KEYRING_DIR"},
 		{name: "missing CA file", give: append(valid, "EMAIL_SMTP_CA_FILE=/nonexistent/ca.pem"), wantErr: "EMAIL_SMTP_CA_FILE"},
 	}
 	for _, tt := range tests {

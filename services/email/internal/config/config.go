@@ -38,6 +38,9 @@ type Config struct {
 	ShutdownGrace time.Duration `env:"EMAIL_SHUTDOWN_GRACE" envDefault:"10s"`
 	// StreamReplicas is the replica count of the streams the service declares.
 	StreamReplicas int `env:"EMAIL_STREAM_REPLICAS" envDefault:"1"`
+	// KeyringDir is the directory of key-encryption key files (see
+	// pkg/envelope) that protect the data keys sealing the outbox.
+	KeyringDir string `env:"EMAIL_KEYRING_DIR"`
 
 	// SMTPHost is the relay's host name; it is also the name its
 	// certificate must be valid for.
@@ -139,6 +142,9 @@ func (c *Config) Validate() error {
 		if r.value == "" {
 			errs = append(errs, fmt.Errorf("%s is required", r.name))
 		}
+	}
+	if c.KeyringDir == "" {
+		errs = append(errs, errors.New("EMAIL_KEYRING_DIR is required: PHI is only stored encrypted"))
 	}
 	if c.From != "" {
 		if _, err := c.FromAddress(); err != nil {

@@ -15,7 +15,10 @@ import (
 	"github.com/carenotify/carenotify/services/email/internal/config"
 )
 
-const from = "EMAIL_FROM=Carenotify <noreply@carenotify.localhost>"
+const (
+	from    = "EMAIL_FROM=Carenotify <noreply@carenotify.localhost>"
+	keyring = "EMAIL_KEYRING_DIR=/run/secrets/keys"
+)
 
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
@@ -32,20 +35,21 @@ func TestLoad(t *testing.T) {
 		give    []string
 		wantErr string
 	}{
-		{name: "defaults", give: []string{from}},
-		{name: "no from", give: nil, wantErr: "EMAIL_FROM is required"},
-		{name: "bad from", give: []string{"EMAIL_FROM=nobody"}, wantErr: "EMAIL_FROM is not a valid address"},
-		{name: "TLS none", give: []string{from, "EMAIL_SMTP_TLS=none"}, wantErr: "PHI never crosses an unverified connection"},
-		{name: "TLS opportunistic", give: []string{from, "EMAIL_SMTP_TLS=opportunistic"}, wantErr: `EMAIL_SMTP_TLS must be "required"`},
-		{name: "bad level", give: []string{from, "EMAIL_LOG_LEVEL=loud"}, wantErr: "LogLevel"},
-		{name: "no grace", give: []string{from, "EMAIL_SHUTDOWN_GRACE=0s"}, wantErr: "EMAIL_SHUTDOWN_GRACE must be positive"},
-		{name: "no workers", give: []string{from, "EMAIL_WORKERS=0"}, wantErr: "EMAIL_WORKERS must be positive"},
-		{name: "bad port", give: []string{from, "EMAIL_SMTP_PORT=70000"}, wantErr: "EMAIL_SMTP_PORT must be 1-65535"},
-		{name: "username without password", give: []string{from, "EMAIL_SMTP_USERNAME=svc"}, wantErr: "go together"},
-		{name: "password from file", give: []string{from, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}},
-		{name: "both passwords", give: []string{from, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=x", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}, wantErr: "not both"},
-		{name: "missing password file", give: []string{from, "EMAIL_SMTP_PASSWORD_FILE=" + filepath.Join(dir, "nope")}, wantErr: "nope"},
-		{name: "CA file without PEM", give: []string{from, "EMAIL_SMTP_CA_FILE=" + notPEM}, wantErr: "holds no PEM certificate"},
+		{name: "defaults", give: []string{from, keyring}},
+		{name: "no from", give: []string{keyring}, wantErr: "EMAIL_FROM is required"},
+		{name: "no keyring dir", give: []string{from}, wantErr: "EMAIL_KEYRING_DIR is required"},
+		{name: "bad from", give: []string{keyring, "EMAIL_FROM=nobody"}, wantErr: "EMAIL_FROM is not a valid address"},
+		{name: "TLS none", give: []string{from, keyring, "EMAIL_SMTP_TLS=none"}, wantErr: "PHI never crosses an unverified connection"},
+		{name: "TLS opportunistic", give: []string{from, keyring, "EMAIL_SMTP_TLS=opportunistic"}, wantErr: `EMAIL_SMTP_TLS must be "required"`},
+		{name: "bad level", give: []string{from, keyring, "EMAIL_LOG_LEVEL=loud"}, wantErr: "LogLevel"},
+		{name: "no grace", give: []string{from, keyring, "EMAIL_SHUTDOWN_GRACE=0s"}, wantErr: "EMAIL_SHUTDOWN_GRACE must be positive"},
+		{name: "no workers", give: []string{from, keyring, "EMAIL_WORKERS=0"}, wantErr: "EMAIL_WORKERS must be positive"},
+		{name: "bad port", give: []string{from, keyring, "EMAIL_SMTP_PORT=70000"}, wantErr: "EMAIL_SMTP_PORT must be 1-65535"},
+		{name: "username without password", give: []string{from, keyring, "EMAIL_SMTP_USERNAME=svc"}, wantErr: "go together"},
+		{name: "password from file", give: []string{from, keyring, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}},
+		{name: "both passwords", give: []string{from, keyring, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=x", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}, wantErr: "not both"},
+		{name: "missing password file", give: []string{from, keyring, "EMAIL_SMTP_PASSWORD_FILE=" + filepath.Join(dir, "nope")}, wantErr: "nope"},
+		{name: "CA file without PEM", give: []string{from, keyring, "EMAIL_SMTP_CA_FILE=" + notPEM}, wantErr: "holds no PEM certificate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +62,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	cfg, err := pkgconfig.Load[config.Config]([]string{from})
+	cfg, err := pkgconfig.Load[config.Config]([]string{from, keyring})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,12 +70,13 @@ func TestDefaults(t *testing.T) {
 		"http": cfg.HTTPAddr, "grpc": cfg.GRPCAddr, "redis": cfg.RedisURL, "host": cfg.SMTPHost,
 		"port": cfg.SMTPPort, "tls": cfg.SMTPTLS, "workers": cfg.Workers, "expiry": cfg.DefaultExpiry.String(),
 		"maxBytes": cfg.MaxBodyBytes, "timeout": cfg.SendTimeout.String(), "replicas": cfg.StreamReplicas,
-		"level": cfg.LogLevel,
+		"level": cfg.LogLevel, "keyring": cfg.KeyringDir,
 	}
 	want := map[string]any{
 		"http": ":8082", "grpc": ":9102", "redis": "redis://127.0.0.1:6379/0", "host": "localhost",
 		"port": 587, "tls": "required", "workers": 4, "expiry": "24h0m0s",
 		"maxBytes": 2 << 20, "timeout": "30s", "replicas": 1, "level": slog.LevelInfo,
+		"keyring": "/run/secrets/keys",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -79,7 +84,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestPasswordNeverPrints(t *testing.T) {
-	cfg, err := pkgconfig.Load[config.Config]([]string{from, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=hunter2"})
+	cfg, err := pkgconfig.Load[config.Config]([]string{from, keyring, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=hunter2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +106,7 @@ func TestPasswordFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := pkgconfig.Load[config.Config]([]string{from, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + file})
+	cfg, err := pkgconfig.Load[config.Config]([]string{from, keyring, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + file})
 	if err != nil {
 		t.Fatal(err)
 	}
