@@ -14,7 +14,7 @@ const (
 )
 
 // serviceEnv returns each service's environment in the stack.
-func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, root string) map[string][]string {
+func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir, root string) map[string][]string {
 	addr := func(k string) string { return "127.0.0.1:" + strconv.Itoa(ports[k]) }
 	common := func(prefix, name string) []string {
 		vars := []string{
@@ -30,14 +30,17 @@ func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, root string) ma
 	return map[string][]string{
 		"ingest": append(common("INGEST", "ingest"),
 			"INGEST_SOURCES="+DemoSource+"="+DemoTenant+":"+DemoToken,
+			"INGEST_KEYRING_DIR="+keysDir,
 		),
 		"journey": append(common("JOURNEY", "journey"),
 			"JOURNEY_EMAIL_ADDR="+addr("email-grpc"),
+			"JOURNEY_KEYRING_DIR="+keysDir,
 			"JOURNEY_JOURNEYS_DIR="+filepath.Join(root, "deploy", "examples", "journeys"),
 			"JOURNEY_TEMPLATES_DIR="+filepath.Join(root, "deploy", "examples", "templates"),
 		),
 		"email": append(common("EMAIL", "email"),
 			"EMAIL_REDIS_URL="+redisURL,
+			"EMAIL_KEYRING_DIR="+keysDir,
 			"EMAIL_SMTP_HOST=localhost",
 			"EMAIL_SMTP_PORT="+strconv.Itoa(ports["inbox-smtp"]),
 			"EMAIL_SMTP_CA_FILE="+caFile,

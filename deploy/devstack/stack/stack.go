@@ -98,7 +98,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			s.Stop()
 		}
 	}()
-	for _, d := range []string{"nats", "redis", "bin", "certs", "logs"} {
+	for _, d := range []string{"nats", "redis", "bin", "certs", "logs", "keys"} {
 		if err := os.MkdirAll(filepath.Join(o.VarDir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("create var dir: %w", err)
 		}
@@ -138,7 +138,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	env := serviceEnv(ports, s.NATSURL, s.RedisURL, ca.CAFile, o.Root)
+	keysDir, err := ensureKeyring(filepath.Join(o.VarDir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	env := serviceEnv(ports, s.NATSURL, s.RedisURL, ca.CAFile, keysDir, o.Root)
 	for _, name := range Services {
 		s.Addrs[name] = "127.0.0.1:" + strconv.Itoa(ports[name+"-http"])
 		vars := append(env[name], o.ExtraEnv[name]...)
