@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	pkgconfig "github.com/carenotify/carenotify/pkg/config"
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/log"
@@ -40,6 +41,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	if flags.CheckConfig {
 		if _, err := envelope.LoadKeyring(cfg.KeyringDir); err != nil {
+			return err
+		}
+		if _, err := audit.LoadPseudonymKey(cfg.AuditPseudonymKeyFile); err != nil {
 			return err
 		}
 		_, err := fmt.Fprintln(stdout, "config ok")

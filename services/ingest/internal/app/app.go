@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"time"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify"
 )
@@ -22,6 +25,7 @@ type Source struct {
 // App is ingest's use case. It is safe for concurrent use.
 type App struct {
 	pub     Publisher
+	audit   Auditor
 	metrics Metrics
 	logger  *slog.Logger
 	now     func() time.Time
@@ -31,6 +35,8 @@ type App struct {
 type Options struct {
 	// Publisher stores events and dead letters. Required.
 	Publisher Publisher
+	// Auditor records every stored event and dead letter. Required.
+	Auditor Auditor
 	// Metrics counts events and dead letters. Required.
 	Metrics Metrics
 	// Logger receives one line per stored event. Required.
@@ -45,7 +51,7 @@ func New(o Options) *App {
 	if now == nil {
 		now = time.Now
 	}
-	return &App{pub: o.Publisher, metrics: o.Metrics, logger: o.Logger, now: now}
+	return &App{pub: o.Publisher, audit: o.Auditor, metrics: o.Metrics, logger: o.Logger, now: now}
 }
 
 // Result says what Ingest did with a notification.
@@ -103,6 +109,21 @@ func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, erro
 			return res, &Error{Kind: KindUnavailable, Reason: ReasonPublishFailed, Code: "transient",
 				Diagnostics: "the event could not be stored; retry the notification later", Err: err}
 		}
+		// A re-sent event is recorded again (reason "duplicate"): the trail
+		// says what the EHR sent, and a retry after a failed audit write is
+		// not left unrecorded.
+		reason := "stored"
+		if dup {
+			reason = "duplicate"
+		}
+		if err := a.audit.Record(ctx, audit.Entry{
+			Tenant: src.Tenant, Actor: audit.Actor{Type: audit.ActorEHRSource, ID: src.Name},
+			Action: audit.ActionEventReceived, Object: audit.Object{Type: "ClinicalEvent", ID: ev.GetEventId()},
+			Patient: ev.GetPatient().GetId(), Outcome: audit.OutcomeSuccess, Reason: reason,
+		}); err != nil {
+			return res, &Error{Kind: KindUnavailable, Reason: ReasonAuditFailed, Code: "transient",
+				Diagnostics: "the event could not be recorded in the audit trail; retry the notification later", Err: err}
+		}
 		pe := PublishedEvent{ID: ev.GetEventId(), Kind: ev.GetKind(), Action: ev.GetAction(),
 			SubjectType: fhirnotify.RefType(ev.GetSubjectRef()), Duplicate: dup}
 		res.Events = append(res.Events, pe)
@@ -154,6 +175,15 @@ func (a *App) deadLetter(ctx context.Context, src Source, reason string, body []
 	if err != nil {
 		return &Error{Kind: KindUnavailable, Reason: ReasonDeadLetterFailed, Code: "transient",
 			Diagnostics: "the notification could not be stored for replay; retry it later", Err: err}
+	}
+	sum := sha256.Sum256(body)
+	if err := a.audit.Record(ctx, audit.Entry{
+		Tenant: src.Tenant, Actor: audit.Actor{Type: audit.ActorEHRSource, ID: src.Name},
+		Action: "input.dead_lettered", Object: audit.Object{Type: "DeadLetter", ID: hex.EncodeToString(sum[:])},
+		Outcome: audit.OutcomeFailure, Reason: reason,
+	}); err != nil {
+		return &Error{Kind: KindUnavailable, Reason: ReasonAuditFailed, Code: "transient",
+			Diagnostics: "the notification could not be recorded in the audit trail; retry it later", Err: err}
 	}
 	a.metrics.DeadLettered(src.Name, reason)
 	return nil

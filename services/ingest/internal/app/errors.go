@@ -33,6 +33,8 @@ const (
 	ReasonPublishFailed = "publish_failed"
 	// ReasonDeadLetterFailed: rejected input could not be kept for replay.
 	ReasonDeadLetterFailed = "dead_letter_failed"
+	// ReasonAuditFailed: the audit record of stored input could not be written.
+	ReasonAuditFailed = "audit_failed"
 )
 
 // Error is a failure of Ingest, described for an OperationOutcome issue and

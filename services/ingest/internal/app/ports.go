@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 )
 
@@ -24,6 +25,12 @@ type DeadLetter struct {
 	Reason string
 	// Body is the input exactly as received. PHI.
 	Body []byte
+}
+
+// Auditor appends to the audit trail; Record returns once the record is
+// durable. *audit.Writer implements it.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
 }
 
 // Metrics counts what ingest does. Label values are bounded and PHI-free.

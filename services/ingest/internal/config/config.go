@@ -37,6 +37,12 @@ type Config struct {
 	// KeyringDir is the directory of key-encryption key files that protect
 	// PHI at rest (see pkg/envelope). Required.
 	KeyringDir string `env:"INGEST_KEYRING_DIR"`
+	// AuditPseudonymKeyFile is the key that turns patient ids into keyed
+	// hashes in the audit trail (see pkg/audit). Required.
+	AuditPseudonymKeyFile string `env:"INGEST_AUDIT_PSEUDONYM_KEY_FILE"`
+	// AuditSigningKeyFile signs the audit trail's checkpoints; without it
+	// no checkpoints are written.
+	AuditSigningKeyFile string `env:"INGEST_AUDIT_SIGNING_KEY_FILE"`
 	// SourcesFile holds the same entries, read from the file the variable
 	// names (a mounted secret). Set it or Sources, not both.
 	SourcesFile Sources `env:"INGEST_SOURCES_FILE,file"`
@@ -78,6 +84,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("set INGEST_SOURCES or INGEST_SOURCES_FILE, not both"))
 	case len(c.Sources) == 0 && len(c.SourcesFile) == 0:
 		errs = append(errs, errors.New("INGEST_SOURCES or INGEST_SOURCES_FILE must name at least one source"))
+	}
+	if c.AuditPseudonymKeyFile == "" {
+		errs = append(errs, errors.New("INGEST_AUDIT_PSEUDONYM_KEY_FILE is required: every stored event is audited"))
 	}
 	if c.KeyringDir == "" {
 		errs = append(errs, errors.New("INGEST_KEYRING_DIR is required: PHI is only stored encrypted"))

@@ -48,7 +48,7 @@ func TestLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := pkgconfig.Load[config.Config](append(tt.give, "INGEST_KEYRING_DIR=/run/secrets/keys"))
+			got, err := pkgconfig.Load[config.Config](append(tt.give, "INGEST_KEYRING_DIR=/run/secrets/keys", "INGEST_AUDIT_PSEUDONYM_KEY_FILE=/run/secrets/pseudonym.key"))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Load() error = %v, want containing %q", err, tt.wantErr)
@@ -69,14 +69,14 @@ func TestLoad(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	got, err := pkgconfig.Load[config.Config]([]string{"INGEST_SOURCES=demo=demo:demo-token", "INGEST_KEYRING_DIR=/keys"})
+	got, err := pkgconfig.Load[config.Config]([]string{"INGEST_SOURCES=demo=demo:demo-token", "INGEST_KEYRING_DIR=/keys", "INGEST_AUDIT_PSEUDONYM_KEY_FILE=/p.key"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got.Sources = nil
 	want := &config.Config{
-		KeyringDir: "/keys",
-		HTTPAddr:   ":8080", NATSURL: "nats://127.0.0.1:4222", LogLevel: slog.LevelInfo,
+		KeyringDir: "/keys", AuditPseudonymKeyFile: "/p.key",
+		HTTPAddr: ":8080", NATSURL: "nats://127.0.0.1:4222", LogLevel: slog.LevelInfo,
 		ShutdownGrace: 10e9, StreamReplicas: 1, MaxBodyBytes: 10 << 20, PublishTimeout: 5e9,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -85,7 +85,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestTokenNeverPrints(t *testing.T) {
-	cfg, err := pkgconfig.Load[config.Config]([]string{"INGEST_SOURCES=demo=demo:demo-token", "INGEST_KEYRING_DIR=/keys"})
+	cfg, err := pkgconfig.Load[config.Config]([]string{"INGEST_SOURCES=demo=demo:demo-token", "INGEST_KEYRING_DIR=/keys", "INGEST_AUDIT_PSEUDONYM_KEY_FILE=/p.key"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
 	"github.com/carenotify/carenotify/pkg/envelope"
@@ -78,7 +79,7 @@ func newEnv(t *testing.T) *env {
 	m := metrics.New(prometheus.NewRegistry())
 	sealer := envelopetest.Sealer(t)
 	a := app.New(app.Options{
-		Publisher: natsbus.New(js, sealer, 500*time.Millisecond), Metrics: m, Logger: logger,
+		Publisher: natsbus.New(js, sealer, 500*time.Millisecond), Auditor: audittest.Writer(t, js, "ingest"), Metrics: m, Logger: logger,
 		Now: func() time.Time { return receivedAt },
 	})
 	mux := http.NewServeMux()

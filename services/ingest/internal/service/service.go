@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/lifecycle"
@@ -38,6 +39,16 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 
+	aw, err := audit.NewServiceWriter(ctx, js, "ingest", cfg.AuditPseudonymKeyFile, cfg.AuditSigningKeyFile, cfg.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := aw.Close(context.WithoutCancel(ctx)); err != nil {
+			logger.Warn("close audit writer", "err", err)
+		}
+	}()
+
 	// A rejected body is kept whole on EHR_DEAD, so no body may be larger
 	// than one NATS message can hold.
 	maxBody := cfg.MaxBodyBytes
@@ -47,7 +58,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 
 	m := metrics.New(tel.Registry)
-	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Metrics: m, Logger: logger})
+	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Auditor: aw, Metrics: m, Logger: logger})
 	mux := http.NewServeMux()
 	tel.Register(mux)
 	server.New(server.Options{

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
 	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/log"
@@ -60,6 +61,7 @@ func startService(t *testing.T, logs io.Writer) *config.Config {
 		Sources: config.Sources{{Name: "demo", Tenant: "demo", Token: "demo-token"}},
 	}
 	cfg.KeyringDir, _ = envelopetest.Keyring(t)
+	cfg.AuditPseudonymKeyFile, cfg.AuditSigningKeyFile = audittest.Keys(t)
 	cfg.HTTPAddr = cfg.HTTPListener.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
