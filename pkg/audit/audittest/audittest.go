@@ -3,6 +3,7 @@
 package audittest
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -28,14 +29,18 @@ func Keys(t testing.TB) (pseudonymFile, signingFile string) {
 }
 
 // Writer returns a Writer for service on js (declaring the AUDIT stream),
-// closed when the test ends.
-func Writer(t testing.TB, js jetstream.JetStream, service string) *audit.Writer {
+// closed when the test ends, and its pseudonym key (for audit.Query).
+func Writer(t testing.TB, js jetstream.JetStream, service string) (*audit.Writer, []byte) {
 	t.Helper()
 	pk, sk := Keys(t)
 	w, err := audit.NewServiceWriter(t.Context(), js, service, pk, sk, 1)
 	if err != nil {
 		t.Fatalf("audit writer: %v", err)
 	}
-	t.Cleanup(func() { _ = w.Close(t.Context()) })
-	return w
+	t.Cleanup(func() { _ = w.Close(context.WithoutCancel(t.Context())) })
+	key, err := audit.LoadPseudonymKey(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, key
 }

@@ -78,8 +78,9 @@ func newEnv(t *testing.T) *env {
 	logger := log.New(logs, slog.LevelDebug, "ingest")
 	m := metrics.New(prometheus.NewRegistry())
 	sealer := envelopetest.Sealer(t)
+	aw, _ := audittest.Writer(t, js, "ingest")
 	a := app.New(app.Options{
-		Publisher: natsbus.New(js, sealer, 500*time.Millisecond), Auditor: audittest.Writer(t, js, "ingest"), Metrics: m, Logger: logger,
+		Publisher: natsbus.New(js, sealer, 500*time.Millisecond), Auditor: aw, Metrics: m, Logger: logger,
 		Now: func() time.Time { return receivedAt },
 	})
 	mux := http.NewServeMux()

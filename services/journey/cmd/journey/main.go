@@ -13,6 +13,7 @@ import (
 	"syscall"
 	_ "time/tzdata" // JOURNEY_TIMEZONE works on images without a zoneinfo database
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	pkgconfig "github.com/carenotify/carenotify/pkg/config"
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/log"
@@ -41,6 +42,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	if flags.CheckConfig {
 		if _, err := envelope.LoadKeyring(cfg.KeyringDir); err != nil {
+			return err
+		}
+		if _, err := audit.LoadPseudonymKey(cfg.AuditPseudonymKeyFile); err != nil {
 			return err
 		}
 		// Care-ops check their journey and template edits with this.

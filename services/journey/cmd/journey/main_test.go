@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 )
 
@@ -17,6 +18,7 @@ func TestCheckConfig(t *testing.T) {
 	}
 	const templates = "JOURNEY_TEMPLATES_DIR=../../../../deploy/examples/templates"
 	keys, _ := envelopetest.Keyring(t)
+	pk, _ := audittest.Keys(t)
 	tests := []struct {
 		name       string
 		give       []string
@@ -47,7 +49,7 @@ func TestCheckConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout strings.Builder
-			err := run(t.Context(), []string{"-check-config"}, append([]string{"JOURNEY_KEYRING_DIR=" + keys}, tt.give...), &stdout)
+			err := run(t.Context(), []string{"-check-config"}, append([]string{"JOURNEY_KEYRING_DIR=" + keys, "JOURNEY_AUDIT_PSEUDONYM_KEY_FILE=" + pk}, tt.give...), &stdout)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("run() = %v, want error containing %q", err, tt.wantErr)

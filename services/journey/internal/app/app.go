@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/log"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/journey/internal/catalog"
@@ -33,20 +34,22 @@ const (
 type Service struct {
 	set    *catalog.Set
 	email  EmailSender
+	audit  Auditor
 	logger *slog.Logger
 	sends  *prometheus.CounterVec
 }
 
 // New returns a Service running the journeys in set, sending email through
-// email, with its metrics registered on reg.
-func New(set *catalog.Set, email EmailSender, logger *slog.Logger, reg prometheus.Registerer) *Service {
+// email, recording every decision with auditor, with its metrics registered
+// on reg.
+func New(set *catalog.Set, email EmailSender, auditor Auditor, logger *slog.Logger, reg prometheus.Registerer) *Service {
 	sends := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_sends_total",
 		Help: "Journey steps that tried to send a message, by journey id, channel and outcome " +
 			"(sent, duplicate, no_contact, render_failed, rejected, retry).",
 	}, []string{"journey", "channel", "outcome"})
 	reg.MustRegister(sends)
-	return &Service{set: set, email: email, logger: logger, sends: sends}
+	return &Service{set: set, email: email, audit: auditor, logger: logger, sends: sends}
 }
 
 // Journeys returns the loaded journeys that run for tenant (all of them
@@ -126,7 +129,11 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	if emails := ev.GetPatient().GetEmails(); len(emails) > 0 {
 		to = strings.TrimSpace(emails[0])
 	}
+	step := audit.Object{Type: "JourneyStep", ID: instance + "/" + strconv.Itoa(i)}
 	if to == "" {
+		if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoContact); err != nil {
+			return err
+		}
 		s.count(j, outcomeNoContact)
 		s.logger.InfoContext(ctx, "no email contact point", attrs...)
 		return nil
@@ -138,6 +145,9 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	}
 	msg, err := tmpl.Render(data)
 	if err != nil {
+		if aerr := s.decided(ctx, ev, j, step, audit.OutcomeFailure, outcomeRenderFailed); aerr != nil {
+			return aerr
+		}
 		s.count(j, outcomeRenderFailed)
 		return Permanent(err)
 	}
@@ -154,17 +164,44 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	})
 	switch {
 	case IsPermanent(err):
+		if aerr := s.decided(ctx, ev, j, step, audit.OutcomeFailure, outcomeRejected); aerr != nil {
+			return aerr
+		}
 		s.count(j, outcomeRejected)
 		return err
 	case err != nil:
 		s.count(j, outcomeRetry)
 		return err
+	}
+	reason := outcomeSent
+	if res.Duplicate {
+		reason = outcomeDuplicate
+	}
+	if err := s.decided(ctx, ev, j, audit.Object{Type: "EmailMessage", ID: res.MessageID}, audit.OutcomeSuccess, reason); err != nil {
+		return err
+	}
+	switch {
 	case res.Duplicate:
 		s.count(j, outcomeDuplicate)
 		s.logger.InfoContext(ctx, "email already queued", append(attrs, "messageId", res.MessageID)...)
 	default:
 		s.count(j, outcomeSent)
 		s.logger.InfoContext(ctx, "email queued", append(attrs, "messageId", res.MessageID, "template", tmpl.ID, "templateVersion", tmpl.Version)...)
+	}
+	return nil
+}
+
+// decided records a send decision in the audit trail. When the record
+// cannot be written the event is retried: the channel's idempotency key
+// keeps the retry from sending twice.
+func (s *Service) decided(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, obj audit.Object, outcome, reason string) error {
+	err := s.audit.Record(ctx, audit.Entry{
+		Tenant: ev.GetTenant(), Actor: audit.Actor{Type: audit.ActorService, ID: "journey"},
+		Action: audit.ActionMessageDecided, Object: obj, Patient: ev.GetPatient().GetId(),
+		Purpose: string(j.Purpose), Outcome: outcome, Reason: reason, TraceID: ev.GetEventId(),
+	})
+	if err != nil {
+		return fmt.Errorf("audit send decision: %w", err)
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/carenotify/carenotify/pkg/audit/audittest"
+	"github.com/carenotify/carenotify/pkg/bus/bustest"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/journey/internal/app"
 	"github.com/carenotify/carenotify/services/journey/internal/catalog"
@@ -111,7 +113,7 @@ func TestHandleEvent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sender := &fakeSender{errs: tt.errs}
-			svc := app.New(twoJourneys(t), sender, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+			svc := app.New(twoJourneys(t), sender, auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 			res, err := svc.HandleEvent(t.Context(), tt.give)
 			if res.Journeys != tt.wantJourneys || (err != nil) != tt.wantErr || app.IsPermanent(err) != tt.wantPermanent {
 				t.Errorf("HandleEvent() = %+v, %v (permanent %t); want %d journeys, error %t, permanent %t",
@@ -148,7 +150,7 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 func TestJourneysByTenant(t *testing.T) {
-	svc := app.New(twoJourneys(t), &fakeSender{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	svc := app.New(twoJourneys(t), &fakeSender{}, auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	var got []string
 	for _, j := range svc.Journeys("demo") {
 		got = append(got, j.ID)
@@ -156,4 +158,12 @@ func TestJourneysByTenant(t *testing.T) {
 	if diff := cmp.Diff([]string{"a", "b"}, got); diff != "" {
 		t.Errorf("Journeys(demo) (-want +got):\n%s", diff)
 	}
+}
+
+// auditor returns a real audit writer on an embedded JetStream server.
+func auditor(t *testing.T) app.Auditor {
+	t.Helper()
+	_, js := bustest.Connect(t, bustest.Start(t))
+	w, _ := audittest.Writer(t, js, "journey")
+	return w
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/services/journey/internal/catalog"
 )
@@ -14,6 +15,12 @@ import (
 // idempotency key.
 type EmailSender interface {
 	SendEmail(ctx context.Context, e Email) (SendResult, error)
+}
+
+// Auditor appends to the audit trail; Record returns once the record is
+// durable. *audit.Writer implements it.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
 }
 
 // Email is one email to one patient. Its PHI fields are [log.PHI], so the

@@ -41,6 +41,11 @@ type Config struct {
 	// KeyringDir is the directory of key-encryption key files that protect
 	// PHI at rest (see pkg/envelope); journey needs it to open events.
 	KeyringDir string `env:"JOURNEY_KEYRING_DIR"`
+	// AuditPseudonymKeyFile is the key that turns patient ids into keyed
+	// hashes in the audit trail (see pkg/audit).
+	AuditPseudonymKeyFile string `env:"JOURNEY_AUDIT_PSEUDONYM_KEY_FILE"`
+	// AuditSigningKeyFile signs the audit trail's checkpoints; optional.
+	AuditSigningKeyFile string `env:"JOURNEY_AUDIT_SIGNING_KEY_FILE"`
 	// SendTimeout is the deadline of one call to a channel service's Send.
 	SendTimeout time.Duration `env:"JOURNEY_SEND_TIMEOUT" envDefault:"10s"`
 	// Timezone is the IANA time zone (e.g. "America/Chicago") in which
@@ -59,6 +64,7 @@ func (c *Config) Validate() error {
 		{"JOURNEY_TEMPLATES_DIR", c.TemplatesDir},
 		{"JOURNEY_EMAIL_ADDR", c.EmailAddr},
 		{"JOURNEY_KEYRING_DIR", c.KeyringDir},
+		{"JOURNEY_AUDIT_PSEUDONYM_KEY_FILE", c.AuditPseudonymKeyFile},
 	}
 	for _, r := range required {
 		if r.value == "" {

@@ -24,7 +24,7 @@ func TestLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := pkgconfig.Load[config.Config](append(tt.give, "JOURNEY_KEYRING_DIR=/run/secrets/keys"))
+			_, err := pkgconfig.Load[config.Config](append(tt.give, "JOURNEY_KEYRING_DIR=/run/secrets/keys", "JOURNEY_AUDIT_PSEUDONYM_KEY_FILE=/run/secrets/pseudonym.key"))
 			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("Load() = %v, want error %q", err, tt.wantErr)
 			}

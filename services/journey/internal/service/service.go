@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/grpcx"
@@ -61,12 +62,22 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 
+	aw, err := audit.NewServiceWriter(ctx, js, "journey", cfg.AuditPseudonymKeyFile, cfg.AuditSigningKeyFile, cfg.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := aw.Close(context.WithoutCancel(ctx)); err != nil {
+			logger.Warn("close audit writer", "err", err)
+		}
+	}()
+
 	cc, err := grpcx.NewClient(cfg.EmailAddr, tel.Registry)
 	if err != nil {
 		return err
 	}
 	defer cc.Close()
-	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), logger, tel.Registry)
+	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), aw, logger, tel.Registry)
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
 	admin := server.NewAdmin(a)
 

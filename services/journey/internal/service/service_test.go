@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
 	"github.com/carenotify/carenotify/pkg/envelope"
@@ -288,6 +289,7 @@ func startService(t *testing.T) *harness {
 		js: js, sealer: envelope.NewSealer(kr, ks), email: rec, logs: &syncBuffer{},
 	}
 	h.cfg.KeyringDir = keys
+	h.cfg.AuditPseudonymKeyFile, h.cfg.AuditSigningKeyFile = audittest.Keys(t)
 	h.cfg.HTTPAddr, h.cfg.GRPCAddr = h.cfg.HTTPListener.Addr().String(), h.cfg.GRPCListener.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
