@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"io"
@@ -11,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/carenotify/carenotify/deploy/devstack/demo"
 	"github.com/carenotify/carenotify/deploy/devstack/stack"
+	"github.com/carenotify/carenotify/pkg/audit"
 )
 
 // patient holds the canary identifiers the test seeds into a corpus
@@ -179,10 +184,17 @@ func TestAppointmentBookedBecomesOneEmail(t *testing.T) {
 		resp.Body.Close()
 		metrics.Write(b)
 	}
+	checkAuditTrail(t, s, first.patientID, second.patientID)
 	stop()
 	logs := readLogs(t, s.LogDir)
 	if !strings.Contains(logs, `"service":"ingest"`) || !strings.Contains(logs, `"service":"email"`) {
 		t.Fatalf("service logs missing; got:\n%s", logs)
+	}
+	// Nor on disk: JetStream's store (events, dead letters, outbox, audit,
+	// data keys) and Redis's append-only file.
+	for _, p := range []patient{first, second} {
+		grepTree(t, s.NATSStoreDir, p.identifiers())
+		grepTree(t, s.RedisDir, p.identifiers())
 	}
 	for _, p := range []patient{first, second} {
 		for _, id := range p.identifiers() {
@@ -193,6 +205,89 @@ func TestAppointmentBookedBecomesOneEmail(t *testing.T) {
 				t.Errorf("metrics contain patient identifier %q", id)
 			}
 		}
+	}
+}
+
+// checkAuditTrail verifies every hash chain of the audit trail and finds,
+// by the patients' ids (stored only as keyed hashes), each one's event
+// and send decision.
+func checkAuditTrail(t *testing.T, s *stack.Stack, patients ...string) {
+	t.Helper()
+	nc, err := nats.Connect(s.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := audit.LoadVerifyKey(s.AuditKeys.Verify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports, err := audit.VerifyAll(t.Context(), js, pub)
+	if err != nil {
+		t.Fatalf("verify audit trail: %v", err)
+	}
+	chains := map[string]bool{}
+	for _, r := range reports {
+		chains[r.Service] = true
+		if !r.OK() {
+			t.Errorf("audit chain %s/%s has problems: %+v", r.Tenant, r.Service, r.Problems)
+		}
+	}
+	for _, svc := range []string{"ingest", "journey"} {
+		if !chains[svc] {
+			t.Errorf("no audit chain for %s; chains: %v", svc, chains)
+		}
+	}
+	key, err := audit.LoadPseudonymKey(s.AuditKeys.Pseudonym)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range patients {
+		recs, err := audit.Query(t.Context(), js, audit.Filter{Tenant: stack.DemoTenant, Patient: p, PseudonymKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, r := range recs {
+			got[r.Service+" "+r.Action+" "+r.Outcome] = true
+		}
+		for _, want := range []string{"ingest event.received success", "journey message.decided success"} {
+			if !got[want] {
+				t.Errorf("audit trail of patient lacks %q; has %v", want, got)
+			}
+		}
+	}
+}
+
+// grepTree reports the files under dir that contain any of ids.
+func grepTree(t *testing.T, dir string, ids []string) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if bytes.Contains(data, []byte(id)) {
+				t.Errorf("%s holds patient identifier %q in clear", path, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Errorf("%s holds no files: nothing was checked", dir)
 	}
 }
 

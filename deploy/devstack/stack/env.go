@@ -14,13 +14,20 @@ const (
 )
 
 // serviceEnv returns each service's environment in the stack.
-func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir, root string) map[string][]string {
+func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir string, ak AuditKeys, root string) map[string][]string {
 	addr := func(k string) string { return "127.0.0.1:" + strconv.Itoa(ports[k]) }
 	common := func(prefix, name string) []string {
 		vars := []string{
 			prefix + "_HTTP_ADDR=" + addr(name+"-http"),
 			prefix + "_NATS_URL=" + natsURL,
 			prefix + "_LOG_LEVEL=info",
+		}
+		if name == "ingest" || name == "journey" || name == "email" {
+			vars = append(vars,
+				prefix+"_KEYRING_DIR="+keysDir,
+				prefix+"_AUDIT_PSEUDONYM_KEY_FILE="+ak.Pseudonym,
+				prefix+"_AUDIT_SIGNING_KEY_FILE="+ak.Signing,
+			)
 		}
 		if _, ok := ports[name+"-grpc"]; ok {
 			vars = append(vars, prefix+"_GRPC_ADDR="+addr(name+"-grpc"))
@@ -30,17 +37,14 @@ func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir, root s
 	return map[string][]string{
 		"ingest": append(common("INGEST", "ingest"),
 			"INGEST_SOURCES="+DemoSource+"="+DemoTenant+":"+DemoToken,
-			"INGEST_KEYRING_DIR="+keysDir,
 		),
 		"journey": append(common("JOURNEY", "journey"),
 			"JOURNEY_EMAIL_ADDR="+addr("email-grpc"),
-			"JOURNEY_KEYRING_DIR="+keysDir,
 			"JOURNEY_JOURNEYS_DIR="+filepath.Join(root, "deploy", "examples", "journeys"),
 			"JOURNEY_TEMPLATES_DIR="+filepath.Join(root, "deploy", "examples", "templates"),
 		),
 		"email": append(common("EMAIL", "email"),
 			"EMAIL_REDIS_URL="+redisURL,
-			"EMAIL_KEYRING_DIR="+keysDir,
 			"EMAIL_SMTP_HOST=localhost",
 			"EMAIL_SMTP_PORT="+strconv.Itoa(ports["inbox-smtp"]),
 			"EMAIL_SMTP_CA_FILE="+caFile,

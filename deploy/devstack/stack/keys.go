@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/envelope"
 )
 
@@ -27,4 +28,40 @@ func ensureKeyring(dir string) (string, error) {
 		return "", fmt.Errorf("dev keyring: %w", err)
 	}
 	return dir, nil
+}
+
+// AuditKeys are the development audit trail's key files.
+type AuditKeys struct {
+	// Pseudonym turns patient ids into keyed hashes in the trail.
+	Pseudonym string
+	// Signing signs checkpoints; Verify is its public half, for
+	// `carenotifyctl audit verify --verify-key`.
+	Signing, Verify string
+}
+
+// ensureAuditKeys creates the development audit keys in dir on first run.
+func ensureAuditKeys(dir string) (AuditKeys, error) {
+	k := AuditKeys{
+		Pseudonym: filepath.Join(dir, "pseudonym.key"),
+		Signing:   filepath.Join(dir, "audit-signing.key"),
+		Verify:    filepath.Join(dir, "audit-verify.pem"),
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return k, fmt.Errorf("dev audit keys: %w", err)
+	}
+	if _, err := os.Stat(k.Pseudonym); errors.Is(err, os.ErrNotExist) {
+		if err := audit.GeneratePseudonymKey(k.Pseudonym); err != nil {
+			return k, fmt.Errorf("dev audit keys: %w", err)
+		}
+	}
+	if _, err := os.Stat(k.Signing); errors.Is(err, os.ErrNotExist) {
+		pub, err := audit.GenerateSigningKey(k.Signing)
+		if err != nil {
+			return k, fmt.Errorf("dev audit keys: %w", err)
+		}
+		if err := audit.WriteVerifyKey(k.Verify, pub); err != nil {
+			return k, fmt.Errorf("dev audit keys: %w", err)
+		}
+	}
+	return k, nil
 }

@@ -61,6 +61,12 @@ type Stack struct {
 	Addrs map[string]string
 	// LogDir holds one <service>.log per process.
 	LogDir string
+	// KeysDir is the development keyring (key-encryption keys).
+	KeysDir string
+	// AuditKeys are the development audit trail's keys.
+	AuditKeys AuditKeys
+	// NATSStoreDir and RedisDir hold what NATS and Redis keep on disk.
+	NATSStoreDir, RedisDir string
 
 	logger  *slog.Logger
 	nats    *server.Server
@@ -113,7 +119,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	s.nats, err = embedded.Start(embedded.Options{Port: ports["nats"], StoreDir: filepath.Join(o.VarDir, "nats")})
+	s.NATSStoreDir, s.RedisDir = filepath.Join(o.VarDir, "nats"), filepath.Join(o.VarDir, "redis")
+	s.nats, err = embedded.Start(embedded.Options{Port: ports["nats"], StoreDir: s.NATSStoreDir})
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +129,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 	s.RedisURL = o.RedisURL
 	if s.RedisURL == "" {
-		s.redis, err = redisproc.Start(ctx, redisproc.Options{Dir: filepath.Join(o.VarDir, "redis"), Port: ports["redis"], AppendOnly: true})
+		s.redis, err = redisproc.Start(ctx, redisproc.Options{Dir: s.RedisDir, Port: ports["redis"], AppendOnly: true})
 		if err != nil {
 			return nil, err
 		}
@@ -142,7 +149,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	env := serviceEnv(ports, s.NATSURL, s.RedisURL, ca.CAFile, keysDir, o.Root)
+	s.AuditKeys, err = ensureAuditKeys(filepath.Join(o.VarDir, "keys", "audit"))
+	if err != nil {
+		return nil, err
+	}
+	s.KeysDir = keysDir
+	env := serviceEnv(ports, s.NATSURL, s.RedisURL, ca.CAFile, keysDir, s.AuditKeys, o.Root)
 	for _, name := range Services {
 		s.Addrs[name] = "127.0.0.1:" + strconv.Itoa(ports[name+"-http"])
 		vars := append(env[name], o.ExtraEnv[name]...)
