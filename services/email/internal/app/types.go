@@ -38,6 +38,10 @@ const (
 	// ReasonRecipient: the stored recipient could not be used (Send validates
 	// it, so only a corrupt outbox message gets here).
 	ReasonRecipient = "invalid_recipient"
+	// ReasonTampered: the outbox message failed authentication (altered,
+	// sealed for another message or tenant) or was not sealed at all; it is
+	// refused and never delivered.
+	ReasonTampered = "tampered"
 )
 
 // Security says whether a message's content may carry PHI. Today every

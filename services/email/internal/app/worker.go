@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/services/email/internal/metrics"
 )
@@ -122,6 +124,49 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(de))
 	}
 	return w.finish(ctx, log, m, rec, StatusDeferred, de.Reason, Transport{}, de)
+}
+
+// Refuse handles an outbox message that must never be delivered because it
+// failed authentication or was not sealed (the queue adapter opens
+// messages; cause says which, for the log). tenant and id are what the
+// message's subject and headers claim, "" when unknown; they are not
+// trusted. It logs the refusal at error level and, when id names a message
+// of tenant whose record is not final yet, marks that record failed with
+// ReasonTampered and publishes the failed event. It returns an error
+// wrapping ErrPermanent once done, or another error (Redis or NATS failed,
+// another worker holds the message) to have the message redelivered.
+func (w *Worker) Refuse(ctx context.Context, tenant, id, cause string) error {
+	refused := permanent(errors.New("outbox message refused: " + cause))
+	log := w.o.Logger.With("messageId", id, "tenant", tenant, "cause", cause)
+	if _, err := uuid.Parse(id); err != nil || !bus.ValidToken(tenant) {
+		log.Error("outbox message refused; no delivery record to update")
+		return refused
+	}
+	unlock, ok, err := w.o.Store.Lock(ctx, tenant, id, w.o.LockTTL)
+	if err != nil {
+		return fmt.Errorf("lock message: %w", err)
+	}
+	if !ok {
+		return errBusy
+	}
+	defer unlock(context.WithoutCancel(ctx))
+
+	rec, err := w.o.Store.Record(ctx, tenant, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		log.Error("outbox message refused; no delivery record to update")
+		return refused
+	case err != nil:
+		return fmt.Errorf("read record: %w", err)
+	case rec.Status.Terminal():
+		// The message's outcome is known: a forged or altered copy does
+		// not change it.
+		log.Error("outbox message refused; delivery record already final", "status", string(rec.Status))
+		return refused
+	}
+	log.Error("outbox message refused; marking it failed", "reason", ReasonTampered)
+	m := Message{ID: id, Tenant: tenant}
+	return w.finish(ctx, log, m, rec, StatusFailed, ReasonTampered, Transport{}, refused)
 }
 
 // finish records an outcome, publishes its event, logs and counts it, and

@@ -176,3 +176,52 @@ func TestWorkerDoesNotRunTwiceAtOnce(t *testing.T) {
 		t.Errorf("Process() while locked = %v, want a retryable error", err)
 	}
 }
+
+func TestWorkerRefuse(t *testing.T) {
+	_, js := bustest.Connect(t, bustest.Start(t))
+	if err := bus.EnsureStreams(t.Context(), js, queue.Streams(1)...); err != nil {
+		t.Fatal(err)
+	}
+	st := records.New(storetest.Client(t))
+	tests := []struct {
+		name   string
+		record app.Status // "" stores none
+		id     string     // the claimed message id; the record's when empty
+		want   outcome
+	}{
+		{name: "queued", record: app.StatusQueued, want: outcome{Err: "permanent", Status: app.StatusFailed, Reason: app.ReasonTampered, Events: []string{"failed"}}},
+		{name: "deferred", record: app.StatusDeferred, want: outcome{Err: "permanent", Status: app.StatusFailed, Reason: app.ReasonTampered, Events: []string{"failed"}}},
+		{name: "already sent", record: app.StatusSent, want: outcome{Err: "permanent", Status: app.StatusSent}},
+		{name: "no record", want: outcome{Err: "permanent"}},
+		{name: "id not a message id", record: app.StatusQueued, id: "x", want: outcome{Err: "permanent", Status: app.StatusQueued}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tenant := "refuse-" + string(rune('a'+i))
+			w := app.NewWorker(app.WorkerOptions{
+				Store: st, Events: queue.NewEvents(js), Metrics: metrics.New(prometheus.NewRegistry()),
+				Logger: slog.New(slog.DiscardHandler), LockTTL: time.Minute,
+			})
+			id := "0193a5b2-7c1d-7e2f-8a9b-0c1d2e3f4b5" + string(rune('0'+i))
+			if tt.record != "" {
+				rec := app.Record{ID: id, Tenant: tenant, Status: tt.record, UpdatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+				if err := st.CreateRecord(t.Context(), rec, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			claimed := id
+			if tt.id != "" {
+				claimed = tt.id
+			}
+
+			err := w.Refuse(t.Context(), tenant, claimed, "tampered")
+
+			rec, _ := st.Record(t.Context(), tenant, id)
+			events, _ := deliveryEvents(t, js, tenant)
+			got := outcome{Err: errKind(err), Status: rec.Status, Reason: rec.Reason, Attempts: rec.Attempts, Events: events}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

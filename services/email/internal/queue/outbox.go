@@ -10,18 +10,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/services/email/internal/app"
 )
 
 // Channel is the channel token in subjects and stream names.
 const Channel = "email"
 
-// envelopeVersion is the version of the outbox message format.
-const envelopeVersion = 1
+// payloadVersion is the version of the outbox message format.
+const payloadVersion = 1
 
-// envelope is the body of an outbox message. It carries PHI and is not yet
-// encrypted at rest (issue 6).
-type envelope struct {
+// payload is an outbox message before it is sealed. It carries PHI and
+// never reaches JetStream in clear: Enqueue seals its JSON encoding.
+type payload struct {
 	Version         int       `json:"v"`
 	ID              string    `json:"id"`
 	Tenant          string    `json:"tenant"`
@@ -37,16 +38,16 @@ type envelope struct {
 	Step            string    `json:"step,omitempty"`
 }
 
-func newEnvelope(m app.Message) envelope {
-	return envelope{
-		Version: envelopeVersion, ID: m.ID, Tenant: m.Tenant, IdempotencyKey: m.IdempotencyKey,
+func newPayload(m app.Message) payload {
+	return payload{
+		Version: payloadVersion, ID: m.ID, Tenant: m.Tenant, IdempotencyKey: m.IdempotencyKey,
 		To: m.To, Subject: m.Subject, HTMLBody: m.HTMLBody, TextBody: m.TextBody,
 		Security: int(m.Security), ExpiresAt: m.ExpiresAt, QueuedAt: m.QueuedAt,
 		JourneyInstance: m.JourneyInstance, Step: m.Step,
 	}
 }
 
-func (e envelope) message() app.Message {
+func (e payload) message() app.Message {
 	return app.Message{
 		ID: e.ID, Tenant: e.Tenant, IdempotencyKey: e.IdempotencyKey,
 		To: e.To, Subject: e.Subject, HTMLBody: e.HTMLBody, TextBody: e.TextBody,
@@ -55,33 +56,65 @@ func (e envelope) message() app.Message {
 	}
 }
 
-// Streams returns the configs of the streams the email service uses.
-func Streams(replicas int) []jetstream.StreamConfig {
-	return []jetstream.StreamConfig{bus.Outbox(Channel, replicas), bus.Delivery(replicas)}
+// HeaderMessageID carries the message id on outbox messages and dead
+// letters (Nats-Msg-Id carries it too on outbox messages, but a re-published
+// copy needs a new one). Like every header it is PHI-free.
+const HeaderMessageID = "Cn-Message-Id"
+
+// Sealer seals and opens outbox messages; *envelope.Sealer is one.
+type Sealer interface {
+	Seal(ctx context.Context, plaintext []byte, b envelope.Binding) ([]byte, error)
+	Open(ctx context.Context, sealed []byte, b envelope.Binding) ([]byte, error)
 }
 
-// Outbox is app.Outbox on JetStream.
+// binding is what an outbox message is sealed for: its tenant and id.
+func binding(tenant, id string) envelope.Binding {
+	return envelope.Binding{Tenant: tenant, Kind: envelope.KindEmailOutbox, ID: id}
+}
+
+// Streams returns the configs of the streams the email service uses: its
+// outbox, DELIVERY and its dead-letter stream EMAIL_DEAD.
+func Streams(replicas int) []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{bus.Outbox(Channel, replicas), bus.Delivery(replicas), DeadStreamConfig(replicas)}
+}
+
+// Outbox is app.Outbox on JetStream. It seals every message before it
+// leaves the process.
 type Outbox struct {
-	js jetstream.JetStream
+	js     jetstream.JetStream
+	sealer Sealer
 }
 
 var _ app.Outbox = (*Outbox)(nil)
 
-// NewOutbox returns an Outbox publishing with js.
-func NewOutbox(js jetstream.JetStream) *Outbox { return &Outbox{js: js} }
+// NewOutbox returns an Outbox publishing with js and sealing with sealer.
+func NewOutbox(js jetstream.JetStream, sealer Sealer) *Outbox {
+	return &Outbox{js: js, sealer: sealer}
+}
 
-// Enqueue implements app.Outbox: it publishes m to outbox.email.<tenant>
-// with Nats-Msg-Id set to the message id and waits for the PubAck.
+// Enqueue implements app.Outbox: it seals m (AES-256-GCM with the tenant's
+// data key of the day, bound to tenant, kind email-outbox and message id),
+// publishes it to outbox.email.<tenant> with Nats-Msg-Id and Cn-Message-Id
+// set to the message id, and waits for the PubAck. Headers carry tenant,
+// channel and message id only.
 func (o *Outbox) Enqueue(ctx context.Context, m app.Message) error {
 	subject, err := bus.Subject("outbox", Channel, m.Tenant)
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(newEnvelope(m))
+	plain, err := json.Marshal(newPayload(m))
 	if err != nil {
 		return fmt.Errorf("encode outbox message: %w", err)
 	}
-	hdr := nats.Header{bus.HeaderTenant: []string{m.Tenant}, bus.HeaderChannel: []string{Channel}}
+	data, err := o.sealer.Seal(ctx, plain, binding(m.Tenant, m.ID))
+	clear(plain)
+	if err != nil {
+		return fmt.Errorf("seal outbox message: %w", err)
+	}
+	hdr := nats.Header{
+		bus.HeaderTenant: []string{m.Tenant}, bus.HeaderChannel: []string{Channel},
+		HeaderMessageID: []string{m.ID},
+	}
 	if _, err := bus.Publish(ctx, o.js, subject, data, m.ID, hdr); err != nil {
 		return err
 	}

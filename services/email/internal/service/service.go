@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/lifecycle"
 	"github.com/carenotify/carenotify/pkg/store"
@@ -51,6 +52,12 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err := bus.EnsureStreams(ctx, js, queue.Streams(cfg.StreamReplicas)...); err != nil {
 		return err
 	}
+	// Outbox messages are sealed with per-tenant-day data keys kept in
+	// CN_DATA_KEYS, wrapped by the KEKs in EMAIL_KEYRING_DIR.
+	sealer, err := envelope.NewServiceSealer(ctx, js, cfg.KeyringDir, cfg.StreamReplicas, logger)
+	if err != nil {
+		return err
+	}
 
 	rdb, err := store.NewRedis(ctx, cfg.RedisURL)
 	if err != nil {
@@ -63,7 +70,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	st := records.New(rdb)
 	events := queue.NewEvents(js)
 	svc := app.NewService(app.ServiceOptions{
-		Store: st, Outbox: queue.NewOutbox(js), Events: events, Metrics: m, Logger: logger,
+		Store: st, Outbox: queue.NewOutbox(js, sealer), Events: events, Metrics: m, Logger: logger,
 		DefaultExpiry: cfg.DefaultExpiry,
 		MaxExpiry:     bus.Outbox(queue.Channel, cfg.StreamReplicas).MaxAge,
 		MaxBytes:      cfg.MaxBodyBytes,
@@ -89,7 +96,9 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, tel.Handler())
 	g.GRPC("grpc", grpcL, gs)
-	handler := queue.Handler(worker)
+	handler := queue.Handler(queue.HandlerOptions{
+		Worker: worker, Sealer: sealer, DeadLetters: queue.NewDeadLetters(js, sealer), Logger: logger,
+	})
 	for i := range cfg.Workers {
 		g.Go("worker-"+strconv.Itoa(i), func(ctx context.Context) error {
 			return bus.Consume(ctx, js, bus.OutboxStream(queue.Channel), queue.ConsumerConfig(ackWait), logger, handler, bus.WithPrefetch(1))

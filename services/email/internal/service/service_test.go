@@ -32,6 +32,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
 	pkgconfig "github.com/carenotify/carenotify/pkg/config"
+	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/pkg/store"
@@ -81,9 +82,10 @@ func listen(t *testing.T) net.Listener {
 	return l
 }
 
-// start runs the service against a test relay with relayOpts (its CA is
-// filled in unless noTLS) and returns once its gRPC API answers.
-func start(t *testing.T, relayOpts smtptest.Options) *harness {
+// setup prepares what the service needs, its own NATS, Redis, relay (with
+// relayOpts; its CA is trusted) and keyring, and loads its config, but
+// does not start it (see run).
+func setup(t *testing.T, relayOpts smtptest.Options) *harness {
 	t.Helper()
 	ns := bustest.Start(t)
 	redisURL := storetest.URL(t)
@@ -93,9 +95,11 @@ func start(t *testing.T, relayOpts smtptest.Options) *harness {
 	if ca == nil {
 		ca = smtptest.NewCA(t)
 	}
+	keys, _ := envelopetest.Keyring(t)
 	environ := []string{
 		"EMAIL_NATS_URL=" + ns.ClientURL(),
 		"EMAIL_REDIS_URL=" + redisURL,
+		"EMAIL_KEYRING_DIR=" + keys,
 		"EMAIL_LOG_LEVEL=debug",
 		"EMAIL_SHUTDOWN_GRACE=2s",
 		"EMAIL_SMTP_HOST=localhost",
@@ -111,10 +115,22 @@ func start(t *testing.T, relayOpts smtptest.Options) *harness {
 	}
 	cfg.HTTPListener, cfg.GRPCListener = listen(t), listen(t)
 	cfg.HTTPAddr, cfg.GRPCAddr = cfg.HTTPListener.Addr().String(), cfg.GRPCListener.Addr().String()
-	logs := &syncBuffer{}
+	rdb, err := store.NewRedis(t.Context(), redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	_, js := bustest.Connect(t, ns)
+	return &harness{cfg: cfg, js: js, rdb: rdb, relay: relaySrv, logs: &syncBuffer{}}
+}
+
+// run starts the service and returns once its gRPC API answers.
+func (h *harness) run(t *testing.T) {
+	t.Helper()
+	cfg := h.cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- service.Run(ctx, cfg, log.New(logs, cfg.LogLevel, "email")) }()
+	go func() { done <- service.Run(ctx, cfg, log.New(h.logs, cfg.LogLevel, "email")) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -132,13 +148,16 @@ func start(t *testing.T, relayOpts smtptest.Options) *harness {
 	if _, err := healthpb.NewHealthClient(cc).Check(callCtx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
 		t.Fatalf("health: %v", err)
 	}
-	rdb, err := store.NewRedis(t.Context(), redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	_, js := bustest.Connect(t, ns)
-	return &harness{cfg: cfg, client: emailv1.NewEmailServiceClient(cc), js: js, rdb: rdb, relay: relaySrv, logs: logs}
+	h.client = emailv1.NewEmailServiceClient(cc)
+}
+
+// start runs the service against a test relay with relayOpts (its CA is
+// filled in unless noTLS) and returns once its gRPC API answers.
+func start(t *testing.T, relayOpts smtptest.Options) *harness {
+	t.Helper()
+	h := setup(t, relayOpts)
+	h.run(t)
+	return h
 }
 
 func (h *harness) send(t *testing.T, req *emailv1.SendRequest) *emailv1.SendResponse {
