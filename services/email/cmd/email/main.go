@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	pkgconfig "github.com/carenotify/carenotify/pkg/config"
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/log"
@@ -42,6 +43,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		// key file is caught before deployment. Key bytes are never printed.
 		if _, err := envelope.LoadKeyring(cfg.KeyringDir); err != nil {
 			return fmt.Errorf("EMAIL_KEYRING_DIR: %w", err)
+		}
+		if _, err := audit.LoadPseudonymKey(cfg.AuditPseudonymKeyFile); err != nil {
+			return fmt.Errorf("EMAIL_AUDIT_PSEUDONYM_KEY_FILE: %w", err)
 		}
 		_, err := fmt.Fprintln(stdout, "config ok")
 		return err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/services/email/internal/smtptest"
 )
@@ -13,8 +14,10 @@ import (
 func TestCheckConfig(t *testing.T) {
 	ca := smtptest.NewCA(t)
 	keys, _ := envelopetest.Keyring(t)
+	pk, _ := audittest.Keys(t)
 	valid := []string{
 		"EMAIL_KEYRING_DIR=" + keys,
+		"EMAIL_AUDIT_PSEUDONYM_KEY_FILE=" + pk,
 		"EMAIL_FROM=Carenotify <noreply@carenotify.localhost>",
 		"EMAIL_SMTP_CA_FILE=" + ca.CertFile,
 		"EMAIL_SMTP_PASSWORD=do-not-print-me",
@@ -28,7 +31,8 @@ func TestCheckConfig(t *testing.T) {
 	}{
 		{name: "valid", give: valid, want: "config ok\n"},
 		{name: "TLS not required", give: append(valid, "EMAIL_SMTP_TLS=none"), wantErr: "EMAIL_SMTP_TLS must be \"required\""},
-		{name: "no from", give: slices.Delete(slices.Clone(valid), 1, 2), wantErr: "EMAIL_FROM is required"},
+		{name: "no from", give: slices.Delete(slices.Clone(valid), 2, 3), wantErr: "EMAIL_FROM is required"},
+		{name: "no pseudonym key", give: slices.Delete(slices.Clone(valid), 1, 2), wantErr: "EMAIL_AUDIT_PSEUDONYM_KEY_FILE is required"},
 		{name: "no keyring", give: valid[1:], wantErr: "EMAIL_KEYRING_DIR is required"},
 		{name: "empty keyring", give: append(valid, "EMAIL_KEYRING_DIR="+t.TempDir()), wantErr: "EMAIL_KEYRING_DIR"},
 		{name: "missing keyring", give: append(valid, "EMAIL_KEYRING_DIR=/nonexistent/keys"), wantErr: "EMAIL_KEYRING_DIR"},

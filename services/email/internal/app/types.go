@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	deliveryv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/delivery/v1"
 )
 
@@ -168,6 +169,12 @@ type Outbox interface {
 type Events interface {
 	// Publish stores e and returns once the stream has acknowledged it.
 	Publish(ctx context.Context, e Event) error
+}
+
+// Auditor appends to the audit trail; Record returns once the record is
+// durable. *audit.Writer implements it.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
 }
 
 // Mailer delivers one message to the next hop (the SMTP relay). Its errors

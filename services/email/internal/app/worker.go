@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/services/email/internal/metrics"
 )
@@ -27,9 +28,12 @@ type Delivery struct {
 
 // WorkerOptions configure a Worker.
 type WorkerOptions struct {
-	Store   Store
-	Events  Events
-	Mailer  Mailer
+	Store  Store
+	Events Events
+	Mailer Mailer
+	// Auditor records every final outcome (sent, bounced, failed) in the
+	// audit trail.
+	Auditor Auditor
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	// LockTTL bounds how long one worker holds a message: at least the
@@ -207,11 +211,44 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m Message, rec Re
 		}
 		return fmt.Errorf("update record: %w", err)
 	}
+	if st.Terminal() {
+		if err := w.audit(bctx, m, rec); err != nil {
+			if st == StatusSent {
+				// Redelivering would send the message again: the sent record
+				// stands and the gap is logged for the operator.
+				log.Error("audit record of a sent message lost", "err", err)
+			} else {
+				return err
+			}
+		}
+	}
 	if err := w.publish(bctx, m, rec); err != nil && st.Terminal() {
 		// Redelivery finds the record final and publishes again.
 		return err
 	}
 	return result
+}
+
+// audit records rec's final outcome: who (this service) did what to which
+// message, and why. The recipient is not in it: the trail holds no PHI.
+func (w *Worker) audit(ctx context.Context, m Message, rec Record) error {
+	outcome := audit.OutcomeSuccess
+	if rec.Status != StatusSent {
+		outcome = audit.OutcomeFailure
+	}
+	reason := string(rec.Status)
+	if rec.Reason != "" {
+		reason += ":" + rec.Reason
+	}
+	err := w.o.Auditor.Record(ctx, audit.Entry{
+		Tenant: m.Tenant, Actor: audit.Actor{Type: audit.ActorService, ID: "email"},
+		Action: audit.ActionMessageSent, Object: audit.Object{Type: "EmailMessage", ID: m.ID},
+		Outcome: outcome, Reason: reason,
+	})
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", rec.Status, err)
+	}
+	return nil
 }
 
 // publish sends the DELIVERY event for rec's current state.

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
 	"github.com/carenotify/carenotify/pkg/store/storetest"
@@ -52,6 +53,7 @@ func TestWorkerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := records.New(storetest.Client(t))
+	aw, _ := audittest.Writer(t, js, "email")
 	refuse := func(code int) func(int) *smtp.SMTPError {
 		return func(int) *smtp.SMTPError { return &smtp.SMTPError{Code: code, Message: "no"} }
 	}
@@ -110,7 +112,7 @@ func TestWorkerProcess(t *testing.T) {
 			}
 			now := time.Now()
 			w := app.NewWorker(app.WorkerOptions{
-				Store: st, Events: queue.NewEvents(js), Mailer: mailer,
+				Store: st, Events: queue.NewEvents(js), Mailer: mailer, Auditor: aw,
 				Metrics: metrics.New(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler),
 				LockTTL: time.Minute,
 				Backoff: func(uint64) time.Duration { return time.Second },
@@ -183,6 +185,7 @@ func TestWorkerRefuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := records.New(storetest.Client(t))
+	aw, _ := audittest.Writer(t, js, "email")
 	tests := []struct {
 		name   string
 		record app.Status // "" stores none
@@ -199,7 +202,7 @@ func TestWorkerRefuse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tenant := "refuse-" + string(rune('a'+i))
 			w := app.NewWorker(app.WorkerOptions{
-				Store: st, Events: queue.NewEvents(js), Metrics: metrics.New(prometheus.NewRegistry()),
+				Store: st, Events: queue.NewEvents(js), Auditor: aw, Metrics: metrics.New(prometheus.NewRegistry()),
 				Logger: slog.New(slog.DiscardHandler), LockTTL: time.Minute,
 			})
 			id := "0193a5b2-7c1d-7e2f-8a9b-0c1d2e3f4b5" + string(rune('0'+i))

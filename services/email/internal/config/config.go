@@ -41,6 +41,11 @@ type Config struct {
 	// KeyringDir is the directory of key-encryption key files (see
 	// pkg/envelope) that protect the data keys sealing the outbox.
 	KeyringDir string `env:"EMAIL_KEYRING_DIR"`
+	// AuditPseudonymKeyFile is the key that turns patient ids into keyed
+	// hashes in the audit trail (see pkg/audit). Required.
+	AuditPseudonymKeyFile string `env:"EMAIL_AUDIT_PSEUDONYM_KEY_FILE"`
+	// AuditSigningKeyFile signs the audit trail's checkpoints; optional.
+	AuditSigningKeyFile string `env:"EMAIL_AUDIT_SIGNING_KEY_FILE"`
 
 	// SMTPHost is the relay's host name; it is also the name its
 	// certificate must be valid for.
@@ -142,6 +147,9 @@ func (c *Config) Validate() error {
 		if r.value == "" {
 			errs = append(errs, fmt.Errorf("%s is required", r.name))
 		}
+	}
+	if c.AuditPseudonymKeyFile == "" {
+		errs = append(errs, errors.New("EMAIL_AUDIT_PSEUDONYM_KEY_FILE is required: every delivery outcome is audited"))
 	}
 	if c.KeyringDir == "" {
 		errs = append(errs, errors.New("EMAIL_KEYRING_DIR is required: PHI is only stored encrypted"))

@@ -16,8 +16,9 @@ import (
 )
 
 const (
-	from    = "EMAIL_FROM=Carenotify <noreply@carenotify.localhost>"
-	keyring = "EMAIL_KEYRING_DIR=/run/secrets/keys"
+	from      = "EMAIL_FROM=Carenotify <noreply@carenotify.localhost>"
+	keyring   = "EMAIL_KEYRING_DIR=/run/secrets/keys"
+	pseudonym = "EMAIL_AUDIT_PSEUDONYM_KEY_FILE=/run/secrets/pseudonym.key"
 )
 
 func TestLoad(t *testing.T) {
@@ -35,7 +36,7 @@ func TestLoad(t *testing.T) {
 		give    []string
 		wantErr string
 	}{
-		{name: "defaults", give: []string{from, keyring}},
+		{name: "defaults", give: []string{from, keyring, pseudonym}},
 		{name: "no from", give: []string{keyring}, wantErr: "EMAIL_FROM is required"},
 		{name: "no keyring dir", give: []string{from}, wantErr: "EMAIL_KEYRING_DIR is required"},
 		{name: "bad from", give: []string{keyring, "EMAIL_FROM=nobody"}, wantErr: "EMAIL_FROM is not a valid address"},
@@ -45,15 +46,15 @@ func TestLoad(t *testing.T) {
 		{name: "no grace", give: []string{from, keyring, "EMAIL_SHUTDOWN_GRACE=0s"}, wantErr: "EMAIL_SHUTDOWN_GRACE must be positive"},
 		{name: "no workers", give: []string{from, keyring, "EMAIL_WORKERS=0"}, wantErr: "EMAIL_WORKERS must be positive"},
 		{name: "bad port", give: []string{from, keyring, "EMAIL_SMTP_PORT=70000"}, wantErr: "EMAIL_SMTP_PORT must be 1-65535"},
-		{name: "username without password", give: []string{from, keyring, "EMAIL_SMTP_USERNAME=svc"}, wantErr: "go together"},
-		{name: "password from file", give: []string{from, keyring, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}},
-		{name: "both passwords", give: []string{from, keyring, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=x", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}, wantErr: "not both"},
+		{name: "username without password", give: []string{from, keyring, pseudonym, "EMAIL_SMTP_USERNAME=svc"}, wantErr: "go together"},
+		{name: "password from file", give: []string{from, keyring, pseudonym, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}},
+		{name: "both passwords", give: []string{from, keyring, pseudonym, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=x", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}, wantErr: "not both"},
 		{name: "missing password file", give: []string{from, keyring, "EMAIL_SMTP_PASSWORD_FILE=" + filepath.Join(dir, "nope")}, wantErr: "nope"},
 		{name: "CA file without PEM", give: []string{from, keyring, "EMAIL_SMTP_CA_FILE=" + notPEM}, wantErr: "holds no PEM certificate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := pkgconfig.Load[config.Config](tt.give)
+			_, err := pkgconfig.Load[config.Config](append(tt.give, pseudonym))
 			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("Load() = %v, want error %q", err, tt.wantErr)
 			}
@@ -62,7 +63,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	cfg, err := pkgconfig.Load[config.Config]([]string{from, keyring})
+	cfg, err := pkgconfig.Load[config.Config]([]string{from, keyring, pseudonym})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestPasswordNeverPrints(t *testing.T) {
-	cfg, err := pkgconfig.Load[config.Config]([]string{from, keyring, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=hunter2"})
+	cfg, err := pkgconfig.Load[config.Config]([]string{from, keyring, pseudonym, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=hunter2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestPasswordFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := pkgconfig.Load[config.Config]([]string{from, keyring, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + file})
+	cfg, err := pkgconfig.Load[config.Config]([]string{from, keyring, pseudonym, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + file})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
 	"github.com/carenotify/carenotify/pkg/envelope"
@@ -69,8 +70,9 @@ func newFixture(t *testing.T) *fixture {
 		js: js, store: records.New(storetest.Client(t)), mailer: &fakeMailer{}, logs: &bytes.Buffer{},
 		sealer: envelope.NewSealer(kr, keys), keys: keys,
 	}
+	aw, _ := audittest.Writer(t, js, "email")
 	f.worker = app.NewWorker(app.WorkerOptions{
-		Store: f.store, Events: queue.NewEvents(js), Mailer: f.mailer,
+		Store: f.store, Events: queue.NewEvents(js), Mailer: f.mailer, Auditor: aw,
 		Metrics: metrics.New(prometheus.NewRegistry()), Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
 		LockTTL: time.Minute,
 	})

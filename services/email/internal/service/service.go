@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/grpcx"
@@ -78,8 +79,17 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// One attempt takes at most SendTimeout; the margin covers the record
 	// and event writes around it.
 	ackWait := cfg.SendTimeout + 30*time.Second
+	aw, err := audit.NewServiceWriter(ctx, js, "email", cfg.AuditPseudonymKeyFile, cfg.AuditSigningKeyFile, cfg.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := aw.Close(context.WithoutCancel(ctx)); err != nil {
+			logger.Warn("close audit writer", "err", err)
+		}
+	}()
 	worker := app.NewWorker(app.WorkerOptions{
-		Store: st, Events: events, Mailer: mailer, Metrics: m, Logger: logger, LockTTL: ackWait,
+		Store: st, Events: events, Mailer: mailer, Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
 	})
 
 	gs, _ := grpcx.NewServer(logger, tel.Registry)

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
 	pkgconfig "github.com/carenotify/carenotify/pkg/config"
@@ -96,7 +97,10 @@ func setup(t *testing.T, relayOpts smtptest.Options) *harness {
 		ca = smtptest.NewCA(t)
 	}
 	keys, _ := envelopetest.Keyring(t)
+	pk, sk := audittest.Keys(t)
 	environ := []string{
+		"EMAIL_AUDIT_PSEUDONYM_KEY_FILE=" + pk,
+		"EMAIL_AUDIT_SIGNING_KEY_FILE=" + sk,
 		"EMAIL_NATS_URL=" + ns.ClientURL(),
 		"EMAIL_REDIS_URL=" + redisURL,
 		"EMAIL_KEYRING_DIR=" + keys,
