@@ -237,10 +237,17 @@ func checkAuditTrail(t *testing.T, s *stack.Stack, patients ...string) {
 			t.Errorf("audit chain %s/%s has problems: %+v", r.Tenant, r.Service, r.Problems)
 		}
 	}
-	for _, svc := range []string{"ingest", "journey"} {
+	for _, svc := range []string{"ingest", "journey", "email"} {
 		if !chains[svc] {
 			t.Errorf("no audit chain for %s; chains: %v", svc, chains)
 		}
+	}
+	sent, err := audit.Query(t.Context(), js, audit.Filter{Tenant: stack.DemoTenant, Service: "email", Action: audit.ActionMessageSent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != len(patients) {
+		t.Errorf("email audited %d sent messages, want %d", len(sent), len(patients))
 	}
 	key, err := audit.LoadPseudonymKey(s.AuditKeys.Pseudonym)
 	if err != nil {
