@@ -17,8 +17,8 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "; printf "carenotify make targets:\n\n"} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build the five services and the dev tools into bin/
-	$(GO) build -o bin/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./deploy/devstack/cmd/devstack ./deploy/devstack/cmd/demo
+build: ## build the five services, carenotifyctl and the dev tools into bin/
+	$(GO) build -o bin/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./services/journey/cmd/carenotifyctl ./deploy/devstack/cmd/devstack ./deploy/devstack/cmd/demo
 
 .PHONY: test
 test: modules-build bench-smoke ## run every test (unit, integration, end-to-end) with the race detector
