@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ import (
 // patient holds the canary identifiers the test seeds into a corpus
 // notification; none of them may appear in any log or metric.
 type patient struct {
-	apptID, patientID, email, family, given, mrn string
+	apptID, patientID, email, family, given, mrn, birthDate, phone string
 }
 
 func newPatient() patient {
@@ -35,6 +36,8 @@ func newPatient() patient {
 		family:    "Canaryfamily" + s,
 		given:     "Canarygiven" + s,
 		mrn:       "MRNCANARY" + s,
+		birthDate: canaryDate(),
+		phone:     "(03) 7" + digits(3) + " " + digits(4),
 	}
 }
 
@@ -55,8 +58,10 @@ func (p patient) booking(t *testing.T, root string) []byte {
 		`"Peter"`, `"`+p.given+`"`,
 		"Peter James "+p.family, p.given+" James "+p.family,
 		`"value": "12345"`, `"value": "`+p.mrn+`"`,
+		"1974-12-25", p.birthDate,
+		"(03) 5555 6473", p.phone,
 	).Replace(string(b))
-	for _, want := range []string{p.family, p.given, p.mrn, p.email} {
+	for _, want := range []string{p.family, p.given, p.mrn, p.email, p.birthDate, p.phone} {
 		if !strings.Contains(s, want) {
 			t.Fatalf("booking lacks canary %q: the sample notification changed shape", want)
 		}
@@ -65,7 +70,23 @@ func (p patient) booking(t *testing.T, root string) []byte {
 }
 
 func (p patient) identifiers() []string {
-	return []string{p.email, p.family, p.given, p.mrn, "Chalmers", "1974-12-25", "5555 6473", "3410 5613"}
+	return []string{p.email, p.family, p.given, p.mrn, p.birthDate, p.phone, "Chalmers", "3410 5613"}
+}
+
+// canaryDate returns a random birth date between 1900 and 1999.
+func canaryDate() string {
+	n, _ := rand.Int(rand.Reader, big.NewInt(100*365))
+	return time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(n.Int64())).Format(time.DateOnly)
+}
+
+// digits returns n random decimal digits.
+func digits(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		d, _ := rand.Int(rand.Reader, big.NewInt(10))
+		b[i] = byte('0' + d.Int64())
+	}
+	return string(b)
 }
 
 func repoRoot(t *testing.T) string {
