@@ -160,3 +160,26 @@ func Subject(tokens ...string) (string, error) {
 
 // ValidToken reports whether s can be used as one subject token.
 func ValidToken(s string) bool { return tokenRE.MatchString(s) }
+
+// JourneyTimers is the stream of the journey service's durable timers.
+// journey.timers.<tenant>.<journey>.<instance>.<step> holds one JetStream
+// message schedule per pending wait (re-publishing on the same subject
+// replaces it, purging the subject cancels it); when it is due the server
+// publishes its body on journey.fire.<tenant>.<journey>.<instance>.<step>,
+// in this same stream (a schedule's target must be one of its stream's
+// subjects). Schedules may be months ahead, so there is no MaxAge: fired
+// messages carry a per-message TTL instead.
+func JourneyTimers(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              "JOURNEY_TIMERS",
+		Description:       "Journey timers: message schedules (journey.timers.>) and the messages they fire (journey.fire.>).",
+		Subjects:          []string{"journey.timers.>", "journey.fire.>"},
+		Retention:         jetstream.LimitsPolicy,
+		Duplicates:        2 * time.Minute,
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		AllowMsgSchedules: true,
+		AllowRollup:       true,
+		AllowMsgTTL:       true,
+	}
+}

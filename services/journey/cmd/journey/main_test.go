@@ -28,7 +28,7 @@ func TestCheckConfig(t *testing.T) {
 		{
 			name:       "examples",
 			give:       []string{"JOURNEY_JOURNEYS_DIR=../../../../deploy/examples/journeys", templates, "JOURNEY_TIMEZONE=America/New_York"},
-			wantStdout: "config ok: 1 journeys, 1 templates\n",
+			wantStdout: "config ok: 2 journeys, 2 templates\n",
 		},
 		{
 			name:    "bad journey",

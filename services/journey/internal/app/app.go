@@ -18,6 +18,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/log"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/journey/internal/catalog"
+	"github.com/carenotify/carenotify/services/journey/internal/expr"
 )
 
 // Outcomes of a step, the outcome label of journey_sends_total.
@@ -30,26 +31,57 @@ const (
 	outcomeRetry        = "retry"         // the channel failed or was unreachable; the event is retried
 )
 
+// Outcomes of a journey start, the outcome label of journey_starts_total.
+const (
+	startStarted        = "started"         // the journey's first step ran
+	startConditionFalse = "condition_false" // its when: condition was false
+	startConditionError = "condition_error" // its when: condition failed for this event
+)
+
 // Service runs journeys for clinical events.
 type Service struct {
 	set    *catalog.Set
 	email  EmailSender
 	audit  Auditor
+	timers Timers
 	logger *slog.Logger
+	now    func() time.Time
 	sends  *prometheus.CounterVec
+	starts *prometheus.CounterVec
+	timerC *prometheus.CounterVec
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock sets the clock waits are planned with (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(s *Service) { s.now = now }
 }
 
 // New returns a Service running the journeys in set, sending email through
-// email, recording every decision with auditor, with its metrics registered
-// on reg.
-func New(set *catalog.Set, email EmailSender, auditor Auditor, logger *slog.Logger, reg prometheus.Registerer) *Service {
+// email, keeping waits with timers, recording every decision with auditor,
+// with its metrics registered on reg.
+func New(set *catalog.Set, email EmailSender, timers Timers, auditor Auditor, logger *slog.Logger, reg prometheus.Registerer, opts ...Option) *Service {
 	sends := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_sends_total",
 		Help: "Journey steps that tried to send a message, by journey id, channel and outcome " +
 			"(sent, duplicate, no_contact, render_failed, rejected, retry).",
 	}, []string{"journey", "channel", "outcome"})
-	reg.MustRegister(sends)
-	return &Service{set: set, email: email, audit: auditor, logger: logger, sends: sends}
+	starts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "journey_starts_total",
+		Help: "Journeys an event triggered, by journey id and outcome (started, condition_false, condition_error).",
+	}, []string{"journey", "outcome"})
+	timerC := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "journey_timers_total",
+		Help: "Journey waits, by journey id and outcome (scheduled, fired, time_passed, cancelled, stale).",
+	}, []string{"journey", "outcome"})
+	reg.MustRegister(sends, starts, timerC)
+	s := &Service{set: set, email: email, timers: timers, audit: auditor, logger: logger, now: time.Now, sends: sends, starts: starts, timerC: timerC}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Journeys returns the loaded journeys that run for tenant (all of them
@@ -70,55 +102,150 @@ func (s *Service) Journeys(tenant string) []*catalog.Journey {
 
 // Result says what HandleEvent did with an event.
 type Result struct {
-	// Journeys is how many journeys the event triggered.
+	// Journeys is how many journeys the event triggered (whether or not
+	// their condition held).
 	Journeys int
+	// Cancels is how many journeys list the event in cancel_on.
+	Cancels int
 }
 
-// HandleEvent runs every journey that ev triggers. Each journey runs its
-// steps in order and stops at the first that fails; the other journeys
-// still run. The error is nil when every step sent its message or had to
-// be skipped (no contact point); it is [Permanent] when only retrying
-// could not help; otherwise the event should be retried, which is safe
-// because each step's idempotency key makes the channel drop what it
-// already has. Errors carry no PHI.
+// HandleEvent first cancels the pending timers of every journey instance
+// that lists ev in cancel_on, then runs every journey that ev triggers
+// and whose when: condition holds. Each journey runs its steps in order
+// until a wait, which sets a timer, and stops at the first step that
+// fails; the other journeys still run. The error is nil when every step
+// sent its message, was skipped or set its timer; it is [Permanent] when
+// only retrying could not help; otherwise the event should be retried,
+// which is safe because each step's idempotency key makes the channel
+// drop what it already has and a timer set again replaces the first.
+// Errors carry no PHI.
 func (s *Service) HandleEvent(ctx context.Context, ev *eventsv1.ClinicalEvent) (Result, error) {
 	if ev.GetTenant() == "" {
 		return Result{}, Permanent(fmt.Errorf("event %s has no tenant", ev.GetEventId()))
 	}
-	journeys := s.set.Match(ev.GetTenant(), ev.GetKind()+"."+ev.GetAction())
-	if len(journeys) == 0 {
-		return Result{}, nil
+	trigger := ev.GetKind() + "." + ev.GetAction()
+	cancels := s.set.CancelledBy(ev.GetTenant(), trigger)
+	journeys := s.set.Match(ev.GetTenant(), trigger)
+	res := Result{Journeys: len(journeys), Cancels: len(cancels)}
+	if len(journeys)+len(cancels) == 0 {
+		return res, nil
 	}
-	res := Result{Journeys: len(journeys)}
 	if ev.GetSubjectRef() == "" {
 		return res, Permanent(fmt.Errorf("event %s has no subject_ref, which journeys need as their instance key", ev.GetEventId()))
 	}
-	data := templateData(ev)
-	var retry, permanent []error
-	for _, j := range journeys {
-		for i, st := range j.Steps {
-			err := s.sendEmail(ctx, ev, j, i, st, data)
-			if err == nil {
-				continue
-			}
-			err = fmt.Errorf("event %s: journey %s step %d: %w", ev.GetEventId(), j.ID, i, err)
-			if IsPermanent(err) {
-				permanent = append(permanent, err)
-			} else {
-				retry = append(retry, err)
-			}
-			break
-		}
+	var errs outcomes
+	for _, j := range cancels {
+		errs.add(ev, j, s.cancel(ctx, ev, j))
 	}
+	vars := expr.VarsOf(ev, s.now())
+	for _, j := range journeys {
+		ok, err := s.condition(ctx, ev, j, vars)
+		if err == nil && ok {
+			err = s.run(ctx, ev, j, 0)
+		}
+		errs.add(ev, j, err)
+	}
+	return res, errs.err()
+}
+
+// outcomes sorts per-journey errors into retry and permanent ones.
+type outcomes struct{ retry, permanent []error }
+
+func (o *outcomes) add(ev *eventsv1.ClinicalEvent, j *catalog.Journey, err error) {
+	if err == nil {
+		return
+	}
+	err = fmt.Errorf("event %s: journey %s: %w", ev.GetEventId(), j.ID, err)
+	if IsPermanent(err) {
+		o.permanent = append(o.permanent, err)
+	} else {
+		o.retry = append(o.retry, err)
+	}
+}
+
+func (o *outcomes) err() error {
 	switch {
-	case len(retry) > 0:
+	case len(o.retry) > 0:
 		// The permanent failures, if any, fail again on the retry and are
 		// reported then.
-		return res, errors.Join(retry...)
-	case len(permanent) > 0:
-		return res, Permanent(errors.Join(permanent...))
+		return errors.Join(o.retry...)
+	case len(o.permanent) > 0:
+		return Permanent(errors.Join(o.permanent...))
 	}
-	return res, nil
+	return nil
+}
+
+// condition evaluates j's when: condition for ev. False is audited and
+// counted; an evaluation error is logged (without the CEL message, which
+// may quote PHI) and is permanent for this journey.
+func (s *Service) condition(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, vars expr.Vars) (bool, error) {
+	if j.When == nil {
+		s.starts.WithLabelValues(j.ID, startStarted).Inc()
+		return true, nil
+	}
+	instance := audit.Object{Type: "JourneyInstance", ID: Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef())}
+	ok, err := j.When.Bool(vars)
+	switch {
+	case err != nil:
+		if aerr := s.decided(ctx, ev, j, instance, audit.OutcomeFailure, startConditionError); aerr != nil {
+			return false, aerr
+		}
+		s.starts.WithLabelValues(j.ID, startConditionError).Inc()
+		s.logger.WarnContext(ctx, "journey condition failed for this event", "tenant", ev.GetTenant(), "eventId", ev.GetEventId(),
+			"journey", j.ID, "journeyVersion", j.Version, "instance", instance.ID)
+		return false, Permanent(fmt.Errorf("when: %w", err))
+	case !ok:
+		if aerr := s.decided(ctx, ev, j, instance, audit.OutcomeSuppressed, startConditionFalse); aerr != nil {
+			return false, aerr
+		}
+		s.starts.WithLabelValues(j.ID, startConditionFalse).Inc()
+		s.logger.DebugContext(ctx, "journey condition false", "tenant", ev.GetTenant(), "eventId", ev.GetEventId(), "journey", j.ID, "instance", instance.ID)
+		return false, nil
+	}
+	s.starts.WithLabelValues(j.ID, startStarted).Inc()
+	return true, nil
+}
+
+// run runs the steps of j for ev from step from until a wait (which sets
+// a timer to resume after it), the end, or a failing step.
+func (s *Service) run(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, from int) error {
+	data := templateData(ev)
+	for i := from; i < len(j.Steps); i++ {
+		st := j.Steps[i]
+		if st.Kind == catalog.StepSend {
+			if err := s.sendEmail(ctx, ev, j, i, st, data); err != nil {
+				return fmt.Errorf("step %d: %w", i, err)
+			}
+			continue
+		}
+		now := s.now()
+		due, err := dueTime(st, ev, now)
+		if err != nil {
+			s.logger.WarnContext(ctx, "journey wait_until failed for this event", "tenant", ev.GetTenant(), "eventId", ev.GetEventId(),
+				"journey", j.ID, "journeyVersion", j.Version, "instance", Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef()), "step", i)
+			return Permanent(fmt.Errorf("step %d: wait_until: %w", i, err))
+		}
+		if !due.After(now) {
+			next, err := s.skipPassed(ctx, ev, j, i)
+			if err != nil {
+				return fmt.Errorf("step %d: %w", i, err)
+			}
+			i = next - 1
+			continue
+		}
+		t := Timer{
+			Tenant: ev.GetTenant(), Journey: j.ID, Version: j.Version,
+			Instance: InstanceKey(ev.GetTenant(), j.ID, ev.GetSubjectRef()), Step: i + 1, Due: due, Event: ev,
+		}
+		if err := s.timers.Schedule(ctx, t); err != nil {
+			return fmt.Errorf("step %d: %w", i, err)
+		}
+		s.timerC.WithLabelValues(j.ID, timerScheduled).Inc()
+		s.logger.InfoContext(ctx, "journey timer set", "tenant", ev.GetTenant(), "eventId", ev.GetEventId(),
+			"journey", j.ID, "instance", Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef()), "step", i)
+		return nil
+	}
+	return nil
 }
 
 // sendEmail runs send step i of journey j.
@@ -225,8 +352,15 @@ func IdempotencyKey(tenant, journey, subjectRef string, step int) string {
 // "tenant|journey|subjectRef". It is safe to log and to send as
 // journey_instance.
 func Instance(tenant, journey, subjectRef string) string {
+	return journey + "/" + InstanceKey(tenant, journey, subjectRef)
+}
+
+// InstanceKey is the hash part of [Instance]: 16 hex digits of SHA-256 of
+// "tenant|journey|subjectRef". It names timers (a NATS subject token)
+// without revealing the resource.
+func InstanceKey(tenant, journey, subjectRef string) string {
 	sum := sha256.Sum256([]byte(tenant + "|" + journey + "|" + subjectRef))
-	return journey + "/" + hex.EncodeToString(sum[:8])
+	return hex.EncodeToString(sum[:8])
 }
 
 // templateData is what templates see of ev: only the fields they may use.

@@ -41,6 +41,28 @@ func (f *fakeSender) SendEmail(_ context.Context, e app.Email) (app.SendResult, 
 	return app.SendResult{MessageID: "m"}, nil
 }
 
+// fakeTimers records the timers set and cancelled.
+type fakeTimers struct {
+	mu        sync.Mutex
+	scheduled []app.Timer
+	cancelled []string // journey/instance
+	pending   int      // what Cancel reports
+}
+
+func (f *fakeTimers) Schedule(_ context.Context, t app.Timer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.scheduled = append(f.scheduled, t)
+	return nil
+}
+
+func (f *fakeTimers) Cancel(_ context.Context, _, journey, instance string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cancelled = append(f.cancelled, journey+"/"+instance)
+	return f.pending, nil
+}
+
 // twoJourneys loads journeys "a" and "b", both on appointment.booked,
 // "a" with two steps.
 func twoJourneys(t *testing.T) *catalog.Set {
@@ -113,7 +135,7 @@ func TestHandleEvent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sender := &fakeSender{errs: tt.errs}
-			svc := app.New(twoJourneys(t), sender, auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+			svc := app.New(twoJourneys(t), sender, &fakeTimers{}, auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 			res, err := svc.HandleEvent(t.Context(), tt.give)
 			if res.Journeys != tt.wantJourneys || (err != nil) != tt.wantErr || app.IsPermanent(err) != tt.wantPermanent {
 				t.Errorf("HandleEvent() = %+v, %v (permanent %t); want %d journeys, error %t, permanent %t",
@@ -150,7 +172,7 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 func TestJourneysByTenant(t *testing.T) {
-	svc := app.New(twoJourneys(t), &fakeSender{}, auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	svc := app.New(twoJourneys(t), &fakeSender{}, &fakeTimers{}, auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	var got []string
 	for _, j := range svc.Journeys("demo") {
 		got = append(got, j.ID)
@@ -166,4 +188,85 @@ func auditor(t *testing.T) app.Auditor {
 	_, js := bustest.Connect(t, bustest.Start(t))
 	w, _ := audittest.Writer(t, js, "journey")
 	return w
+}
+
+// load loads the given journeys with template "t".
+func load(t *testing.T, journeys map[string]string) *catalog.Set {
+	t.Helper()
+	jdir, tdir := t.TempDir(), t.TempDir()
+	write := func(dir, name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(tdir, "t.yaml", "id: t\nchannel: email\nsubject: \"On {{date .Appointment.Start}}\"\ntext: Hi\nhtml: <p>Hi</p>\n")
+	for name, content := range journeys {
+		write(jdir, name, content)
+	}
+	set, err := catalog.Load(jdir, tdir, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func TestConditionsAndWaits(t *testing.T) {
+	now := time.Date(2031, 1, 1, 9, 0, 0, 500_000_000, time.UTC) // appointment is on 2031-01-02 09:00
+	head := "purpose: treatment\ntrigger: appointment.booked\n"
+	send := "  - send: email\n    template: t\n"
+	set := load(t, map[string]string{
+		"adult.yaml":  "id: adult\n" + head + "when: patient.age >= 18\nsteps:\n" + send,
+		"minor.yaml":  "id: minor\n" + head + "when: patient.age < 18\nsteps:\n" + send,
+		"broken.yaml": "id: broken\n" + head + "when: int(patient.language) > 0\nsteps:\n" + send,
+		"wait.yaml":   "id: wait\n" + head + "cancel_on: [appointment.cancelled]\nsteps:\n" + send + "  - wait: 90m\n" + send,
+		"passed.yaml": "id: passed\n" + head + "steps:\n  - wait_until: event.appointment.start - duration(\"48h\")\n" + send + send + "  - wait_until: event.appointment.start - duration(\"1h\")\n" + send,
+	})
+	sender, tm := &fakeSender{}, &fakeTimers{pending: 1}
+	svc := app.New(set, sender, tm, auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry(), app.WithClock(func() time.Time { return now }))
+	ev := event(func(e *eventsv1.ClinicalEvent) { e.Patient.BirthDate = "1990-01-01"; e.Patient.Language = "en" })
+
+	res, err := svc.HandleEvent(t.Context(), ev)
+	if res.Journeys != 5 || !app.IsPermanent(err) || !strings.Contains(err.Error(), "journey broken: when: expression failed for this event") {
+		t.Errorf("HandleEvent() = %+v, %v; want 5 journeys and broken's permanent error", res, err)
+	}
+	if diff := cmp.Diff([]string{"adult/0", "wait/0"}, sender.calls); diff != "" {
+		t.Errorf("sends (-want +got):\n%s", diff)
+	}
+	type planned struct {
+		Journey string
+		Step    int
+		Due     time.Time
+	}
+	var got []planned
+	for _, tt := range tm.scheduled {
+		got = append(got, planned{tt.Journey, tt.Step, tt.Due})
+	}
+	want := []planned{
+		{"passed", 4, time.Date(2031, 1, 2, 8, 0, 0, 0, time.UTC)},
+		{"wait", 2, time.Date(2031, 1, 1, 10, 30, 1, 0, time.UTC)}, // rounded up to a whole second
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("timers (-want +got):\n%s", diff)
+	}
+
+	// The timer resumes after the wait, with the same idempotency keys.
+	if err := svc.Resume(t.Context(), tm.scheduled[1]); err != nil {
+		t.Fatalf("Resume() = %v", err)
+	}
+	if diff := cmp.Diff([]string{"adult/0", "wait/0", "wait/2"}, sender.calls); diff != "" {
+		t.Errorf("sends after resume (-want +got):\n%s", diff)
+	}
+	// A timer of a removed journey is dropped.
+	if err := svc.Resume(t.Context(), app.Timer{Tenant: "demo", Journey: "gone", Step: 1, Event: ev}); err != nil {
+		t.Errorf("Resume(removed journey) = %v", err)
+	}
+
+	// cancel_on cancels the instance's timers and nothing else runs.
+	res, err = svc.HandleEvent(t.Context(), event(func(e *eventsv1.ClinicalEvent) { e.Action = "cancelled" }))
+	if err != nil || res.Cancels != 1 || res.Journeys != 0 {
+		t.Errorf("HandleEvent(cancelled) = %+v, %v", res, err)
+	}
+	if diff := cmp.Diff([]string{"wait/" + app.InstanceKey("demo", "wait", "Appointment/1")}, tm.cancelled); diff != "" {
+		t.Errorf("cancelled (-want +got):\n%s", diff)
+	}
 }

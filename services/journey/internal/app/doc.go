@@ -2,7 +2,9 @@
 // event into the messages its journeys send, and listing the loaded
 // journeys. It knows nothing of NATS or gRPC: the event arrives decoded,
 // and messages leave through [EmailSender], which internal/emailclient
-// implements.
+// implements. Journeys start when their when: condition holds; a wait
+// step hands a [Timer] to [Timers] (internal/timers) and the journey
+// resumes at the next step through [Service.Resume] when it fires.
 //
 // Idempotency (ARCHITECTURE.md, "Data flow", step 3): every send carries a
 // key derived from the tenant, the journey, the resource the event is about

@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/log"
+	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/journey/internal/catalog"
 )
 
@@ -15,6 +17,31 @@ import (
 // idempotency key.
 type EmailSender interface {
 	SendEmail(ctx context.Context, e Email) (SendResult, error)
+}
+
+// Timers keeps the durable timers of journey waits.
+type Timers interface {
+	// Schedule sets t to fire at t.Due, replacing a timer set before for
+	// the same instance and step. It returns once the timer is durable.
+	Schedule(ctx context.Context, t Timer) error
+	// Cancel removes every pending timer of the instance (see
+	// [InstanceKey]) of journey for tenant and returns how many it removed.
+	Cancel(ctx context.Context, tenant, journey, instanceKey string) (int, error)
+}
+
+// Timer is a pending wait: when it fires, the journey instance resumes
+// at Step with Event. It is stored sealed (Event is PHI).
+type Timer struct {
+	// Tenant, Journey and Instance ([InstanceKey]) name the instance.
+	Tenant, Journey, Instance string
+	// Version is the journey's version when the timer was set.
+	Version string
+	// Step is the 0-based index of the step to resume at.
+	Step int
+	// Due is when the timer fires, a whole second.
+	Due time.Time
+	// Event is the event that started the instance. PHI.
+	Event *eventsv1.ClinicalEvent
 }
 
 // Auditor appends to the audit trail; Record returns once the record is
@@ -58,4 +85,14 @@ type SendResult struct {
 	// Duplicate is true when the idempotency key had been used before and
 	// nothing new was queued.
 	Duplicate bool
+}
+
+// LogValue logs the timer's identifiers only, never the event.
+func (t Timer) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("tenant", t.Tenant),
+		slog.String("journey", t.Journey),
+		slog.String("instance", t.Instance),
+		slog.Int("step", t.Step),
+	)
 }

@@ -5,9 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/carenotify/carenotify/services/journey/internal/expr"
 )
 
 // Purpose is why a journey contacts patients; it decides which consent a
@@ -58,6 +62,12 @@ type Journey struct {
 	// Key names what identifies one instance of the journey; always
 	// [KeySubject] for now.
 	Key string
+	// When, if not nil, is the condition (a bool CEL expression) an event
+	// must meet to start the journey.
+	When *expr.Expr
+	// CancelOn lists the events ("<kind>.<action>") that cancel the
+	// pending timers of an instance (same key).
+	CancelOn []string
 	// Steps run in order.
 	Steps []Step
 	// File is the file name, relative to the journeys directory.
@@ -68,8 +78,27 @@ type Journey struct {
 	idLine int // for the duplicate check
 }
 
-// Step is one step of a journey. Only sending an email is supported yet.
+// StepKind is what a step does.
+type StepKind string
+
+// Step kinds.
+const (
+	// StepSend sends a message.
+	StepSend StepKind = "send"
+	// StepWait waits for a duration from when the step is planned.
+	StepWait StepKind = "wait"
+	// StepWaitUntil waits until a time computed from the event.
+	StepWaitUntil StepKind = "wait_until"
+)
+
+// Step is one step of a journey: sending an email, or waiting.
 type Step struct {
+	// Kind says which of the other fields apply.
+	Kind StepKind
+	// Wait is the duration of a [StepWait].
+	Wait time.Duration
+	// WaitUntil is the timestamp expression of a [StepWaitUntil].
+	WaitUntil *expr.Expr
 	// Send is the channel the step sends on.
 	Send Channel
 	// Template is the id of the template the step renders.
@@ -82,28 +111,40 @@ type Step struct {
 }
 
 // Fields of a journey file, in the order the README lists them.
-var journeyFields = []string{"id", "purpose", "tenant", "trigger", "key", "steps"}
+var journeyFields = []string{"id", "purpose", "tenant", "trigger", "when", "key", "cancel_on", "steps"}
 
-// Fields of a send step.
-var stepFields = []string{"send", "template", "security"}
+// Fields of the steps: a send step, a wait step, a wait_until step.
+var stepFields = []string{"send", "template", "security", "wait", "wait_until"}
 
 // Fields of the planned journey format that are not built yet, with what
 // they come with. They are rejected, never ignored.
 var journeyNotYet = map[string]string{
-	"when":      "CEL conditions",
-	"cancel_on": "timers",
-	"replan_on": "timers",
+	"replan_on":     "replanning timers",
+	"quiet_hours":   "quiet hours",
+	"send_window":   "quiet hours and send windows",
+	"frequency_cap": "frequency caps",
+	"consent":       "consent",
+	"critical":      "quiet hours",
+	"timezone":      "quiet hours",
 }
 
 // Step kinds and step fields of the planned format that are not built yet.
 var stepNotYet = map[string]string{
-	"wait":       "timers",
-	"wait_until": "timers",
-	"wait_for":   "timers",
-	"if":         "CEL conditions",
-	"when":       "CEL conditions",
+	"wait_for":   "waiting for events",
+	"timeout":    "waiting for events",
+	"on_timeout": "waiting for events",
+	"if":         "step conditions",
+	"else":       "step conditions",
+	"when":       "step conditions",
 	"fallback":   "delivery tracking",
+	"critical":   "quiet hours",
 }
+
+// Shortest and longest wait.
+const (
+	minWait = time.Second
+	maxWait = 2 * 366 * 24 * time.Hour
+)
 
 // Channels of the planned format that are not built yet.
 var sendNotYet = map[string]string{
@@ -136,7 +177,7 @@ func parseJourney(path, name string, b []byte) (*Journey, []Problem) {
 	}
 	j := &Journey{File: name, Version: version(b), Key: KeySubject}
 	have := map[string]bool{}
-	triggerLine := root.Line
+	triggerLine, cancelLine := root.Line, 0
 	for _, f := range p.fields(root, "") {
 		have[f.name] = true
 		switch f.name {
@@ -174,6 +215,13 @@ func parseJourney(path, name string, b []byte) (*Journey, []Problem) {
 			}
 		case "steps":
 			j.Steps = p.steps(f)
+		case "when":
+			if v, ok := p.scalar(f, ""); ok {
+				j.When = p.expression(f.value.Line, "when", v, expr.Bool)
+			}
+		case "cancel_on":
+			j.CancelOn = p.cancelOn(f)
+			cancelLine = f.key.Line
 		default:
 			if hint, ok := journeyNotYet[f.name]; ok {
 				p.addf(f.key.Line, "%q is not supported yet (coming with %s)", f.name, hint)
@@ -189,6 +237,12 @@ func parseJourney(path, name string, b []byte) (*Journey, []Problem) {
 	}
 	if have["trigger"] && j.Trigger == "" {
 		p.addf(triggerLine, "trigger is empty; it must be one of %s", strings.Join(knownTriggers, ", "))
+	}
+	if slices.Contains(j.CancelOn, j.Trigger) && j.Trigger != "" {
+		p.addf(cancelLine, "cancel_on lists %q, the journey's own trigger: the event that starts an instance would cancel it", j.Trigger)
+	}
+	if len(j.CancelOn) > 0 && !slices.ContainsFunc(j.Steps, func(s Step) bool { return s.Kind == StepWait || s.Kind == StepWaitUntil }) && have["steps"] && len(p.problems) == 0 {
+		p.addf(cancelLine, "cancel_on has nothing to cancel: the journey has no wait or wait_until step")
 	}
 	if have["id"] && j.ID == "" {
 		p.addf(j.idLine, "id is empty; give the journey a name such as \"appointment-confirmation\"")
@@ -234,29 +288,83 @@ func (p *fileParser) steps(f field) []Step {
 	return out
 }
 
-// step parses step i (0-based) of a journey.
+// expression compiles a CEL expression of type want, recording a problem
+// ("<name>: <CEL message>") when it does not compile, and returns nil then.
+func (p *fileParser) expression(line int, name, src string, want expr.Type) *expr.Expr {
+	if strings.TrimSpace(src) == "" {
+		p.addf(line, "%s is empty; write a CEL expression such as %s", name, exampleOf(want))
+		return nil
+	}
+	x, err := expr.Compile(src, want)
+	if err != nil {
+		p.addf(line, "%s: %s", name, err.Error())
+		return nil
+	}
+	return x
+}
+
+func exampleOf(t expr.Type) string {
+	if t == expr.Timestamp {
+		return `event.appointment.start - duration("24h")`
+	}
+	return `patient.age >= 18`
+}
+
+// cancelOn parses the cancel_on list of events.
+func (p *fileParser) cancelOn(f field) []string {
+	if f.value.Kind != yaml.SequenceNode {
+		p.addf(f.value.Line, "cancel_on must be a list of events such as [appointment.cancelled, appointment.noshow]")
+		return nil
+	}
+	if len(f.value.Content) == 0 {
+		p.addf(f.value.Line, "cancel_on is empty; list the events that cancel, or leave it out")
+		return nil
+	}
+	var out []string
+	for _, n := range f.value.Content {
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || n.Value == "" {
+			p.addf(n.Line, "cancel_on: each entry is one event such as appointment.cancelled")
+			continue
+		}
+		switch {
+		case !IsKnownTrigger(n.Value):
+			p.addf(n.Line, "cancel_on: %q is not a known event (known: %s)", n.Value, strings.Join(knownTriggers, ", "))
+		case slices.Contains(out, n.Value):
+			p.addf(n.Line, "cancel_on: %q is listed twice", n.Value)
+		default:
+			out = append(out, n.Value)
+		}
+	}
+	return out
+}
+
+// step parses step i (0-based) of a journey. A step does one thing: send,
+// wait or wait_until.
 func (p *fileParser) step(n *yaml.Node, i int) (Step, bool) {
 	prefix := fmt.Sprintf("step %d: ", i+1)
 	if n.Kind != yaml.MappingNode {
-		p.addf(n.Line, "%sa step is a group of fields such as \"send: email\" and \"template: <id>\"", prefix)
+		p.addf(n.Line, "%sa step is a group of fields such as \"send: email\" and \"template: <id>\", or \"wait: 24h\"", prefix)
 		return Step{}, false
 	}
 	before := len(p.problems)
 	s := Step{Security: SecurityPHI, index: i}
 	var (
-		haveSend, haveTemplate, futureKind bool
+		kinds                           []string
+		haveSend, haveTemplate, haveSec bool
+		futureKind                      bool
 	)
 	for _, f := range p.fields(n, prefix) {
 		switch f.name {
 		case "send":
 			haveSend = true
+			kinds = append(kinds, f.name)
 			v, ok := p.scalar(f, prefix)
 			if !ok {
 				continue
 			}
 			switch {
 			case Channel(v) == ChannelEmail:
-				s.Send = ChannelEmail
+				s.Kind, s.Send = StepSend, ChannelEmail
 			case sendNotYet[v] != "":
 				p.addf(f.value.Line, "%ssend %q is not supported yet (coming with %s); only send: email is", prefix, v, sendNotYet[v])
 			default:
@@ -271,12 +379,33 @@ func (p *fileParser) step(n *yaml.Node, i int) (Step, bool) {
 				}
 			}
 		case "security":
+			haveSec = true
 			if v, ok := p.scalar(f, prefix); ok {
 				switch Security(v) {
 				case SecurityPHI, SecurityNoPHI:
 					s.Security = Security(v)
 				default:
 					p.addf(f.value.Line, "%ssecurity %q must be phi or no-phi", prefix, v)
+				}
+			}
+		case "wait":
+			kinds = append(kinds, f.name)
+			if v, ok := p.scalar(f, prefix); ok {
+				d, err := time.ParseDuration(v)
+				switch {
+				case err != nil:
+					p.addf(f.value.Line, "%swait %q is not a duration such as 30m, 24h or 72h (units: s, m, h)", prefix, v)
+				case d < minWait || d > maxWait:
+					p.addf(f.value.Line, "%swait %s must be at least 1s and at most %dh (two years)", prefix, v, int(maxWait.Hours()))
+				default:
+					s.Kind, s.Wait = StepWait, d
+				}
+			}
+		case "wait_until":
+			kinds = append(kinds, f.name)
+			if v, ok := p.scalar(f, prefix); ok {
+				if x := p.expression(f.value.Line, prefix+"wait_until", v, expr.Timestamp); x != nil {
+					s.Kind, s.WaitUntil = StepWaitUntil, x
 				}
 			}
 		default:
@@ -289,10 +418,14 @@ func (p *fileParser) step(n *yaml.Node, i int) (Step, bool) {
 		}
 	}
 	switch {
-	case !haveSend && !futureKind:
-		p.addf(n.Line, "%smissing \"send: email\" (sending an email is the only kind of step supported yet)", prefix)
+	case len(kinds) > 1:
+		p.addf(n.Line, "%sa step does one thing, but this one has %s: make them separate steps, each starting with \"- \"", prefix, strings.Join(kinds, " and "))
+	case len(kinds) == 0 && !futureKind:
+		p.addf(n.Line, "%smissing what the step does: \"send: email\", \"wait: <duration>\" or \"wait_until: <time expression>\"", prefix)
 	case haveSend && !haveTemplate:
 		p.addf(n.Line, "%smissing \"template: <id>\" (the template the email is rendered from)", prefix)
+	case !haveSend && (haveTemplate || haveSec) && len(kinds) == 1:
+		p.addf(n.Line, "%s\"template\" and \"security\" belong to send steps; a %s step has no message", prefix, kinds[0])
 	}
 	return s, len(p.problems) == before
 }

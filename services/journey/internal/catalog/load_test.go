@@ -24,31 +24,63 @@ func TestLoadExamples(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(examples) = %v", err)
 	}
-	want := []*catalog.Journey{{
-		ID:      "appointment-confirmation",
-		Purpose: catalog.PurposeTreatment,
-		Trigger: "appointment.booked",
-		Key:     catalog.KeySubject,
-		Steps: []catalog.Step{{
-			Send: catalog.ChannelEmail, Template: "appointment-confirmation", Security: catalog.SecurityPHI,
-		}},
-		File: "appointment-confirmation.yaml",
-	}}
+	want := []*catalog.Journey{
+		{
+			ID:      "appointment-confirmation",
+			Purpose: catalog.PurposeTreatment,
+			Trigger: "appointment.booked",
+			Key:     catalog.KeySubject,
+			Steps: []catalog.Step{{
+				Kind: catalog.StepSend, Send: catalog.ChannelEmail, Template: "appointment-confirmation", Security: catalog.SecurityPHI,
+			}},
+			File: "appointment-confirmation.yaml",
+		},
+		{
+			ID:       "appointment-reminder",
+			Purpose:  catalog.PurposeTreatment,
+			Trigger:  "appointment.booked",
+			Key:      catalog.KeySubject,
+			CancelOn: []string{"appointment.cancelled", "appointment.noshow"},
+			Steps: []catalog.Step{
+				{Kind: catalog.StepWaitUntil, Security: catalog.SecurityPHI},
+				{Kind: catalog.StepSend, Send: catalog.ChannelEmail, Template: "appointment-reminder", Security: catalog.SecurityPHI},
+			},
+			File: "appointment-reminder.yaml",
+		},
+	}
 	got := set.Journeys()
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(catalog.Journey{}, catalog.Step{}), cmpopts.IgnoreFields(catalog.Journey{}, "Version")); diff != "" {
+	opts := cmp.Options{
+		cmpopts.IgnoreUnexported(catalog.Journey{}, catalog.Step{}),
+		cmpopts.IgnoreFields(catalog.Journey{}, "Version", "When"),
+		cmpopts.IgnoreFields(catalog.Step{}, "WaitUntil"),
+	}
+	if diff := cmp.Diff(want, got, opts); diff != "" {
 		t.Errorf("Journeys() mismatch (-want +got):\n%s", diff)
 	}
-	if len(got) == 1 && len(got[0].Version) != 12 {
-		t.Errorf("Version = %q, want 12 hex digits", got[0].Version)
+	if len(got) == 2 {
+		if got[0].When != nil || got[1].When.String() != "event.appointment.start > now" ||
+			got[1].Steps[0].WaitUntil.String() != `event.appointment.start - duration("24h")` {
+			t.Errorf("expressions not loaded as written")
+		}
+		for _, j := range got {
+			if len(j.Version) != 12 {
+				t.Errorf("%s Version = %q, want 12 hex digits", j.ID, j.Version)
+			}
+		}
 	}
-	if _, ok := set.Template("appointment-confirmation"); !ok {
-		t.Error("template appointment-confirmation not loaded")
+	for _, id := range []string{"appointment-confirmation", "appointment-reminder"} {
+		if _, ok := set.Template(id); !ok {
+			t.Errorf("template %s not loaded", id)
+		}
 	}
-	if n := len(set.Match("any-tenant", "appointment.booked")); n != 1 {
-		t.Errorf("Match(appointment.booked) = %d journeys, want 1", n)
+	if n := len(set.Match("any-tenant", "appointment.booked")); n != 2 {
+		t.Errorf("Match(appointment.booked) = %d journeys, want 2", n)
 	}
 	if n := len(set.Match("any-tenant", "appointment.cancelled")); n != 0 {
 		t.Errorf("Match(appointment.cancelled) = %d journeys, want 0", n)
+	}
+	if n := len(set.CancelledBy("any-tenant", "appointment.noshow")); n != 1 {
+		t.Errorf("CancelledBy(appointment.noshow) = %d journeys, want 1", n)
 	}
 }
 
@@ -113,7 +145,7 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 		{
 			name: "unknown field",
 			give: map[string]string{"a.yaml": goodJourney + "owner: care-ops\n"},
-			want: []string{`a.yaml:7: unknown field "owner" (known fields: id, purpose, tenant, trigger, key, steps)`},
+			want: []string{`a.yaml:7: unknown field "owner" (known fields: id, purpose, tenant, trigger, when, key, cancel_on, steps)`},
 		},
 		{
 			name: "misspelt field",
@@ -129,9 +161,25 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 			want: []string{`appointment.yaml:3: trigger "appointment.boked" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated)`},
 		},
 		{
-			name: "wait step",
-			give: map[string]string{"appointment.yaml": goodJourney + "  - wait_until: event.appointment.start - duration(\"72h\")\n"},
-			want: []string{`appointment.yaml:7: step 2: "wait_until" is not supported yet (coming with timers)`},
+			name: "wait_for step",
+			give: map[string]string{"appointment.yaml": goodJourney + "  - wait_for: form.submitted\n    timeout: 48h\n"},
+			want: []string{
+				`appointment.yaml:7: step 2: "wait_for" is not supported yet (coming with waiting for events)`,
+				`appointment.yaml:8: step 2: "timeout" is not supported yet (coming with waiting for events)`,
+			},
+		},
+		{
+			name: "if step",
+			give: map[string]string{"appointment.yaml": goodJourney + "  - if: patient.age >= 18\n"},
+			want: []string{`appointment.yaml:7: step 2: "if" is not supported yet (coming with step conditions)`},
+		},
+		{
+			name: "replan and quiet hours",
+			give: map[string]string{"a.yaml": goodJourney + "replan_on: [appointment.rescheduled]\nquiet_hours: 21:00-08:00\n"},
+			want: []string{
+				`a.yaml:7: "replan_on" is not supported yet (coming with replanning timers)`,
+				`a.yaml:8: "quiet_hours" is not supported yet (coming with quiet hours)`,
+			},
 		},
 		{
 			name: "sms step",
@@ -144,12 +192,61 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 			want: []string{`a.yaml:7: step 1: "fallback" is not supported yet (coming with delivery tracking)`},
 		},
 		{
-			name: "condition and cancellation",
+			name: "cancellation without a wait",
 			give: map[string]string{"a.yaml": goodJourney + "when: event.appointment.service_type != \"telehealth\"\ncancel_on: [appointment.cancelled]\n"},
+			want: []string{`a.yaml:8: cancel_on has nothing to cancel: the journey has no wait or wait_until step`},
+		},
+		{
+			name: "bad condition",
+			give: map[string]string{"a.yaml": goodJourney + "when: patient.name == \"x\"\n"},
+			want: []string{`a.yaml:7: when: column 8: undefined field 'name'`},
+		},
+		{
+			name: "condition not bool",
+			give: map[string]string{"a.yaml": goodJourney + "when: patient.age\n"},
+			want: []string{`a.yaml:7: when: the expression is a number (int), but it must be true or false (bool)`},
+		},
+		{
+			name: "condition on two lines",
+			give: map[string]string{"a.yaml": goodJourney + "when: >-\n  patient.age >= 18 &&\n  visit.kind == \"x\"\n"},
+			want: []string{`a.yaml:7: when: column 22: undeclared reference to 'visit'`},
+		},
+		{
+			name: "empty condition",
+			give: map[string]string{"a.yaml": goodJourney + "when:\n"},
+			want: []string{`a.yaml:7: when is empty; write a CEL expression such as patient.age >= 18`},
+		},
+		{
+			name: "bad waits",
+			give: map[string]string{"a.yaml": goodJourney + "  - wait: 3 days\n  - wait: 500ms\n  - wait_until: event.appointment.start - 72\n  - wait_until: event.appointment.start > now\n"},
 			want: []string{
-				`a.yaml:7: "when" is not supported yet (coming with CEL conditions)`,
-				`a.yaml:8: "cancel_on" is not supported yet (coming with timers)`,
+				`a.yaml:7: step 2: wait "3 days" is not a duration such as 30m, 24h or 72h (units: s, m, h)`,
+				`a.yaml:8: step 3: wait 500ms must be at least 1s and at most 17568h (two years)`,
+				`a.yaml:9: step 4: wait_until: column 25: found no matching overload for '_-_' applied to '(timestamp, int)'`,
+				`a.yaml:10: step 5: wait_until: the expression is true or false (bool), but it must be a time (timestamp)`,
 			},
+		},
+		{
+			name: "a step does one thing",
+			give: map[string]string{"a.yaml": goodJourney + "    wait: 24h\n  - wait: 1h\n    template: confirm\n"},
+			want: []string{
+				`a.yaml:5: step 1: a step does one thing, but this one has send and wait: make them separate steps, each starting with "- "`,
+				`a.yaml:8: step 2: "template" and "security" belong to send steps; a wait step has no message`,
+			},
+		},
+		{
+			name: "bad cancel_on",
+			give: map[string]string{"a.yaml": goodJourney + "  - wait: 1h\ncancel_on: [appointment.booked, appointment.canceled, appointment.noshow, appointment.noshow]\n"},
+			want: []string{
+				`a.yaml:8: cancel_on: "appointment.canceled" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated)`,
+				`a.yaml:8: cancel_on: "appointment.noshow" is listed twice`,
+				`a.yaml:8: cancel_on lists "appointment.booked", the journey's own trigger: the event that starts an instance would cancel it`,
+			},
+		},
+		{
+			name: "cancel_on not a list",
+			give: map[string]string{"a.yaml": goodJourney + "  - wait: 1h\ncancel_on: appointment.cancelled\n"},
+			want: []string{`a.yaml:8: cancel_on must be a list of events such as [appointment.cancelled, appointment.noshow]`},
 		},
 		{
 			name: "other key",
@@ -192,7 +289,7 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 		{
 			name: "step without send",
 			give: map[string]string{"a.yaml": "id: a\npurpose: treatment\ntrigger: appointment.booked\nsteps:\n  - template: confirm\n"},
-			want: []string{`a.yaml:5: step 1: missing "send: email" (sending an email is the only kind of step supported yet)`},
+			want: []string{`a.yaml:5: step 1: missing what the step does: "send: email", "wait: <duration>" or "wait_until: <time expression>"`},
 		},
 		{
 			name: "field twice",
@@ -306,7 +403,7 @@ func TestLoadRejectsBadTemplates(t *testing.T) {
 func TestLoadReportsEveryProblemTogether(t *testing.T) {
 	journeys := map[string]string{
 		"a.yaml": strings.Replace(goodJourney, "treatment", "sales", 1),
-		"b.yaml": "id: b\npurpose: treatment\ntrigger: lab_result.ready\nsteps:\n  - wait: 24h\n  - send: email\n    template: results\n",
+		"b.yaml": "id: b\npurpose: treatment\ntrigger: lab_result.ready\nsteps:\n  - wait: 24 h\n  - send: email\n    template: results\n",
 		"c.yaml": strings.Replace(goodJourney, "id: a", "id: c", 1),
 	}
 	templates := map[string]string{
@@ -316,7 +413,7 @@ func TestLoadReportsEveryProblemTogether(t *testing.T) {
 	want := []string{
 		`a.yaml:2: purpose "sales" must be one of treatment, operations, marketing`,
 		`b.yaml:3: trigger "lab_result.ready" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated)`,
-		`b.yaml:5: step 1: "wait" is not supported yet (coming with timers)`,
+		`b.yaml:5: step 1: wait "24 h" is not a duration such as 30m, 24h or 72h (units: s, m, h)`,
 		`b.yaml:7: step 2: template "results" is not loaded (the templates have problems, listed with this one)`,
 		`other.yaml:6: language "english" is not a language tag such as "en" or "es-MX"`,
 	}

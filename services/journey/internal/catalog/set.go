@@ -18,7 +18,9 @@ import (
 // working Set.
 type Set struct {
 	journeys  []*Journey // by id
+	byID      map[string]*Journey
 	byTrigger map[string][]*Journey
+	byCancel  map[string][]*Journey // by cancel_on event
 	templates map[string]*Template
 }
 
@@ -56,7 +58,7 @@ func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
 	}
 	templatesOK := err == nil && len(problems) == 0
 
-	s := &Set{byTrigger: map[string][]*Journey{}, templates: templates}
+	s := &Set{byID: map[string]*Journey{}, byTrigger: map[string][]*Journey{}, byCancel: map[string][]*Journey{}, templates: templates}
 	journeyFile := map[string]string{}
 	jfiles, err := yamlFiles(journeysDir)
 	if err != nil {
@@ -75,6 +77,9 @@ func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
 			continue
 		}
 		for _, st := range j.Steps {
+			if st.Kind != StepSend {
+				continue
+			}
 			problems = append(problems, checkStepTemplate(path, st, templates, templateFile, templatesDir, templatesOK)...)
 		}
 		if other, dup := journeyFile[j.ID]; dup && j.ID != "" {
@@ -92,7 +97,11 @@ func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
 	}
 	slices.SortFunc(s.journeys, func(a, b *Journey) int { return strings.Compare(a.ID, b.ID) })
 	for _, j := range s.journeys {
+		s.byID[j.ID] = j
 		s.byTrigger[j.Trigger] = append(s.byTrigger[j.Trigger], j)
+		for _, ev := range j.CancelOn {
+			s.byCancel[ev] = append(s.byCancel[ev], j)
+		}
 	}
 	return s, nil
 }
@@ -157,6 +166,24 @@ func (s *Set) Match(tenant, trigger string) []*Journey {
 		}
 	}
 	return out
+}
+
+// CancelledBy returns the journeys for tenant whose cancel_on lists
+// event ("<kind>.<action>"), ordered by id.
+func (s *Set) CancelledBy(tenant, event string) []*Journey {
+	var out []*Journey
+	for _, j := range s.byCancel[event] {
+		if j.Tenant == "" || j.Tenant == tenant {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// Journey returns the journey with the given id.
+func (s *Set) Journey(id string) (*Journey, bool) {
+	j, ok := s.byID[id]
+	return j, ok
 }
 
 // Template returns the template with the given id.

@@ -24,10 +24,15 @@ import (
 	"github.com/carenotify/carenotify/services/journey/internal/config"
 	"github.com/carenotify/carenotify/services/journey/internal/emailclient"
 	"github.com/carenotify/carenotify/services/journey/internal/server"
+	"github.com/carenotify/carenotify/services/journey/internal/timers"
 )
 
 // Durable is the name of the journey service's consumer on EHR_EVENTS.
 const Durable = "journey"
+
+// TimersDurable is the name of its consumer of fired timers on
+// JOURNEY_TIMERS.
+const TimersDurable = "journey-timers"
 
 // LoadCatalog loads the journeys and templates cfg names. Its error lists
 // every problem in every file.
@@ -54,7 +59,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	defer nc.Close()
 	tel.AddReadiness("nats", bus.Ready(nc))
 	// Declared here too, so ingest and journey can start in any order.
-	if err := bus.EnsureStreams(ctx, js, bus.EHREvents(cfg.StreamReplicas), bus.EHRDead(cfg.StreamReplicas)); err != nil {
+	if err := bus.EnsureStreams(ctx, js, bus.EHREvents(cfg.StreamReplicas), bus.EHRDead(cfg.StreamReplicas), bus.JourneyTimers(cfg.StreamReplicas)); err != nil {
 		return err
 	}
 	sealer, err := envelope.NewServiceSealer(ctx, js, cfg.KeyringDir, cfg.StreamReplicas, logger)
@@ -77,8 +82,10 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer cc.Close()
-	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), aw, logger, tel.Registry)
+	store := timers.New(js, sealer)
+	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), store, aw, logger, tel.Registry)
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
+	fired := server.NewTimers(a, store)
 	admin := server.NewAdmin(a)
 
 	gs, _ := grpcx.NewServer(logger, tel.Registry)
@@ -103,11 +110,20 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		// One event may call Send once per matching journey step.
 		AckWait: max(30*time.Second, 3*cfg.SendTimeout),
 	}
+	timerConsumer := jetstream.ConsumerConfig{
+		Durable:       TimersDurable,
+		FilterSubject: timers.FireFilter,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       consumer.AckWait,
+	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, mux)
 	g.GRPC("grpc", grpcL, gs)
 	g.Go("events", func(ctx context.Context) error {
 		return bus.Consume(ctx, js, bus.StreamEHREvents, consumer, logger, events.Handle)
+	})
+	g.Go("timers", func(ctx context.Context) error {
+		return bus.Consume(ctx, js, timers.Stream, timerConsumer, logger, fired.Handle)
 	})
 	logger.Info("journey started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String(),
 		"journeys", len(set.Journeys()), "templates", set.Templates(), "emailAddr", cfg.EmailAddr)

@@ -203,6 +203,8 @@ type harness struct {
 	sealer *envelope.Sealer
 	email  *recordingEmail
 	logs   *syncBuffer
+	// stopper stops the running service.
+	stopper func()
 }
 
 func (h *harness) publish(t *testing.T, ev *eventsv1.ClinicalEvent) uint64 {
@@ -211,7 +213,7 @@ func (h *harness) publish(t *testing.T, ev *eventsv1.ClinicalEvent) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h.publishRaw(t, "ehr.demo.appointment.booked", h.seal(t, b, ev.GetEventId()), ev.GetEventId())
+	return h.publishRaw(t, "ehr.demo."+ev.GetKind()+"."+ev.GetAction(), h.seal(t, b, ev.GetEventId()), ev.GetEventId())
 }
 
 // seal seals an event body as ingest does, with the service's keyring and
@@ -267,6 +269,13 @@ func (h *harness) metrics(t *testing.T) string {
 
 func startService(t *testing.T) *harness {
 	t.Helper()
+	return startWith(t, "../../../../deploy/examples/journeys")
+}
+
+// startWith starts the service with the journeys in journeysDir and the
+// example templates.
+func startWith(t *testing.T, journeysDir string) *harness {
+	t.Helper()
 	ns := bustest.Start(t)
 	_, js := bustest.Connect(t, ns)
 	if err := bus.EnsureStreams(t.Context(), js, bus.EHREvents(1)); err != nil {
@@ -280,9 +289,9 @@ func startService(t *testing.T) *harness {
 	rec, emailAddr := startEmail(t)
 	h := &harness{
 		cfg: &config.Config{
-			HTTPListener: listen(t), GRPCListener: listen(t), NATSURL: ns.ClientURL(),
+			NATSURL:  ns.ClientURL(),
 			LogLevel: slog.LevelDebug, ShutdownGrace: time.Second, StreamReplicas: 1,
-			JourneysDir:  "../../../../deploy/examples/journeys",
+			JourneysDir:  journeysDir,
 			TemplatesDir: "../../../../deploy/examples/templates",
 			EmailAddr:    emailAddr, SendTimeout: 5 * time.Second, Timezone: "America/New_York",
 		},
@@ -290,17 +299,31 @@ func startService(t *testing.T) *harness {
 	}
 	h.cfg.KeyringDir = keys
 	h.cfg.AuditPseudonymKeyFile, h.cfg.AuditSigningKeyFile = audittest.Keys(t)
+	h.stopper = h.run(t)
+	return h
+}
+
+// run starts the service (again) on new ports and returns a function that
+// stops it and waits for Run to return; the test's end stops it too.
+func (h *harness) run(t *testing.T) (stop func()) {
+	t.Helper()
+	h.cfg.HTTPListener, h.cfg.GRPCListener = listen(t), listen(t)
 	h.cfg.HTTPAddr, h.cfg.GRPCAddr = h.cfg.HTTPListener.Addr().String(), h.cfg.GRPCListener.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- service.Run(ctx, h.cfg, log.New(h.logs, slog.LevelDebug, "journey")) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run() = %v after cancel", err)
-		}
-	})
-	return h
+	cfg := *h.cfg
+	go func() { done <- service.Run(ctx, &cfg, log.New(h.logs, slog.LevelDebug, "journey")) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run() = %v after cancel", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // sent is what the tests compare of a Send request.
@@ -488,10 +511,16 @@ func TestListJourneys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ListJourneys() = %v", err)
 	}
-	want := &journeyv1.ListJourneysResponse{Journeys: []*journeyv1.Journey{{
-		Id: "appointment-confirmation", Trigger: "appointment.booked", Purpose: "treatment",
-		File: "appointment-confirmation.yaml", Steps: 1,
-	}}}
+	want := &journeyv1.ListJourneysResponse{Journeys: []*journeyv1.Journey{
+		{
+			Id: "appointment-confirmation", Trigger: "appointment.booked", Purpose: "treatment",
+			File: "appointment-confirmation.yaml", Steps: 1,
+		},
+		{
+			Id: "appointment-reminder", Trigger: "appointment.booked", Purpose: "treatment",
+			File: "appointment-reminder.yaml", Steps: 2,
+		},
+	}}
 	if diff := cmp.Diff(want, got, protocmp.Transform(), protocmp.IgnoreFields(&journeyv1.Journey{}, "version")); diff != "" {
 		t.Errorf("ListJourneys() mismatch (-want +got):\n%s", diff)
 	}
