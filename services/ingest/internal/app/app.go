@@ -29,6 +29,8 @@ type App struct {
 	metrics Metrics
 	logger  *slog.Logger
 	now     func() time.Time
+	// hl7Location reads HL7 times sent without an offset.
+	hl7Location *time.Location
 }
 
 // Options configure an App.
@@ -43,6 +45,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// HL7Location is the time zone of HL7 v2 times sent without an
+	// offset; UTC when nil.
+	HL7Location *time.Location
 }
 
 // New returns an App.
@@ -51,7 +56,11 @@ func New(o Options) *App {
 	if now == nil {
 		now = time.Now
 	}
-	return &App{pub: o.Publisher, audit: o.Auditor, metrics: o.Metrics, logger: o.Logger, now: now}
+	loc := o.HL7Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &App{pub: o.Publisher, audit: o.Auditor, metrics: o.Metrics, logger: o.Logger, now: now, hl7Location: loc}
 }
 
 // Result says what Ingest did with a notification.

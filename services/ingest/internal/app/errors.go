@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 
+	"github.com/carenotify/carenotify/pkg/hl7"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify"
 )
 
@@ -50,6 +51,9 @@ type Error struct {
 	Expression string
 	// Diagnostics says what is wrong, for the sender.
 	Diagnostics string
+	// HL7 locates the problem for an HL7 v2 acknowledgement (ERR
+	// segments); set by IngestHL7 and IngestHL7Batch only.
+	HL7 []*hl7.ParseError
 	// Err is the underlying cause, for logs; it holds no PHI.
 	Err error
 }

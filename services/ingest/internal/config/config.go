@@ -46,6 +46,28 @@ type Config struct {
 	// SourcesFile holds the same entries, read from the file the variable
 	// names (a mounted secret). Set it or Sources, not both.
 	SourcesFile Sources `env:"INGEST_SOURCES_FILE,file"`
+
+	// MLLPAddr is the HL7 v2 MLLP listen address; "off" disables the
+	// listener (an empty value means the default, as for every variable).
+	MLLPAddr string `env:"INGEST_MLLP_ADDR" envDefault:":2575"`
+	// MLLPListener, when set (by tests), is used instead of listening on
+	// MLLPAddr. Not read from the environment.
+	MLLPListener net.Listener
+	// MLLPSource is the source (name=tenant) of every HL7 message; the
+	// listener runs only when it is set.
+	MLLPSource MLLPSource `env:"INGEST_MLLP_SOURCE"`
+	// MLLPTLSCertFile and MLLPTLSKeyFile, both set, make the listener
+	// speak TLS.
+	MLLPTLSCertFile string `env:"INGEST_MLLP_TLS_CERT_FILE"`
+	MLLPTLSKeyFile  string `env:"INGEST_MLLP_TLS_KEY_FILE"`
+	// MLLPReadTimeout closes a connection idle for this long.
+	MLLPReadTimeout time.Duration `env:"INGEST_MLLP_READ_TIMEOUT" envDefault:"60s"`
+	// MLLPMaxFrameBytes is the largest MLLP frame accepted.
+	MLLPMaxFrameBytes int `env:"INGEST_MLLP_MAX_FRAME_BYTES" envDefault:"4194304"`
+	// MLLPMaxConns bounds concurrent MLLP connections.
+	MLLPMaxConns int `env:"INGEST_MLLP_MAX_CONNS" envDefault:"64"`
+	// MLLPTimeZone is the IANA zone of HL7 times sent without an offset.
+	MLLPTimeZone string `env:"INGEST_MLLP_TIME_ZONE" envDefault:"UTC"`
 }
 
 // AllSources returns the configured sources, from INGEST_SOURCES or
@@ -91,5 +113,6 @@ func (c *Config) Validate() error {
 	if c.KeyringDir == "" {
 		errs = append(errs, errors.New("INGEST_KEYRING_DIR is required: PHI is only stored encrypted"))
 	}
+	errs = append(errs, c.validateMLLP()...)
 	return errors.Join(errs...)
 }

@@ -2,8 +2,13 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/bus"
@@ -13,6 +18,7 @@ import (
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
+	"github.com/carenotify/carenotify/services/ingest/internal/mllp"
 	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
 	"github.com/carenotify/carenotify/services/ingest/internal/server"
 )
@@ -57,8 +63,12 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		maxBody = limit
 	}
 
+	loc, err := cfg.MLLPLocation()
+	if err != nil {
+		return err
+	}
 	m := metrics.New(tel.Registry)
-	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Auditor: aw, Metrics: m, Logger: logger})
+	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Auditor: aw, Metrics: m, Logger: logger, HL7Location: loc})
 	mux := http.NewServeMux()
 	tel.Register(mux)
 	server.New(server.Options{
@@ -71,6 +81,44 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, mux)
-	logger.Info("ingest started", "http", httpL.Addr().String(), "sources", len(cfg.AllSources()))
+	mllpAddr := "off"
+	if cfg.MLLPEnabled() {
+		ml, err := startMLLP(g, cfg, a, tel.Registry, nc.MaxPayload(), logger)
+		if err != nil {
+			_ = httpL.Close()
+			return err
+		}
+		mllpAddr = ml.Addr().String()
+	}
+	logger.Info("ingest started", "http", httpL.Addr().String(), "mllp", mllpAddr, "sources", len(cfg.AllSources()))
 	return g.Run(ctx)
+}
+
+// startMLLP adds the HL7 v2 MLLP listener to g and returns its listener.
+func startMLLP(g *lifecycle.Group, cfg *config.Config, a *app.App, reg prometheus.Registerer, maxPayload int64, logger *slog.Logger) (net.Listener, error) {
+	var tlsCfg *tls.Config
+	if cfg.MLLPTLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.MLLPTLSCertFile, cfg.MLLPTLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("mllp tls key pair: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	// A rejected message is kept whole on EHR_DEAD, like a FHIR body.
+	maxFrame := cfg.MLLPMaxFrameBytes
+	if limit := maxPayload - natsHeaderRoom; limit > 0 && limit < int64(maxFrame) {
+		logger.Warn("mllp frame limit lowered to the nats max payload", "configuredBytes", maxFrame, "maxFrameBytes", limit)
+		maxFrame = int(limit)
+	}
+	l, err := lifecycle.Listen(cfg.MLLPListener, cfg.MLLPAddr)
+	if err != nil {
+		return nil, err
+	}
+	srv := mllp.New(mllp.Options{
+		App: a, Source: app.Source{Name: cfg.MLLPSource.Name, Tenant: cfg.MLLPSource.Tenant},
+		MaxFrameBytes: maxFrame, ReadTimeout: cfg.MLLPReadTimeout, MaxConns: cfg.MLLPMaxConns, TLS: tlsCfg,
+		Metrics: mllp.NewMetrics(reg), Logger: logger,
+	})
+	g.Go("mllp", func(ctx context.Context) error { return srv.Serve(ctx, l) })
+	return l, nil
 }

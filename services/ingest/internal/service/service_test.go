@@ -16,6 +16,8 @@ import (
 	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
 	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
+	"github.com/carenotify/carenotify/pkg/hl7"
+	"github.com/carenotify/carenotify/pkg/hl7/hl7test"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify/fhirnotifytest"
@@ -54,6 +56,13 @@ func (b *syncBuffer) String() string {
 // server, logging through the real PHI-redacting logger into logs.
 func startService(t *testing.T, logs io.Writer) *config.Config {
 	t.Helper()
+	return startServiceWith(t, logs, func(*config.Config) {})
+}
+
+// startServiceWith is startService with the configuration adjusted by
+// edit before the service starts.
+func startServiceWith(t *testing.T, logs io.Writer, edit func(*config.Config)) *config.Config {
+	t.Helper()
 	ns := bustest.Start(t)
 	cfg := &config.Config{
 		HTTPListener: listen(t), NATSURL: ns.ClientURL(), LogLevel: slog.LevelDebug,
@@ -63,6 +72,8 @@ func startService(t *testing.T, logs io.Writer) *config.Config {
 	cfg.KeyringDir, _ = envelopetest.Keyring(t)
 	cfg.AuditPseudonymKeyFile, cfg.AuditSigningKeyFile = audittest.Keys(t)
 	cfg.HTTPAddr = cfg.HTTPListener.Addr().String()
+	cfg.MLLPTimeZone = "UTC"
+	edit(cfg)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- service.Run(ctx, cfg, log.New(logs, cfg.LogLevel, "ingest")) }()
@@ -182,5 +193,35 @@ func TestLogsCarryNoPHI(t *testing.T) {
 	// The MRN, not counting digit runs inside timestamps, ports or hex ids.
 	if regexp.MustCompile(`(^|[^0-9a-f])12345([^0-9a-f]|$)`).MatchString(out) {
 		t.Errorf("logs contain the MRN 12345:\n%s", out)
+	}
+}
+
+// TestMLLPWired runs the whole service with the MLLP listener on and
+// sends an SIU^S12 over a real connection.
+func TestMLLPWired(t *testing.T) {
+	logs := &syncBuffer{}
+	ml := listen(t)
+	cfg := startServiceWith(t, logs, func(c *config.Config) {
+		c.MLLPListener, c.MLLPAddr = ml, ml.Addr().String()
+		c.MLLPSource = config.MLLPSource{Name: "demo", Tenant: "demo"}
+		c.MLLPReadTimeout, c.MLLPMaxFrameBytes, c.MLLPMaxConns, c.MLLPTimeZone = 5*time.Second, 1<<20, 4, "UTC"
+	})
+	c := hl7test.Dial(t, cfg.MLLPAddr)
+	ack, err := hl7.Parse(c.Send(t, hl7test.Read(t, "SIU_S12/msconv-SIU-S12-01.hl7")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ack.Get("MSA-1"); got != "AA" {
+		t.Errorf("ACK %q, want AA", got)
+	}
+	_, metrics := get(t, cfg, "/metrics")
+	if want := `ingest_hl7_messages_total{ack="AA",source="demo",type="SIU^S12"} 1`; !strings.Contains(metrics, want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+	out := logs.String()
+	for _, phi := range []string{"EVERYMAN", "ADAM", "Josh", "PATID1234"} {
+		if strings.Contains(out, phi) {
+			t.Errorf("logs contain %q:\n%s", phi, out)
+		}
 	}
 }

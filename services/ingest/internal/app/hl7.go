@@ -1,0 +1,173 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/carenotify/carenotify/pkg/audit"
+	"github.com/carenotify/carenotify/pkg/hl7"
+	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
+	"github.com/carenotify/carenotify/services/ingest/internal/hl7map"
+)
+
+// Reason codes of HL7 v2 input kept on the dead-letter stream.
+const (
+	// ReasonHL7Invalid: the message (or batch) could not be parsed.
+	ReasonHL7Invalid = "hl7_invalid"
+	// ReasonHL7Unprocessable: the message parsed but lacks what its
+	// mapping needs (a segment, a field, a valid date).
+	ReasonHL7Unprocessable = "hl7_unprocessable"
+)
+
+// HL7Result says what IngestHL7 did with a message.
+type HL7Result struct {
+	// Message is the parsed message; nil when it could not be parsed.
+	Message *hl7.Message
+	// Type is the message type, e.g. "SIU^S12", "" when unknown.
+	Type string
+	// Supported is false for message types accepted without an event.
+	Supported bool
+	// Events are the events stored.
+	Events []PublishedEvent
+}
+
+// IngestHL7 processes one HL7 v2 message from src. It returns a nil error
+// only once every event it produced is stored and audited. A message it
+// cannot parse (KindInvalid) or map (KindUnprocessable) is stored in the
+// dead-letter stream first; when that or a publish fails the error is
+// KindUnavailable, so the sender retries. A panic becomes KindInternal.
+// Every error is an *Error whose HL7 field locates the problem.
+func (a *App) IngestHL7(ctx context.Context, src Source, raw []byte) (HL7Result, error) {
+	received := a.now()
+	res, events, err := a.normaliseHL7(src, raw, received)
+	if err != nil {
+		if dlErr := a.deadLetter(ctx, src, err.Reason, raw); dlErr != nil {
+			dlErr.HL7 = []*hl7.ParseError{unavailableHL7("the message could not be kept for replay; retry later")}
+			return res, dlErr
+		}
+		return res, err
+	}
+	for _, ev := range events {
+		pe, err := a.store(ctx, src, ev)
+		if err != nil {
+			err.HL7 = []*hl7.ParseError{unavailableHL7("the message could not be stored; retry later")}
+			return res, err
+		}
+		pe.SubjectType = refType(ev.GetSubjectRef())
+		res.Events = append(res.Events, pe)
+	}
+	return res, nil
+}
+
+// normaliseHL7 parses and maps raw, turning a panic into a KindInternal
+// error.
+func (a *App) normaliseHL7(src Source, raw []byte, received time.Time) (res HL7Result, events []*eventsv1.ClinicalEvent, err *Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The panic value may hold input: keep only the stack.
+			events, err = nil, &Error{Kind: KindInternal, Reason: ReasonInternal, Code: "exception",
+				Diagnostics: "the message could not be processed; it was kept for replay",
+				HL7:         []*hl7.ParseError{{Code: hl7.CodeInternal, Msg: "internal error; the message was kept for replay"}},
+				Err:         fmt.Errorf("panic in normaliseHL7: %s", debug.Stack())}
+		}
+	}()
+	m, perr := hl7.Parse(raw)
+	if perr != nil {
+		return res, nil, hl7Error(KindInvalid, ReasonHL7Invalid, perr)
+	}
+	res.Message, res.Type = m, m.Type().String()
+	mapped, merr := hl7map.Map(m, raw, hl7map.Options{Source: src.Name, Tenant: src.Tenant, Received: received, Location: a.hl7Location})
+	res.Supported = mapped.Supported
+	if merr != nil {
+		return res, nil, hl7Error(KindUnprocessable, ReasonHL7Unprocessable, merr)
+	}
+	return res, mapped.Events, nil
+}
+
+// HL7BatchResult is the outcome of each message of a batch, in order.
+type HL7BatchResult struct {
+	// Results and Errs hold, for message i, its result and error (nil
+	// when it was accepted).
+	Results []HL7Result
+	Errs    []error
+}
+
+// IngestHL7Batch processes an HL7 batch (FHS/BHS ... BTS/FTS): each
+// message as IngestHL7 does. An error means the batch's structure is
+// broken (KindInvalid, kept for replay whole) or the dead letter could not
+// be stored (KindUnavailable); no message was processed then.
+func (a *App) IngestHL7Batch(ctx context.Context, src Source, raw []byte) (HL7BatchResult, error) {
+	var out HL7BatchResult
+	b, err := hl7.SplitBatch(raw)
+	if err != nil {
+		e := hl7Error(KindInvalid, ReasonHL7Invalid, err)
+		if dlErr := a.deadLetter(ctx, src, e.Reason, raw); dlErr != nil {
+			dlErr.HL7 = []*hl7.ParseError{unavailableHL7("the batch could not be kept for replay; retry later")}
+			return out, dlErr
+		}
+		return out, e
+	}
+	for _, msg := range b.Messages {
+		res, err := a.IngestHL7(ctx, src, msg)
+		out.Results = append(out.Results, res)
+		out.Errs = append(out.Errs, err)
+	}
+	return out, nil
+}
+
+// store publishes and audits one event.
+func (a *App) store(ctx context.Context, src Source, ev *eventsv1.ClinicalEvent) (PublishedEvent, *Error) {
+	dup, err := a.pub.PublishEvent(ctx, ev)
+	if err != nil {
+		return PublishedEvent{}, &Error{Kind: KindUnavailable, Reason: ReasonPublishFailed, Code: "transient",
+			Diagnostics: "the event could not be stored; retry later", Err: err}
+	}
+	reason := "stored"
+	if dup {
+		reason = "duplicate"
+	}
+	if err := a.audit.Record(ctx, audit.Entry{
+		Tenant: src.Tenant, Actor: audit.Actor{Type: audit.ActorEHRSource, ID: src.Name},
+		Action: audit.ActionEventReceived, Object: audit.Object{Type: "ClinicalEvent", ID: ev.GetEventId()},
+		Patient: ev.GetPatient().GetId(), Outcome: audit.OutcomeSuccess, Reason: reason,
+	}); err != nil {
+		return PublishedEvent{}, &Error{Kind: KindUnavailable, Reason: ReasonAuditFailed, Code: "transient",
+			Diagnostics: "the event could not be recorded in the audit trail; retry later", Err: err}
+	}
+	if !dup {
+		a.metrics.EventPublished(ev.GetTenant(), ev.GetKind(), ev.GetAction())
+	}
+	pe := PublishedEvent{ID: ev.GetEventId(), Kind: ev.GetKind(), Action: ev.GetAction(), Duplicate: dup}
+	a.logger.InfoContext(ctx, "event stored", "source", src.Name, "tenant", src.Tenant, "eventId", pe.ID,
+		"kind", pe.Kind, "action", pe.Action, "protocol", "hl7v2", "duplicate", dup)
+	return pe, nil
+}
+
+// hl7Error wraps a *hl7.ParseError (or another error, as an internal one).
+func hl7Error(kind Kind, reason string, err error) *Error {
+	var pe *hl7.ParseError
+	if !errors.As(err, &pe) {
+		return &Error{Kind: KindInternal, Reason: ReasonInternal, Code: "exception",
+			Diagnostics: "the message could not be processed", Err: err,
+			HL7: []*hl7.ParseError{{Code: hl7.CodeInternal, Msg: "internal error"}}}
+	}
+	return &Error{Kind: kind, Reason: reason, Code: "structure", Expression: pe.Location(),
+		Diagnostics: pe.Msg, HL7: []*hl7.ParseError{pe}}
+}
+
+func unavailableHL7(msg string) *hl7.ParseError {
+	return &hl7.ParseError{Code: hl7.CodeInternal, Msg: msg}
+}
+
+// refType returns the type of a "Type/id" reference.
+func refType(ref string) string {
+	for i := 0; i < len(ref); i++ {
+		if ref[i] == '/' {
+			return ref[:i]
+		}
+	}
+	return ""
+}
