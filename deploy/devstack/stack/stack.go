@@ -57,6 +57,8 @@ type Stack struct {
 	InboxURL string
 	// IngestURL is ingest's base URL, e.g. http://127.0.0.1:8080.
 	IngestURL string
+	// MLLPAddr is ingest's HL7 v2 MLLP listener, e.g. 127.0.0.1:2575.
+	MLLPAddr string
 	// Addrs are the HTTP (ops) addresses of each service.
 	Addrs map[string]string
 	// LogDir holds one <service>.log per process.
@@ -79,7 +81,7 @@ type Stack struct {
 // ports are the development defaults; FreePorts replaces them.
 var devPorts = map[string]int{
 	"nats": 14222, "inbox-http": 8025, "inbox-smtp": 2525,
-	"ingest-http":  8080,
+	"ingest-http": 8080, "ingest-mllp": 2575,
 	"journey-http": 8081, "journey-grpc": 9101,
 	"email-http": 8082, "email-grpc": 9102,
 	"sms-http": 8083, "sms-grpc": 9103,
@@ -165,6 +167,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		s.procs = append(s.procs, p)
 	}
 	s.IngestURL = "http://" + s.Addrs["ingest"]
+	s.MLLPAddr = "127.0.0.1:" + strconv.Itoa(ports["ingest-mllp"])
 	for _, name := range Services {
 		if err := waitReady(ctx, "http://"+s.Addrs[name]+"/readyz", s.procByName(name)); err != nil {
 			return nil, fmt.Errorf("%s not ready: %w (see %s)", name, err, filepath.Join(s.LogDir, name+".log"))

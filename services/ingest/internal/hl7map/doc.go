@@ -5,7 +5,7 @@
 //	SIU^S12          appointment.booked
 //	SIU^S13          appointment.rescheduled
 //	SIU^S14          appointment.rescheduled, only when it carries a start
-//	                 (SCH-11.4 or TQ1-7); otherwise no event
+//	                 (TQ1-7 or SCH-11.4); otherwise no event
 //	SIU^S15, S17     appointment.cancelled
 //	SIU^S26          appointment.noshow
 //	ORU^R01          lab_result.final (OBR-25 F) / lab_result.amended (C),

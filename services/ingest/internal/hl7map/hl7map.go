@@ -195,7 +195,7 @@ func (b *builder) appointment(trigger, action string) (*eventsv1.ClinicalEvent, 
 	facts := &eventsv1.AppointmentFacts{Status: map[string]string{
 		"booked": "booked", "rescheduled": "booked", "cancelled": "cancelled", "noshow": "noshow"}[action]}
 
-	// Start and end: SCH-11.4/.5 (TQ, before v2.7), else TQ1-7/8, else AIS-4.
+	// Start and end: TQ1-7/8, else SCH-11.4/.5 (TQ, before v2.7), else AIS-4.
 	start, end, startField, err := b.appointmentTimes(sch)
 	if err != nil {
 		return nil, false, err
@@ -240,13 +240,9 @@ func (b *builder) appointmentTimes(sch *hl7.Segment) (start, end hl7.TS, field s
 		}
 		return ts, nil
 	}
-	if start, err = parse(sch, "SCH", 11, sch.Field(11).Comp(4)); err != nil {
-		return
-	}
-	if !start.IsZero() {
-		end, err = parse(sch, "SCH", 11, sch.Field(11).Comp(5))
-		return start, end, "SCH-11", err
-	}
+	// TQ1 is the timing segment since v2.5; SCH-11 is kept only for
+	// backward compatibility, and messages that carry both (the corpus has
+	// such v2.8 messages) mean TQ1.
 	if tq1 := b.m.Segment("TQ1"); tq1 != nil {
 		if start, err = parse(tq1, "TQ1", 7, tq1.Field(7).Comp(1)); err != nil {
 			return
@@ -255,6 +251,13 @@ func (b *builder) appointmentTimes(sch *hl7.Segment) (start, end hl7.TS, field s
 			end, err = parse(tq1, "TQ1", 8, tq1.Field(8).Comp(1))
 			return start, end, "TQ1-7", err
 		}
+	}
+	if start, err = parse(sch, "SCH", 11, sch.Field(11).Comp(4)); err != nil {
+		return
+	}
+	if !start.IsZero() {
+		end, err = parse(sch, "SCH", 11, sch.Field(11).Comp(5))
+		return start, end, "SCH-11", err
 	}
 	if ais := b.m.Segment("AIS"); ais != nil {
 		start, err = parse(ais, "AIS", 4, ais.Field(4).Comp(1))

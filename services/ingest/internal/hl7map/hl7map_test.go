@@ -164,9 +164,10 @@ func TestMapAppointment(t *testing.T) {
 		},
 		SubjectRef: "Appointment/12345",
 		Facts: &eventsv1.ClinicalEvent_Appointment{Appointment: &eventsv1.AppointmentFacts{
-			Status:       "booked",
-			Start:        tsp(time.Date(2020, 10, 1, 11, 26, 0, 0, zone)),
-			End:          tsp(time.Date(2020, 10, 9, 11, 26, 0, 0, zone)),
+			Status: "booked",
+			// TQ1-7/8, not the older SCH-11 the message also carries.
+			Start:        tsp(time.Date(2021, 9, 24, 9, 30, 0, 0, zone)),
+			End:          tsp(time.Date(2021, 9, 24, 10, 20, 0, 0, zone)),
 			ServiceType:  "Biopsy of colon (procedure)",
 			Participants: []string{"055 Room01 GH Clinic", "Robert C GE"},
 		}},
