@@ -27,7 +27,7 @@ func TestCheckConfig(t *testing.T) {
 	}{
 		{
 			name:       "examples",
-			give:       []string{"JOURNEY_JOURNEYS_DIR=../../../../deploy/examples/journeys", templates, "JOURNEY_TIMEZONE=America/New_York"},
+			give:       []string{"JOURNEY_JOURNEYS_DIR=../../../../deploy/examples/journeys", templates, "JOURNEY_TIMEZONE=America/New_York", "JOURNEY_REDIS_URL=redis://127.0.0.1:6379/0"},
 			wantStdout: "config ok: 2 journeys, 2 templates\n",
 		},
 		{
@@ -39,6 +39,11 @@ func TestCheckConfig(t *testing.T) {
 			name:    "broken keyring",
 			give:    []string{"JOURNEY_JOURNEYS_DIR=../../../../deploy/examples/journeys", templates, "JOURNEY_KEYRING_DIR=" + t.TempDir()},
 			wantErr: "keyring",
+		},
+		{
+			name:    "bad redis url",
+			give:    []string{"JOURNEY_JOURNEYS_DIR=../../../../deploy/examples/journeys", templates, "JOURNEY_REDIS_URL=127.0.0.1:6379"},
+			wantErr: "JOURNEY_REDIS_URL must be a redis:// or rediss:// URL",
 		},
 		{
 			name:    "bad time zone",

@@ -29,6 +29,8 @@ const (
 	outcomeRenderFailed = "render_failed" // the template failed for this event; not retried
 	outcomeRejected     = "rejected"      // the channel refused the message; not retried
 	outcomeRetry        = "retry"         // the channel failed or was unreachable; the event is retried
+	outcomeNoConsent    = "no_consent"    // the patient's consent does not allow it
+	outcomeQuietHours   = "quiet_hours"   // inside the journey's quiet hours: deferred to their end
 )
 
 // Outcomes of a journey start, the outcome label of journey_starts_total.
@@ -44,11 +46,14 @@ type Service struct {
 	email  EmailSender
 	audit  Auditor
 	timers Timers
-	logger *slog.Logger
-	now    func() time.Time
-	sends  *prometheus.CounterVec
-	starts *prometheus.CounterVec
-	timerC *prometheus.CounterVec
+	// consents keeps consent records and sent-message mappings.
+	consents ConsentStore
+	logger   *slog.Logger
+	now      func() time.Time
+	loc      *time.Location
+	sends    *prometheus.CounterVec
+	starts   *prometheus.CounterVec
+	timerC   *prometheus.CounterVec
 }
 
 // Option configures a Service.
@@ -59,14 +64,20 @@ func WithClock(now func() time.Time) Option {
 	return func(s *Service) { s.now = now }
 }
 
+// WithLocation sets the time zone quiet hours are in (default UTC).
+func WithLocation(loc *time.Location) Option {
+	return func(s *Service) { s.loc = loc }
+}
+
 // New returns a Service running the journeys in set, sending email through
-// email, keeping waits with timers, recording every decision with auditor,
-// with its metrics registered on reg.
-func New(set *catalog.Set, email EmailSender, timers Timers, auditor Auditor, logger *slog.Logger, reg prometheus.Registerer, opts ...Option) *Service {
+// email, keeping waits with timers, checking consent in consents before
+// every send, recording every decision with auditor, with its metrics
+// registered on reg.
+func New(set *catalog.Set, email EmailSender, timers Timers, consents ConsentStore, auditor Auditor, logger *slog.Logger, reg prometheus.Registerer, opts ...Option) *Service {
 	sends := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_sends_total",
 		Help: "Journey steps that tried to send a message, by journey id, channel and outcome " +
-			"(sent, duplicate, no_contact, render_failed, rejected, retry).",
+			"(sent, duplicate, no_contact, no_consent, quiet_hours, render_failed, rejected, retry).",
 	}, []string{"journey", "channel", "outcome"})
 	starts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_starts_total",
@@ -77,7 +88,10 @@ func New(set *catalog.Set, email EmailSender, timers Timers, auditor Auditor, lo
 		Help: "Journey waits, by journey id and outcome (scheduled, fired, time_passed, cancelled, stale).",
 	}, []string{"journey", "outcome"})
 	reg.MustRegister(sends, starts, timerC)
-	s := &Service{set: set, email: email, timers: timers, audit: auditor, logger: logger, now: time.Now, sends: sends, starts: starts, timerC: timerC}
+	s := &Service{
+		set: set, email: email, timers: timers, consents: consents, audit: auditor, logger: logger,
+		now: time.Now, loc: time.UTC, sends: sends, starts: starts, timerC: timerC,
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -213,6 +227,9 @@ func (s *Service) run(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalo
 	for i := from; i < len(j.Steps); i++ {
 		st := j.Steps[i]
 		if st.Kind == catalog.StepSend {
+			if deferred, err := s.quiet(ctx, ev, j, i, st); err != nil || deferred {
+				return err
+			}
 			if err := s.sendEmail(ctx, ev, j, i, st, data); err != nil {
 				return fmt.Errorf("step %d: %w", i, err)
 			}
@@ -265,6 +282,18 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		s.logger.InfoContext(ctx, "no email contact point", attrs...)
 		return nil
 	}
+	ok, err := s.consented(ctx, ev, j, step)
+	if err != nil || !ok {
+		return err
+	}
+	key := IdempotencyKey(ev.GetTenant(), j.ID, ev.GetSubjectRef(), i)
+	// Remembered before the send, so every email journey sends can be
+	// traced back by an unsubscribe through it.
+	sentMsg := SentMessage{Patient: ev.GetPatient().GetId(), Purpose: j.Purpose, Journey: j.ID}
+	if err := s.consents.RememberSent(ctx, ev.GetTenant(), key, sentMsg); err != nil {
+		s.count(j, outcomeRetry)
+		return fmt.Errorf("remember sent email: %w", err)
+	}
 	tmpl, ok := s.set.Template(st.Template)
 	if !ok { // Load checks every step's template; this is a bug.
 		s.count(j, outcomeRenderFailed)
@@ -280,7 +309,7 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	}
 	res, err := s.email.SendEmail(ctx, Email{
 		Tenant:          ev.GetTenant(),
-		IdempotencyKey:  IdempotencyKey(ev.GetTenant(), j.ID, ev.GetSubjectRef(), i),
+		IdempotencyKey:  key,
 		To:              log.PHI(to),
 		Subject:         log.PHI(msg.Subject),
 		HTML:            log.PHI(msg.HTML),

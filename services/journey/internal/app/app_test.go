@@ -15,11 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
+	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
+	"github.com/carenotify/carenotify/pkg/store/storetest"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/journey/internal/app"
 	"github.com/carenotify/carenotify/services/journey/internal/catalog"
+	"github.com/carenotify/carenotify/services/journey/internal/consent"
 )
 
 // fakeSender answers SendEmail with the error set for the journey that
@@ -87,7 +91,7 @@ func twoJourneys(t *testing.T) *catalog.Set {
 func event(mod func(*eventsv1.ClinicalEvent)) *eventsv1.ClinicalEvent {
 	ev := &eventsv1.ClinicalEvent{
 		EventId: "e1", Tenant: "demo", Kind: "appointment", Action: "booked", SubjectRef: "Appointment/1",
-		Patient: &eventsv1.Patient{Emails: []string{"x@example.org"}},
+		Patient: &eventsv1.Patient{Id: "p-1", Emails: []string{"x@example.org"}},
 		Facts: &eventsv1.ClinicalEvent_Appointment{Appointment: &eventsv1.AppointmentFacts{
 			Start: timestamppb.New(time.Date(2031, 1, 2, 9, 0, 0, 0, time.UTC)),
 		}},
@@ -135,7 +139,7 @@ func TestHandleEvent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sender := &fakeSender{errs: tt.errs}
-			svc := app.New(twoJourneys(t), sender, &fakeTimers{}, auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+			svc := app.New(twoJourneys(t), sender, &fakeTimers{}, consents(t), auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 			res, err := svc.HandleEvent(t.Context(), tt.give)
 			if res.Journeys != tt.wantJourneys || (err != nil) != tt.wantErr || app.IsPermanent(err) != tt.wantPermanent {
 				t.Errorf("HandleEvent() = %+v, %v (permanent %t); want %d journeys, error %t, permanent %t",
@@ -172,7 +176,7 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 func TestJourneysByTenant(t *testing.T) {
-	svc := app.New(twoJourneys(t), &fakeSender{}, &fakeTimers{}, auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	svc := app.New(twoJourneys(t), &fakeSender{}, &fakeTimers{}, consents(t), auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	var got []string
 	for _, j := range svc.Journeys("demo") {
 		got = append(got, j.ID)
@@ -222,7 +226,7 @@ func TestConditionsAndWaits(t *testing.T) {
 		"passed.yaml": "id: passed\n" + head + "steps:\n  - wait_until: event.appointment.start - duration(\"48h\")\n" + send + send + "  - wait_until: event.appointment.start - duration(\"1h\")\n" + send,
 	})
 	sender, tm := &fakeSender{}, &fakeTimers{pending: 1}
-	svc := app.New(set, sender, tm, auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry(), app.WithClock(func() time.Time { return now }))
+	svc := app.New(set, sender, tm, consents(t), auditor(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry(), app.WithClock(func() time.Time { return now }))
 	ev := event(func(e *eventsv1.ClinicalEvent) { e.Patient.BirthDate = "1990-01-01"; e.Patient.Language = "en" })
 
 	res, err := svc.HandleEvent(t.Context(), ev)
@@ -269,4 +273,16 @@ func TestConditionsAndWaits(t *testing.T) {
 	if diff := cmp.Diff([]string{"wait/" + app.InstanceKey("demo", "wait", "Appointment/1")}, tm.cancelled); diff != "" {
 		t.Errorf("cancelled (-want +got):\n%s", diff)
 	}
+}
+
+// consents returns a consent store on a real redis-server, sealing with a
+// real keyring.
+func consents(t *testing.T) *consent.Store {
+	t.Helper()
+	pk, _ := audittest.Keys(t)
+	key, err := audit.LoadPseudonymKey(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return consent.New(storetest.Client(t), envelopetest.Sealer(t), key)
 }

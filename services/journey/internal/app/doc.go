@@ -6,6 +6,12 @@
 // step hands a [Timer] to [Timers] (internal/timers) and the journey
 // resumes at the next step through [Service.Resume] when it fires.
 //
+// Before every send, at send time, the patient's consent is read from a
+// [ConsentStore] (internal/consent): treatment and operations go unless
+// denied or revoked, marketing only with a grant, and a store that cannot
+// answer retries the event (fail closed). A send step inside its
+// journey's quiet hours is deferred with a timer to the window's end.
+//
 // Idempotency (ARCHITECTURE.md, "Data flow", step 3): every send carries a
 // key derived from the tenant, the journey, the resource the event is about
 // and the step, so a redelivered or re-sent event (an EHR that sends the

@@ -70,6 +70,9 @@ type Journey struct {
 	CancelOn []string
 	// Steps run in order.
 	Steps []Step
+	// QuietHours, if not nil, is the daily window (in the tenant's time
+	// zone) in which send steps are deferred to its end.
+	QuietHours *QuietHours
 	// File is the file name, relative to the journeys directory.
 	File string
 	// Version is a short content hash of the file.
@@ -105,27 +108,30 @@ type Step struct {
 	Template string
 	// Security is the PHI level of the message.
 	Security Security
+	// Critical send steps are not deferred by quiet hours (never in a
+	// marketing journey).
+	Critical bool
 
-	index int // 0-based position in the file, for load messages
-	line  int // of the template field, for the load check
+	index        int // 0-based position in the file, for load messages
+	line         int // of the template field, for the load check
+	criticalLine int // of the critical field
 }
 
 // Fields of a journey file, in the order the README lists them.
-var journeyFields = []string{"id", "purpose", "tenant", "trigger", "when", "key", "cancel_on", "steps"}
+var journeyFields = []string{"id", "purpose", "tenant", "trigger", "when", "key", "cancel_on", "quiet_hours", "steps"}
 
 // Fields of the steps: a send step, a wait step, a wait_until step.
-var stepFields = []string{"send", "template", "security", "wait", "wait_until"}
+var stepFields = []string{"send", "template", "security", "critical", "wait", "wait_until"}
 
 // Fields of the planned journey format that are not built yet, with what
 // they come with. They are rejected, never ignored.
 var journeyNotYet = map[string]string{
 	"replan_on":     "replanning timers",
-	"quiet_hours":   "quiet hours",
-	"send_window":   "quiet hours and send windows",
+	"send_window":   "send windows",
 	"frequency_cap": "frequency caps",
 	"consent":       "consent",
-	"critical":      "quiet hours",
-	"timezone":      "quiet hours",
+	"critical":      "quiet hours (critical: true belongs on a send step)",
+	"timezone":      "per-patient time zones; quiet hours use JOURNEY_TIMEZONE",
 }
 
 // Step kinds and step fields of the planned format that are not built yet.
@@ -137,7 +143,6 @@ var stepNotYet = map[string]string{
 	"else":       "step conditions",
 	"when":       "step conditions",
 	"fallback":   "delivery tracking",
-	"critical":   "quiet hours",
 }
 
 // Shortest and longest wait.
@@ -222,6 +227,8 @@ func parseJourney(path, name string, b []byte) (*Journey, []Problem) {
 		case "cancel_on":
 			j.CancelOn = p.cancelOn(f)
 			cancelLine = f.key.Line
+		case "quiet_hours":
+			j.QuietHours = p.quietHours(f)
 		default:
 			if hint, ok := journeyNotYet[f.name]; ok {
 				p.addf(f.key.Line, "%q is not supported yet (coming with %s)", f.name, hint)
@@ -243,6 +250,13 @@ func parseJourney(path, name string, b []byte) (*Journey, []Problem) {
 	}
 	if len(j.CancelOn) > 0 && !slices.ContainsFunc(j.Steps, func(s Step) bool { return s.Kind == StepWait || s.Kind == StepWaitUntil }) && have["steps"] && len(p.problems) == 0 {
 		p.addf(cancelLine, "cancel_on has nothing to cancel: the journey has no wait or wait_until step")
+	}
+	if j.Purpose == PurposeMarketing {
+		for _, st := range j.Steps {
+			if st.Critical {
+				p.addf(st.criticalLine, "step %d: critical: true is not allowed in a marketing journey: marketing never bypasses quiet hours", st.index+1)
+			}
+		}
 	}
 	if have["id"] && j.ID == "" {
 		p.addf(j.idLine, "id is empty; give the journey a name such as \"appointment-confirmation\"")
@@ -351,6 +365,7 @@ func (p *fileParser) step(n *yaml.Node, i int) (Step, bool) {
 	var (
 		kinds                           []string
 		haveSend, haveTemplate, haveSec bool
+		haveCritical                    bool
 		futureKind                      bool
 	)
 	for _, f := range p.fields(n, prefix) {
@@ -386,6 +401,17 @@ func (p *fileParser) step(n *yaml.Node, i int) (Step, bool) {
 					s.Security = Security(v)
 				default:
 					p.addf(f.value.Line, "%ssecurity %q must be phi or no-phi", prefix, v)
+				}
+			}
+		case "critical":
+			haveCritical = true
+			if v, ok := p.scalar(f, prefix); ok {
+				switch v {
+				case "true":
+					s.Critical, s.criticalLine = true, f.value.Line
+				case "false":
+				default:
+					p.addf(f.value.Line, "%scritical must be true or false", prefix)
 				}
 			}
 		case "wait":
@@ -424,8 +450,8 @@ func (p *fileParser) step(n *yaml.Node, i int) (Step, bool) {
 		p.addf(n.Line, "%smissing what the step does: \"send: email\", \"wait: <duration>\" or \"wait_until: <time expression>\"", prefix)
 	case haveSend && !haveTemplate:
 		p.addf(n.Line, "%smissing \"template: <id>\" (the template the email is rendered from)", prefix)
-	case !haveSend && (haveTemplate || haveSec) && len(kinds) == 1:
-		p.addf(n.Line, "%s\"template\" and \"security\" belong to send steps; a %s step has no message", prefix, kinds[0])
+	case !haveSend && (haveTemplate || haveSec || haveCritical) && len(kinds) == 1:
+		p.addf(n.Line, "%s\"template\", \"security\" and \"critical\" belong to send steps; a %s step has no message", prefix, kinds[0])
 	}
 	return s, len(p.problems) == before
 }

@@ -45,7 +45,8 @@ func TestLoadExamples(t *testing.T) {
 				{Kind: catalog.StepWaitUntil, Security: catalog.SecurityPHI},
 				{Kind: catalog.StepSend, Send: catalog.ChannelEmail, Template: "appointment-reminder", Security: catalog.SecurityPHI},
 			},
-			File: "appointment-reminder.yaml",
+			QuietHours: &catalog.QuietHours{Start: 21 * 60, End: 8 * 60},
+			File:       "appointment-reminder.yaml",
 		},
 	}
 	got := set.Journeys()
@@ -145,7 +146,7 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 		{
 			name: "unknown field",
 			give: map[string]string{"a.yaml": goodJourney + "owner: care-ops\n"},
-			want: []string{`a.yaml:7: unknown field "owner" (known fields: id, purpose, tenant, trigger, when, key, cancel_on, steps)`},
+			want: []string{`a.yaml:7: unknown field "owner" (known fields: id, purpose, tenant, trigger, when, key, cancel_on, quiet_hours, steps)`},
 		},
 		{
 			name: "misspelt field",
@@ -178,7 +179,43 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 			give: map[string]string{"a.yaml": goodJourney + "replan_on: [appointment.rescheduled]\nquiet_hours: 21:00-08:00\n"},
 			want: []string{
 				`a.yaml:7: "replan_on" is not supported yet (coming with replanning timers)`,
-				`a.yaml:8: "quiet_hours" is not supported yet (coming with quiet hours)`,
+				`a.yaml:8: quiet_hours must be a group of fields such as quiet_hours: {start: "21:00", end: "08:00"}`,
+			},
+		},
+		{
+			name: "bad quiet hours",
+			give: map[string]string{
+				"a.yaml": goodJourney + "quiet_hours: {start: \"25:00\", stop: \"08:00\"}\n",
+				"b.yaml": strings.Replace(goodJourney, "id: a", "id: b", 1) + "quiet_hours: {start: \"8:00\", end: \"08:00\"}\n",
+				"c.yaml": strings.Replace(goodJourney, "id: a", "id: c", 1) + "quiet_hours: {start: \"08:00\", end: \"08:00\"}\n",
+			},
+			want: []string{
+				`a.yaml:7: quiet_hours: start "25:00" is not a time of day such as "21:00" (24-hour HH:MM)`,
+				`a.yaml:7: quiet_hours: unknown field "stop" (known fields: start, end)`,
+				`a.yaml:7: quiet_hours: missing "end" (e.g. quiet_hours: {start: "21:00", end: "08:00"})`,
+				`b.yaml:7: quiet_hours: start "8:00" is not a time of day such as "21:00" (24-hour HH:MM)`,
+				`c.yaml:7: quiet_hours: start and end are the same time: the window would be empty or the whole day`,
+			},
+		},
+		{
+			name: "critical",
+			give: map[string]string{
+				"a.yaml": goodJourney + "    critical: maybe\n",
+				"b.yaml": strings.Replace(goodJourney, "id: a", "id: b", 1) + "  - wait: 1h\n    critical: true\n",
+				"c.yaml": strings.Replace(goodJourney, "id: a", "id: c", 1) + "critical: true\n",
+			},
+			want: []string{
+				`a.yaml:7: step 1: critical must be true or false`,
+				`b.yaml:7: step 2: "template", "security" and "critical" belong to send steps; a wait step has no message`,
+				`c.yaml:7: "critical" is not supported yet (coming with quiet hours (critical: true belongs on a send step))`,
+			},
+		},
+		{
+			name: "marketing never critical",
+			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "treatment", "marketing", 1) + "    critical: true\n"},
+			want: []string{
+				`a.yaml:2: purpose "marketing" is not supported yet (coming with consent: marketing needs the patient's opt-in)`,
+				`a.yaml:7: step 1: critical: true is not allowed in a marketing journey: marketing never bypasses quiet hours`,
 			},
 		},
 		{
@@ -231,7 +268,7 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 			give: map[string]string{"a.yaml": goodJourney + "    wait: 24h\n  - wait: 1h\n    template: confirm\n"},
 			want: []string{
 				`a.yaml:5: step 1: a step does one thing, but this one has send and wait: make them separate steps, each starting with "- "`,
-				`a.yaml:8: step 2: "template" and "security" belong to send steps; a wait step has no message`,
+				`a.yaml:8: step 2: "template", "security" and "critical" belong to send steps; a wait step has no message`,
 			},
 		},
 		{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,9 @@ type Config struct {
 	GRPCListener net.Listener
 	// NATSURL is the NATS server with JetStream.
 	NATSURL string `env:"JOURNEY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// RedisURL is the Redis that keeps consent records and sent-email
+	// mappings (redis://[:password@]host:port/db, rediss:// for TLS).
+	RedisURL string `env:"JOURNEY_REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `env:"JOURNEY_LOG_LEVEL" envDefault:"info"`
 	// ShutdownGrace is how long in-flight work may take after SIGTERM.
@@ -49,7 +53,7 @@ type Config struct {
 	// SendTimeout is the deadline of one call to a channel service's Send.
 	SendTimeout time.Duration `env:"JOURNEY_SEND_TIMEOUT" envDefault:"10s"`
 	// Timezone is the IANA time zone (e.g. "America/Chicago") in which
-	// templates format dates and times.
+	// templates format dates and times and quiet hours are kept.
 	Timezone string `env:"JOURNEY_TIMEZONE" envDefault:"UTC"`
 }
 
@@ -60,6 +64,7 @@ func (c *Config) Validate() error {
 		{"JOURNEY_HTTP_ADDR", c.HTTPAddr},
 		{"JOURNEY_GRPC_ADDR", c.GRPCAddr},
 		{"JOURNEY_NATS_URL", c.NATSURL},
+		{"JOURNEY_REDIS_URL", c.RedisURL},
 		{"JOURNEY_JOURNEYS_DIR", c.JourneysDir},
 		{"JOURNEY_TEMPLATES_DIR", c.TemplatesDir},
 		{"JOURNEY_EMAIL_ADDR", c.EmailAddr},
@@ -70,6 +75,10 @@ func (c *Config) Validate() error {
 		if r.value == "" {
 			errs = append(errs, fmt.Errorf("%s is required", r.name))
 		}
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		// The URL may hold a password: don't echo it.
+		errs = append(errs, errors.New("JOURNEY_REDIS_URL must be a redis:// or rediss:// URL"))
 	}
 	if c.ShutdownGrace <= 0 {
 		errs = append(errs, errors.New("JOURNEY_SHUTDOWN_GRACE must be positive"))

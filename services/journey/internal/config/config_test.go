@@ -20,6 +20,8 @@ func TestLoad(t *testing.T) {
 		{name: "no grace", give: []string{"JOURNEY_SHUTDOWN_GRACE=0s"}, wantErr: "JOURNEY_SHUTDOWN_GRACE must be positive"},
 		{name: "no send timeout", give: []string{"JOURNEY_SEND_TIMEOUT=0s"}, wantErr: "JOURNEY_SEND_TIMEOUT must be positive"},
 		{name: "bad replicas", give: []string{"JOURNEY_STREAM_REPLICAS=0"}, wantErr: "JOURNEY_STREAM_REPLICAS"},
+		{name: "redis", give: []string{"JOURNEY_REDIS_URL=rediss://:pw@redis.internal:6380/2"}},
+		{name: "bad redis url", give: []string{"JOURNEY_REDIS_URL=http://:s3cret@redis"}, wantErr: "JOURNEY_REDIS_URL must be a redis:// or rediss:// URL"},
 		{name: "bad time zone", give: []string{"JOURNEY_TIMEZONE=Mars/Olympus"}, wantErr: `JOURNEY_TIMEZONE "Mars/Olympus" is not a known time zone`},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -14,13 +15,14 @@ import (
 // Admin serves carenotify.journey.v1.AdminService.
 type Admin struct {
 	journeyv1.UnimplementedAdminServiceServer
-	app *app.Service
+	app    *app.Service
+	logger *slog.Logger
 }
 
 var _ journeyv1.AdminServiceServer = (*Admin)(nil)
 
 // NewAdmin returns the admin API over a.
-func NewAdmin(a *app.Service) *Admin { return &Admin{app: a} }
+func NewAdmin(a *app.Service, logger *slog.Logger) *Admin { return &Admin{app: a, logger: logger} }
 
 // ListJourneys returns the loaded journeys that run for the tenant (every
 // journey when the tenant is empty), ordered by id.

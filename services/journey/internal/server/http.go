@@ -1,16 +1,91 @@
 package server
 
 import (
+	"io"
 	"net/http"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	journeyv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1"
 )
 
 // RegisterHTTP adds the HTTP/JSON admin API to mux: GET /v1/journeys
 // (optionally ?tenant=...) answers the same JSON as ListJourneys
-// (protojson, lowerCamelCase field names).
+// (protojson, lowerCamelCase field names); GET and PUT
+// /v1/consent/{tenant}/{patient}/{channel}/{purpose} are GetConsent and
+// SetConsent (PUT body: {"state", "source", "evidenceRef"}).
 func (s *Admin) RegisterHTTP(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/journeys", s.listJourneysHTTP)
+	mux.HandleFunc("GET /v1/consent/{tenant}/{patient}/{channel}/{purpose}", s.getConsentHTTP)
+	mux.HandleFunc("PUT /v1/consent/{tenant}/{patient}/{channel}/{purpose}", s.setConsentHTTP)
+}
+
+func (s *Admin) getConsentHTTP(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.GetConsent(r.Context(), &journeyv1.GetConsentRequest{
+		Tenant: r.PathValue("tenant"), PatientId: r.PathValue("patient"), Channel: r.PathValue("channel"), Purpose: r.PathValue("purpose"),
+	})
+	writeJSON(w, resp, err)
+}
+
+// maxBody bounds a PUT body.
+const maxBody = 16 << 10
+
+func (s *Admin) setConsentHTTP(w http.ResponseWriter, r *http.Request) {
+	var req journeyv1.SetConsentRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err == nil {
+		err = protojson.Unmarshal(body, &req)
+	}
+	if err != nil {
+		// The decoder's message may quote the body: don't echo it.
+		st, _ := status.New(codes.InvalidArgument, "body is not a JSON SetConsentRequest").WithDetails(&errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "body", Description: `a JSON object such as {"state": "denied", "source": "admin", "evidenceRef": "..."}`}},
+		})
+		writeJSON(w, nil, st.Err())
+		return
+	}
+	req.Tenant, req.PatientId, req.Channel, req.Purpose = r.PathValue("tenant"), r.PathValue("patient"), r.PathValue("channel"), r.PathValue("purpose")
+	resp, err := s.SetConsent(r.Context(), &req)
+	writeJSON(w, resp, err)
+}
+
+// writeJSON writes resp as protojson, or err (a gRPC status) as its JSON
+// form (code, message, details) with the matching HTTP status.
+func writeJSON(w http.ResponseWriter, resp proto.Message, err error) {
+	code := http.StatusOK
+	var msg proto.Message = resp
+	if err != nil {
+		st := status.Convert(err)
+		code, msg = httpStatus(st.Code()), st.Proto()
+	}
+	b, merr := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(msg)
+	if merr != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// httpStatus maps a gRPC code to an HTTP status, the one place the
+// HTTP/JSON API does so.
+func httpStatus(c codes.Code) int {
+	switch c {
+	case codes.OK:
+		return http.StatusOK
+	case codes.InvalidArgument:
+		return http.StatusBadRequest
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 func (s *Admin) listJourneysHTTP(w http.ResponseWriter, r *http.Request) {

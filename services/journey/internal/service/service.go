@@ -16,12 +16,14 @@ import (
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/lifecycle"
+	"github.com/carenotify/carenotify/pkg/store"
 	"github.com/carenotify/carenotify/pkg/telemetry"
 	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
 	journeyv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1"
 	"github.com/carenotify/carenotify/services/journey/internal/app"
 	"github.com/carenotify/carenotify/services/journey/internal/catalog"
 	"github.com/carenotify/carenotify/services/journey/internal/config"
+	"github.com/carenotify/carenotify/services/journey/internal/consent"
 	"github.com/carenotify/carenotify/services/journey/internal/emailclient"
 	"github.com/carenotify/carenotify/services/journey/internal/server"
 	"github.com/carenotify/carenotify/services/journey/internal/timers"
@@ -29,6 +31,9 @@ import (
 
 // Durable is the name of the journey service's consumer on EHR_EVENTS.
 const Durable = "journey"
+
+// OptOutDurable is the name of its consumer of email opt-outs on DELIVERY.
+const OptOutDurable = "journey-optout"
 
 // TimersDurable is the name of its consumer of fired timers on
 // JOURNEY_TIMERS.
@@ -59,10 +64,26 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	defer nc.Close()
 	tel.AddReadiness("nats", bus.Ready(nc))
 	// Declared here too, so ingest and journey can start in any order.
-	if err := bus.EnsureStreams(ctx, js, bus.EHREvents(cfg.StreamReplicas), bus.EHRDead(cfg.StreamReplicas), bus.JourneyTimers(cfg.StreamReplicas)); err != nil {
+	if err := bus.EnsureStreams(ctx, js, bus.EHREvents(cfg.StreamReplicas), bus.EHRDead(cfg.StreamReplicas),
+		bus.JourneyTimers(cfg.StreamReplicas), bus.Delivery(cfg.StreamReplicas)); err != nil {
 		return err
 	}
 	sealer, err := envelope.NewServiceSealer(ctx, js, cfg.KeyringDir, cfg.StreamReplicas, logger)
+	if err != nil {
+		return err
+	}
+
+	pseudonymKey, err := audit.LoadPseudonymKey(cfg.AuditPseudonymKeyFile)
+	if err != nil {
+		return err
+	}
+	rc, err := store.NewRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tel.AddReadiness("redis", store.Ready(rc))
+	loc, err := cfg.Location()
 	if err != nil {
 		return err
 	}
@@ -82,11 +103,13 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer cc.Close()
-	store := timers.New(js, sealer)
-	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), store, aw, logger, tel.Registry)
+	ts := timers.New(js, sealer)
+	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), ts,
+		consent.New(rc, sealer, pseudonymKey), aw, logger, tel.Registry, app.WithLocation(loc))
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
-	fired := server.NewTimers(a, store)
-	admin := server.NewAdmin(a)
+	fired := server.NewTimers(a, ts)
+	optOuts := server.NewOptOuts(a, logger)
+	admin := server.NewAdmin(a, logger)
 
 	gs, _ := grpcx.NewServer(logger, tel.Registry)
 	journeyv1.RegisterAdminServiceServer(gs, admin)
@@ -116,6 +139,12 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckWait:       consumer.AckWait,
 	}
+	optOutConsumer := jetstream.ConsumerConfig{
+		Durable:       OptOutDurable,
+		FilterSubject: server.OptOutFilter,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       30 * time.Second,
+	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, mux)
 	g.GRPC("grpc", grpcL, gs)
@@ -124,6 +153,9 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	})
 	g.Go("timers", func(ctx context.Context) error {
 		return bus.Consume(ctx, js, timers.Stream, timerConsumer, logger, fired.Handle)
+	})
+	g.Go("optouts", func(ctx context.Context) error {
+		return bus.Consume(ctx, js, bus.StreamDelivery, optOutConsumer, logger, optOuts.Handle)
 	})
 	logger.Info("journey started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String(),
 		"journeys", len(set.Journeys()), "templates", set.Templates(), "emailAddr", cfg.EmailAddr)

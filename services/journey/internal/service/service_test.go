@@ -35,6 +35,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/pkg/store/storetest"
 	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	journeyv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1"
@@ -273,8 +274,15 @@ func startService(t *testing.T) *harness {
 }
 
 // startWith starts the service with the journeys in journeysDir and the
-// example templates.
+// example templates, and a real Redis.
 func startWith(t *testing.T, journeysDir string) *harness {
+	t.Helper()
+	return startWithRedis(t, journeysDir, storetest.URL(t))
+}
+
+// startWithRedis starts the service with the journeys in journeysDir, the
+// example templates and the Redis at redisURL.
+func startWithRedis(t *testing.T, journeysDir, redisURL string) *harness {
 	t.Helper()
 	ns := bustest.Start(t)
 	_, js := bustest.Connect(t, ns)
@@ -289,7 +297,7 @@ func startWith(t *testing.T, journeysDir string) *harness {
 	rec, emailAddr := startEmail(t)
 	h := &harness{
 		cfg: &config.Config{
-			NATSURL:  ns.ClientURL(),
+			NATSURL: ns.ClientURL(), RedisURL: redisURL,
 			LogLevel: slog.LevelDebug, ShutdownGrace: time.Second, StreamReplicas: 1,
 			JourneysDir:  journeysDir,
 			TemplatesDir: "../../../../deploy/examples/templates",

@@ -5,15 +5,16 @@
 // source: carenotify/journey/v1/admin_service.proto
 
 // Package carenotify.journey.v1 is the care-ops admin API of the journey
-// service. This first version lists the journeys that are loaded; validate,
-// simulate, apply, history, template preview, consent, message trace and
-// dead-letter replay come later.
+// service. It lists the journeys that are loaded and reads and records
+// patients' consent; validate, simulate, apply, history, template preview,
+// message trace and dead-letter replay come later.
 
 package journeyv1
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -209,11 +210,389 @@ func (x *Journey) GetSteps() int32 {
 	return 0
 }
 
+// GetConsentRequest names one consent record.
+type GetConsentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tenant. Not PHI.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The patient's FHIR logical id. PHI (an identifier).
+	PatientId string `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// Channel: "email" or "sms". Not PHI.
+	Channel string `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Purpose: "treatment", "operations" or "marketing". Not PHI.
+	Purpose       string `protobuf:"bytes,4,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConsentRequest) Reset() {
+	*x = GetConsentRequest{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConsentRequest) ProtoMessage() {}
+
+func (x *GetConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConsentRequest.ProtoReflect.Descriptor instead.
+func (*GetConsentRequest) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetConsentRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *GetConsentRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *GetConsentRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *GetConsentRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+// GetConsentResponse holds the record.
+type GetConsentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record. PHI (patient id, evidence reference).
+	Consent       *Consent `protobuf:"bytes,1,opt,name=consent,proto3" json:"consent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConsentResponse) Reset() {
+	*x = GetConsentResponse{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConsentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConsentResponse) ProtoMessage() {}
+
+func (x *GetConsentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConsentResponse.ProtoReflect.Descriptor instead.
+func (*GetConsentResponse) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetConsentResponse) GetConsent() *Consent {
+	if x != nil {
+		return x.Consent
+	}
+	return nil
+}
+
+// SetConsentRequest records a consent decision.
+type SetConsentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tenant. Not PHI.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The patient's FHIR logical id. PHI (an identifier).
+	PatientId string `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// Channel: "email" or "sms". Not PHI.
+	Channel string `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Purpose: "treatment", "operations" or "marketing". Not PHI.
+	Purpose string `protobuf:"bytes,4,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// State: "granted", "denied" or "revoked". Not PHI.
+	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// Source of the decision: "admin", "fhir-consent", "sms-keyword" or
+	// "email-unsubscribe". Not PHI.
+	Source string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	// Reference to the evidence (a FHIR Consent id, a signed form's id, a
+	// ticket number), free text, at most 256 bytes. May be PHI; stored
+	// encrypted and never logged.
+	EvidenceRef   string `protobuf:"bytes,7,opt,name=evidence_ref,json=evidenceRef,proto3" json:"evidence_ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetConsentRequest) Reset() {
+	*x = SetConsentRequest{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetConsentRequest) ProtoMessage() {}
+
+func (x *SetConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetConsentRequest.ProtoReflect.Descriptor instead.
+func (*SetConsentRequest) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SetConsentRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SetConsentRequest) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *SetConsentRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *SetConsentRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *SetConsentRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SetConsentRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *SetConsentRequest) GetEvidenceRef() string {
+	if x != nil {
+		return x.EvidenceRef
+	}
+	return ""
+}
+
+// SetConsentResponse holds the record as stored.
+type SetConsentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record. PHI (patient id, evidence reference).
+	Consent       *Consent `protobuf:"bytes,1,opt,name=consent,proto3" json:"consent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetConsentResponse) Reset() {
+	*x = SetConsentResponse{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetConsentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetConsentResponse) ProtoMessage() {}
+
+func (x *SetConsentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetConsentResponse.ProtoReflect.Descriptor instead.
+func (*SetConsentResponse) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SetConsentResponse) GetConsent() *Consent {
+	if x != nil {
+		return x.Consent
+	}
+	return nil
+}
+
+// Consent is a patient's decision about messages on one channel for one
+// purpose. The record as a whole is PHI.
+type Consent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tenant. Not PHI.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The patient's FHIR logical id. PHI (an identifier).
+	PatientId string `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3" json:"patient_id,omitempty"`
+	// Channel: "email" or "sms". Not PHI.
+	Channel string `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Purpose: "treatment", "operations" or "marketing". Not PHI.
+	Purpose string `protobuf:"bytes,4,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// State: "granted", "denied" or "revoked". Not PHI.
+	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// Source: "admin", "fhir-consent", "sms-keyword" or "email-unsubscribe". Not PHI.
+	Source string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	// When the decision was recorded (by the journey service).
+	ChangedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	// Reference to the evidence, free text. May be PHI.
+	EvidenceRef   string `protobuf:"bytes,8,opt,name=evidence_ref,json=evidenceRef,proto3" json:"evidence_ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Consent) Reset() {
+	*x = Consent{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Consent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Consent) ProtoMessage() {}
+
+func (x *Consent) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Consent.ProtoReflect.Descriptor instead.
+func (*Consent) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Consent) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *Consent) GetPatientId() string {
+	if x != nil {
+		return x.PatientId
+	}
+	return ""
+}
+
+func (x *Consent) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *Consent) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *Consent) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Consent) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Consent) GetChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedAt
+	}
+	return nil
+}
+
+func (x *Consent) GetEvidenceRef() string {
+	if x != nil {
+		return x.EvidenceRef
+	}
+	return ""
+}
+
 var File_carenotify_journey_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	")carenotify/journey/v1/admin_service.proto\x12\x15carenotify.journey.v1\"-\n" +
+	")carenotify/journey/v1/admin_service.proto\x12\x15carenotify.journey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"-\n" +
 	"\x13ListJourneysRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"R\n" +
 	"\x14ListJourneysResponse\x12:\n" +
@@ -224,9 +603,43 @@ const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\atrigger\x18\x03 \x01(\tR\atrigger\x12\x18\n" +
 	"\apurpose\x18\x04 \x01(\tR\apurpose\x12\x12\n" +
 	"\x04file\x18\x05 \x01(\tR\x04file\x12\x14\n" +
-	"\x05steps\x18\x06 \x01(\x05R\x05steps2w\n" +
+	"\x05steps\x18\x06 \x01(\x05R\x05steps\"~\n" +
+	"\x11GetConsentRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x18\n" +
+	"\achannel\x18\x03 \x01(\tR\achannel\x12\x18\n" +
+	"\apurpose\x18\x04 \x01(\tR\apurpose\"N\n" +
+	"\x12GetConsentResponse\x128\n" +
+	"\aconsent\x18\x01 \x01(\v2\x1e.carenotify.journey.v1.ConsentR\aconsent\"\xcf\x01\n" +
+	"\x11SetConsentRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x18\n" +
+	"\achannel\x18\x03 \x01(\tR\achannel\x12\x18\n" +
+	"\apurpose\x18\x04 \x01(\tR\apurpose\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12!\n" +
+	"\fevidence_ref\x18\a \x01(\tR\vevidenceRef\"N\n" +
+	"\x12SetConsentResponse\x128\n" +
+	"\aconsent\x18\x01 \x01(\v2\x1e.carenotify.journey.v1.ConsentR\aconsent\"\x80\x02\n" +
+	"\aConsent\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tR\tpatientId\x12\x18\n" +
+	"\achannel\x18\x03 \x01(\tR\achannel\x12\x18\n" +
+	"\apurpose\x18\x04 \x01(\tR\apurpose\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x129\n" +
+	"\n" +
+	"changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12!\n" +
+	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\xbd\x02\n" +
 	"\fAdminService\x12g\n" +
-	"\fListJourneys\x12*.carenotify.journey.v1.ListJourneysRequest\x1a+.carenotify.journey.v1.ListJourneysResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
+	"\fListJourneys\x12*.carenotify.journey.v1.ListJourneysRequest\x1a+.carenotify.journey.v1.ListJourneysResponse\x12a\n" +
+	"\n" +
+	"GetConsent\x12(.carenotify.journey.v1.GetConsentRequest\x1a).carenotify.journey.v1.GetConsentResponse\x12a\n" +
+	"\n" +
+	"SetConsent\x12(.carenotify.journey.v1.SetConsentRequest\x1a).carenotify.journey.v1.SetConsentResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
 
 var (
 	file_carenotify_journey_v1_admin_service_proto_rawDescOnce sync.Once
@@ -240,21 +653,34 @@ func file_carenotify_journey_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_carenotify_journey_v1_admin_service_proto_rawDescData
 }
 
-var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_carenotify_journey_v1_admin_service_proto_goTypes = []any{
-	(*ListJourneysRequest)(nil),  // 0: carenotify.journey.v1.ListJourneysRequest
-	(*ListJourneysResponse)(nil), // 1: carenotify.journey.v1.ListJourneysResponse
-	(*Journey)(nil),              // 2: carenotify.journey.v1.Journey
+	(*ListJourneysRequest)(nil),   // 0: carenotify.journey.v1.ListJourneysRequest
+	(*ListJourneysResponse)(nil),  // 1: carenotify.journey.v1.ListJourneysResponse
+	(*Journey)(nil),               // 2: carenotify.journey.v1.Journey
+	(*GetConsentRequest)(nil),     // 3: carenotify.journey.v1.GetConsentRequest
+	(*GetConsentResponse)(nil),    // 4: carenotify.journey.v1.GetConsentResponse
+	(*SetConsentRequest)(nil),     // 5: carenotify.journey.v1.SetConsentRequest
+	(*SetConsentResponse)(nil),    // 6: carenotify.journey.v1.SetConsentResponse
+	(*Consent)(nil),               // 7: carenotify.journey.v1.Consent
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_carenotify_journey_v1_admin_service_proto_depIdxs = []int32{
 	2, // 0: carenotify.journey.v1.ListJourneysResponse.journeys:type_name -> carenotify.journey.v1.Journey
-	0, // 1: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
-	1, // 2: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	7, // 1: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	7, // 2: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	8, // 3: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
+	0, // 4: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
+	3, // 5: carenotify.journey.v1.AdminService.GetConsent:input_type -> carenotify.journey.v1.GetConsentRequest
+	5, // 6: carenotify.journey.v1.AdminService.SetConsent:input_type -> carenotify.journey.v1.SetConsentRequest
+	1, // 7: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
+	4, // 8: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
+	6, // 9: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
+	7, // [7:10] is the sub-list for method output_type
+	4, // [4:7] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_carenotify_journey_v1_admin_service_proto_init() }
@@ -268,7 +694,7 @@ func file_carenotify_journey_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_carenotify_journey_v1_admin_service_proto_rawDesc), len(file_carenotify_journey_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,9 +5,9 @@
 // source: carenotify/journey/v1/admin_service.proto
 
 // Package carenotify.journey.v1 is the care-ops admin API of the journey
-// service. This first version lists the journeys that are loaded; validate,
-// simulate, apply, history, template preview, consent, message trace and
-// dead-letter replay come later.
+// service. It lists the journeys that are loaded and reads and records
+// patients' consent; validate, simulate, apply, history, template preview,
+// message trace and dead-letter replay come later.
 
 package journeyv1
 
@@ -25,6 +25,8 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	AdminService_ListJourneys_FullMethodName = "/carenotify.journey.v1.AdminService/ListJourneys"
+	AdminService_GetConsent_FullMethodName   = "/carenotify.journey.v1.AdminService/GetConsent"
+	AdminService_SetConsent_FullMethodName   = "/carenotify.journey.v1.AdminService/SetConsent"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -35,6 +37,15 @@ const (
 type AdminServiceClient interface {
 	// ListJourneys returns the journeys currently loaded and running.
 	ListJourneys(ctx context.Context, in *ListJourneysRequest, opts ...grpc.CallOption) (*ListJourneysResponse, error)
+	// GetConsent returns a patient's consent record for one channel and
+	// purpose; NOT_FOUND when there is none (treatment and operations
+	// messages then go, marketing messages do not).
+	GetConsent(ctx context.Context, in *GetConsentRequest, opts ...grpc.CallOption) (*GetConsentResponse, error)
+	// SetConsent records a patient's consent decision for one channel and
+	// purpose, replacing the previous one, and audits the change. It takes
+	// effect at the next send step. INVALID_ARGUMENT names the fields at
+	// fault, never their values.
+	SetConsent(ctx context.Context, in *SetConsentRequest, opts ...grpc.CallOption) (*SetConsentResponse, error)
 }
 
 type adminServiceClient struct {
@@ -55,6 +66,26 @@ func (c *adminServiceClient) ListJourneys(ctx context.Context, in *ListJourneysR
 	return out, nil
 }
 
+func (c *adminServiceClient) GetConsent(ctx context.Context, in *GetConsentRequest, opts ...grpc.CallOption) (*GetConsentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetConsentResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SetConsent(ctx context.Context, in *SetConsentRequest, opts ...grpc.CallOption) (*SetConsentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetConsentResponse)
+	err := c.cc.Invoke(ctx, AdminService_SetConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -63,6 +94,15 @@ func (c *adminServiceClient) ListJourneys(ctx context.Context, in *ListJourneysR
 type AdminServiceServer interface {
 	// ListJourneys returns the journeys currently loaded and running.
 	ListJourneys(context.Context, *ListJourneysRequest) (*ListJourneysResponse, error)
+	// GetConsent returns a patient's consent record for one channel and
+	// purpose; NOT_FOUND when there is none (treatment and operations
+	// messages then go, marketing messages do not).
+	GetConsent(context.Context, *GetConsentRequest) (*GetConsentResponse, error)
+	// SetConsent records a patient's consent decision for one channel and
+	// purpose, replacing the previous one, and audits the change. It takes
+	// effect at the next send step. INVALID_ARGUMENT names the fields at
+	// fault, never their values.
+	SetConsent(context.Context, *SetConsentRequest) (*SetConsentResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -75,6 +115,12 @@ type UnimplementedAdminServiceServer struct{}
 
 func (UnimplementedAdminServiceServer) ListJourneys(context.Context, *ListJourneysRequest) (*ListJourneysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListJourneys not implemented")
+}
+func (UnimplementedAdminServiceServer) GetConsent(context.Context, *GetConsentRequest) (*GetConsentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetConsent not implemented")
+}
+func (UnimplementedAdminServiceServer) SetConsent(context.Context, *SetConsentRequest) (*SetConsentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetConsent not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -115,6 +161,42 @@ func _AdminService_ListJourneys_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetConsent(ctx, req.(*GetConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SetConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetConsent(ctx, req.(*SetConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -125,6 +207,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListJourneys",
 			Handler:    _AdminService_ListJourneys_Handler,
+		},
+		{
+			MethodName: "GetConsent",
+			Handler:    _AdminService_GetConsent_Handler,
+		},
+		{
+			MethodName: "SetConsent",
+			Handler:    _AdminService_SetConsent_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
