@@ -5,6 +5,8 @@ go 1.26.0
 require (
 	github.com/carenotify/carenotify/pkg v0.0.0
 	github.com/carenotify/carenotify/proto v0.0.0
+	github.com/emersion/go-message v0.18.2
+	github.com/emersion/go-msgauth v0.7.0
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1
 	github.com/google/go-cmp v0.7.0

@@ -1,6 +1,8 @@
 // Package app holds the email service's use cases: accepting a message
 // ([Service.Send]), reporting its delivery record ([Service.GetStatus]) and
-// delivering it from the outbox ([Worker.Process]).
+// delivering it from the outbox ([Worker.Process]), and recording what comes
+// back after delivery: one-click unsubscribes, asynchronous bounces and
+// complaints ([Feedback]).
 //
 // It owns the interfaces its adapters implement ([Store], [Outbox],
 // [Events], [Mailer]) and imports no transport or client library. Errors it

@@ -19,11 +19,29 @@ const (
 	StatusDeferred Status = "deferred"
 	StatusBounced  Status = "bounced"
 	StatusFailed   Status = "failed"
+	// StatusOptedOut: the recipient unsubscribed from, or complained about,
+	// the message after it was delivered (reason ReasonUnsubscribe or
+	// ReasonComplaint). No further delivery follows.
+	StatusOptedOut Status = "opted_out"
 )
 
 // Terminal reports whether no further delivery attempt follows s.
 func (s Status) Terminal() bool {
-	return s == StatusSent || s == StatusBounced || s == StatusFailed
+	return s == StatusSent || s == StatusBounced || s == StatusFailed || s == StatusOptedOut
+}
+
+// rank orders statuses so that a record never moves backwards: feedback
+// that arrives after delivery (a bounce, an opt-out) moves it forward.
+func (s Status) rank() int {
+	switch s {
+	case StatusSent, StatusFailed:
+		return 1
+	case StatusBounced:
+		return 2
+	case StatusOptedOut:
+		return 3
+	}
+	return 0
 }
 
 // Reasons are short machine codes for deferred, bounced and failed
@@ -43,6 +61,15 @@ const (
 	// sealed for another message or tenant) or was not sealed at all; it is
 	// refused and never delivered.
 	ReasonTampered = "tampered"
+	// ReasonDSN5xx: a delivery status notification (RFC 3464) reported a
+	// permanent failure (Action: failed, Status 5.x.x) after the relay
+	// accepted the message.
+	ReasonDSN5xx = "dsn_5xx"
+	// ReasonUnsubscribe: the recipient used the one-click unsubscribe link.
+	ReasonUnsubscribe = "unsubscribe"
+	// ReasonComplaint: a mailbox provider reported a complaint (an ARF
+	// feedback report, RFC 5965), e.g. the recipient marked it as spam.
+	ReasonComplaint = "complaint"
 )
 
 // Security says whether a message's content may carry PHI. Today every
@@ -118,6 +145,11 @@ type Record struct {
 	Transport Transport
 }
 
+// SentRef says whose a sent message is. It holds no PHI.
+type SentRef struct {
+	ID, Tenant, IdempotencyKey string
+}
+
 // Event is a delivery status change, published on the DELIVERY stream.
 // It holds no PHI.
 type Event struct {
@@ -154,6 +186,14 @@ type Store interface {
 	// UpdateRecord overwrites the status fields of an existing record and
 	// makes it live for ttl.
 	UpdateRecord(ctx context.Context, r Record, ttl time.Duration) error
+	// RememberSent keeps, for ttl, whose a sent message is: its tenant and
+	// the caller's idempotency key (which DELIVERY events carry and the
+	// journey service routes opt-outs by). Neither is PHI.
+	RememberSent(ctx context.Context, s SentRef, ttl time.Duration) error
+	// Sent returns what RememberSent kept for message id, or ErrNotFound.
+	// Bounces name a message by id only (the VERP address has no room for
+	// the tenant).
+	Sent(ctx context.Context, id string) (SentRef, error)
 	// Lock takes a short lock on one message so that only one worker
 	// delivers it; ok is false when another holds it. unlock releases it.
 	Lock(ctx context.Context, tenant, id string, ttl time.Duration) (unlock func(context.Context), ok bool, err error)
@@ -197,6 +237,8 @@ func (s Status) Proto() deliveryv1.Status {
 		return deliveryv1.Status_STATUS_BOUNCED
 	case StatusFailed:
 		return deliveryv1.Status_STATUS_FAILED
+	case StatusOptedOut:
+		return deliveryv1.Status_STATUS_OPTED_OUT
 	}
 	return deliveryv1.Status_STATUS_UNSPECIFIED
 }

@@ -211,6 +211,14 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m Message, rec Re
 		}
 		return fmt.Errorf("update record: %w", err)
 	}
+	if st == StatusSent {
+		ref := SentRef{ID: m.ID, Tenant: m.Tenant, IdempotencyKey: m.IdempotencyKey}
+		if err := w.o.Store.RememberSent(bctx, ref, RecordTTL); err != nil {
+			// Later bounces and opt-outs of this message cannot be routed;
+			// redelivering would send it again.
+			log.Error("remember sent message", "err", err)
+		}
+	}
 	if st.Terminal() {
 		if err := w.audit(bctx, m, rec); err != nil {
 			if st == StatusSent {

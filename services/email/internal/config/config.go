@@ -1,15 +1,20 @@
 package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/carenotify/carenotify/services/email/internal/relay"
+	"github.com/carenotify/carenotify/services/email/internal/token"
 )
 
 // TLSRequired is the only SMTP TLS policy for now: STARTTLS with a
@@ -66,6 +71,45 @@ type Config struct {
 	SMTPTLS string `env:"EMAIL_SMTP_TLS" envDefault:"required"`
 	// From is the From header, e.g. "Carenotify <noreply@example.org>".
 	From string `env:"EMAIL_FROM"`
+	// SMTPMaxMessagesPerConnection is how many messages one SMTP session
+	// with the relay carries before it is closed and a new one opened.
+	SMTPMaxMessagesPerConnection int `env:"EMAIL_SMTP_MAX_MESSAGES_PER_CONNECTION" envDefault:"100"`
+	// SMTPIdleTimeout closes an SMTP session with the relay that stayed
+	// unused this long.
+	SMTPIdleTimeout time.Duration `env:"EMAIL_SMTP_IDLE_TIMEOUT" envDefault:"30s"`
+
+	// DKIMKeyFile is a PEM private key (PKCS#8 RSA or Ed25519, or PKCS#1
+	// RSA), a mounted secret; DKIM signing is off without it.
+	DKIMKeyFile string `env:"EMAIL_DKIM_KEY_FILE"`
+	// DKIMSelector is the DKIM selector (s=); required with a key.
+	DKIMSelector string `env:"EMAIL_DKIM_SELECTOR"`
+	// DKIMDomain is the signing domain (d=); the From domain when empty.
+	DKIMDomain string `env:"EMAIL_DKIM_DOMAIN"`
+
+	// UnsubscribeBaseURL, when set, gives every message one-click
+	// List-Unsubscribe headers pointing at <UnsubscribeBaseURL>/u/<token>,
+	// served by this service's HTTP server.
+	UnsubscribeBaseURL string `env:"EMAIL_UNSUBSCRIBE_BASE_URL"`
+	// UnsubscribeKeyFile holds the key (base64, 32 bytes or more) that signs
+	// unsubscribe tokens; required with UnsubscribeBaseURL.
+	UnsubscribeKeyFile string `env:"EMAIL_UNSUBSCRIBE_KEY_FILE"`
+
+	// BounceDomain, when set, makes the envelope sender of every message a
+	// VERP address bounces+<token>@BounceDomain.
+	BounceDomain string `env:"EMAIL_BOUNCE_DOMAIN"`
+	// BounceKeyFile holds the key (base64, 32 bytes or more) that signs
+	// VERP tokens; required with BounceDomain.
+	BounceKeyFile string `env:"EMAIL_BOUNCE_KEY_FILE"`
+	// BounceSMTPAddr, when set, is where the inbound SMTP listener for
+	// bounces (DSNs) and complaint reports listens; requires BounceDomain.
+	BounceSMTPAddr string `env:"EMAIL_BOUNCE_SMTP_ADDR"`
+	// BounceTLSCertFile and BounceTLSKeyFile, when set, make the bounce
+	// listener offer STARTTLS with this certificate.
+	BounceTLSCertFile string `env:"EMAIL_BOUNCE_TLS_CERT_FILE"`
+	BounceTLSKeyFile  string `env:"EMAIL_BOUNCE_TLS_KEY_FILE"`
+	// BounceListener, when set (by tests), is used instead of listening on
+	// BounceSMTPAddr. Not read from the environment.
+	BounceListener net.Listener
 
 	// Workers is how many messages are delivered at once.
 	Workers int `env:"EMAIL_WORKERS" envDefault:"4"`
@@ -184,10 +228,91 @@ func (c *Config) Validate() error {
 		{"EMAIL_DEFAULT_EXPIRY", c.DefaultExpiry > 0},
 		{"EMAIL_MAX_BODY_BYTES", c.MaxBodyBytes > 0},
 		{"EMAIL_SEND_TIMEOUT", c.SendTimeout > 0},
+		{"EMAIL_SMTP_MAX_MESSAGES_PER_CONNECTION", c.SMTPMaxMessagesPerConnection > 0},
+		{"EMAIL_SMTP_IDLE_TIMEOUT", c.SMTPIdleTimeout > 0},
 	}
 	for _, p := range positive {
 		if !p.ok {
 			errs = append(errs, fmt.Errorf("%s must be positive", p.name))
+		}
+	}
+	errs = append(errs, c.validateDKIM(), c.validateUnsubscribe(), c.validateBounces())
+	return errors.Join(errs...)
+}
+
+// DKIMDomainOrFrom returns the DKIM signing domain: DKIMDomain, or the
+// From address's domain.
+func (c *Config) DKIMDomainOrFrom() string {
+	if c.DKIMDomain != "" {
+		return c.DKIMDomain
+	}
+	a, err := c.FromAddress()
+	if err != nil {
+		return ""
+	}
+	_, domain, _ := strings.Cut(a.Address, "@")
+	return domain
+}
+
+func (c *Config) validateDKIM() error {
+	if c.DKIMKeyFile == "" {
+		if c.DKIMSelector != "" || c.DKIMDomain != "" {
+			return errors.New("EMAIL_DKIM_SELECTOR and EMAIL_DKIM_DOMAIN need EMAIL_DKIM_KEY_FILE")
+		}
+		return nil
+	}
+	var errs []error
+	if c.DKIMSelector == "" || strings.ContainsAny(c.DKIMSelector, " ;=@") {
+		errs = append(errs, errors.New("EMAIL_DKIM_SELECTOR is required with EMAIL_DKIM_KEY_FILE (a DNS label such as 2026a)"))
+	}
+	key, err := relay.LoadDKIMKey(c.DKIMKeyFile)
+	if err == nil {
+		_, err = relay.NewDKIM(c.DKIMDomainOrFrom(), "selector", key)
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("EMAIL_DKIM_KEY_FILE: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateUnsubscribe() error {
+	if c.UnsubscribeBaseURL == "" {
+		return nil
+	}
+	var errs []error
+	u, err := url.Parse(c.UnsubscribeBaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		errs = append(errs, errors.New("EMAIL_UNSUBSCRIBE_BASE_URL must be an absolute http(s) URL without query or fragment"))
+	}
+	if c.UnsubscribeKeyFile == "" {
+		errs = append(errs, errors.New("EMAIL_UNSUBSCRIBE_KEY_FILE is required with EMAIL_UNSUBSCRIBE_BASE_URL"))
+	} else if _, err := token.Load(c.UnsubscribeKeyFile); err != nil {
+		errs = append(errs, fmt.Errorf("EMAIL_UNSUBSCRIBE_KEY_FILE: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateBounces() error {
+	var errs []error
+	if c.BounceDomain == "" {
+		if c.BounceSMTPAddr != "" {
+			errs = append(errs, errors.New("EMAIL_BOUNCE_SMTP_ADDR needs EMAIL_BOUNCE_DOMAIN"))
+		}
+		return errors.Join(errs...)
+	}
+	if strings.ContainsAny(c.BounceDomain, "@ <>") || !strings.Contains(c.BounceDomain, ".") && c.BounceDomain != "localhost" {
+		errs = append(errs, errors.New("EMAIL_BOUNCE_DOMAIN must be a domain name"))
+	}
+	if c.BounceKeyFile == "" {
+		errs = append(errs, errors.New("EMAIL_BOUNCE_KEY_FILE is required with EMAIL_BOUNCE_DOMAIN"))
+	} else if _, err := token.Load(c.BounceKeyFile); err != nil {
+		errs = append(errs, fmt.Errorf("EMAIL_BOUNCE_KEY_FILE: %w", err))
+	}
+	if (c.BounceTLSCertFile == "") != (c.BounceTLSKeyFile == "") {
+		errs = append(errs, errors.New("EMAIL_BOUNCE_TLS_CERT_FILE and EMAIL_BOUNCE_TLS_KEY_FILE go together"))
+	} else if c.BounceTLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.BounceTLSCertFile, c.BounceTLSKeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("EMAIL_BOUNCE_TLS_CERT_FILE: %w", err))
 		}
 	}
 	return errors.Join(errs...)

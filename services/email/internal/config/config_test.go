@@ -1,11 +1,16 @@
 package config_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,5 +118,60 @@ func TestPasswordFile(t *testing.T) {
 	}
 	if got := cfg.Password(); got != "from-file" {
 		t.Errorf("Password() = %q, want the file's content without its newline", got)
+	}
+}
+
+func TestLoadOptionalFeatures(t *testing.T) {
+	dir := t.TempDir()
+	tokenKey := filepath.Join(dir, "token.key")
+	if err := os.WriteFile(tokenKey, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shortKey := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(shortKey, []byte("c2hvcnQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dkimKey := filepath.Join(dir, "dkim.pem")
+	if err := os.WriteFile(dkimKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{from, keyring, pseudonym}
+	tests := []struct {
+		name    string
+		give    []string
+		wantErr string
+	}{
+		{name: "connection reuse", give: []string{"EMAIL_SMTP_MAX_MESSAGES_PER_CONNECTION=1", "EMAIL_SMTP_IDLE_TIMEOUT=5s"}},
+		{name: "no messages per connection", give: []string{"EMAIL_SMTP_MAX_MESSAGES_PER_CONNECTION=0"}, wantErr: "EMAIL_SMTP_MAX_MESSAGES_PER_CONNECTION must be positive"},
+		{name: "no idle timeout", give: []string{"EMAIL_SMTP_IDLE_TIMEOUT=0s"}, wantErr: "EMAIL_SMTP_IDLE_TIMEOUT must be positive"},
+		{name: "dkim", give: []string{"EMAIL_DKIM_KEY_FILE=" + dkimKey, "EMAIL_DKIM_SELECTOR=s1"}},
+		{name: "dkim without selector", give: []string{"EMAIL_DKIM_KEY_FILE=" + dkimKey}, wantErr: "EMAIL_DKIM_SELECTOR is required"},
+		{name: "dkim selector without key", give: []string{"EMAIL_DKIM_SELECTOR=s1"}, wantErr: "need EMAIL_DKIM_KEY_FILE"},
+		{name: "dkim key not a key", give: []string{"EMAIL_DKIM_KEY_FILE=" + tokenKey, "EMAIL_DKIM_SELECTOR=s1"}, wantErr: "no PEM block"},
+		{name: "unsubscribe", give: []string{"EMAIL_UNSUBSCRIBE_BASE_URL=https://notify.example.org/email", "EMAIL_UNSUBSCRIBE_KEY_FILE=" + tokenKey}},
+		{name: "unsubscribe without key", give: []string{"EMAIL_UNSUBSCRIBE_BASE_URL=https://notify.example.org"}, wantErr: "EMAIL_UNSUBSCRIBE_KEY_FILE is required"},
+		{name: "unsubscribe relative URL", give: []string{"EMAIL_UNSUBSCRIBE_BASE_URL=/u", "EMAIL_UNSUBSCRIBE_KEY_FILE=" + tokenKey}, wantErr: "absolute http(s) URL"},
+		{name: "unsubscribe short key", give: []string{"EMAIL_UNSUBSCRIBE_BASE_URL=https://n.example.org", "EMAIL_UNSUBSCRIBE_KEY_FILE=" + shortKey}, wantErr: "at least 32 bytes"},
+		{name: "bounces", give: []string{"EMAIL_BOUNCE_DOMAIN=bounces.example.org", "EMAIL_BOUNCE_KEY_FILE=" + tokenKey, "EMAIL_BOUNCE_SMTP_ADDR=:2526"}},
+		{name: "bounces without key", give: []string{"EMAIL_BOUNCE_DOMAIN=bounces.example.org"}, wantErr: "EMAIL_BOUNCE_KEY_FILE is required"},
+		{name: "bounce listener without domain", give: []string{"EMAIL_BOUNCE_SMTP_ADDR=:2526"}, wantErr: "EMAIL_BOUNCE_SMTP_ADDR needs EMAIL_BOUNCE_DOMAIN"},
+		{name: "bounce domain an address", give: []string{"EMAIL_BOUNCE_DOMAIN=a@example.org", "EMAIL_BOUNCE_KEY_FILE=" + tokenKey}, wantErr: "must be a domain name"},
+		{name: "bounce TLS cert without key", give: []string{"EMAIL_BOUNCE_DOMAIN=b.example.org", "EMAIL_BOUNCE_KEY_FILE=" + tokenKey, "EMAIL_BOUNCE_TLS_CERT_FILE=/x"}, wantErr: "go together"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := pkgconfig.Load[config.Config](append(slices.Clone(base), tt.give...))
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("Load() = %v, want error %q", err, tt.wantErr)
+			}
+		})
 	}
 }

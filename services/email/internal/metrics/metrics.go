@@ -23,6 +23,7 @@ type Metrics struct {
 	sends           *prometheus.CounterVec
 	deliveries      *prometheus.CounterVec
 	deliverySeconds prometheus.Histogram
+	feedback        *prometheus.CounterVec
 }
 
 // New registers the metrics on reg.
@@ -38,11 +39,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"status"}),
 		deliverySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "email_delivery_seconds",
-			Help:    "Time one SMTP delivery attempt took, connection included.",
+			Help:    "Time one SMTP delivery attempt took, connection included when a new one was opened.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 13),
 		}),
 	}
-	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds)
+	m.feedback = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "email_feedback_total",
+		Help: "Feedback after delivery by kind (unsubscribe, complaint, dsn_5xx, dsn_other, not_report, invalid, malformed) and outcome (recorded, unknown, refused, ignored).",
+	}, []string{"kind", "outcome"})
+	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback)
 	return m
 }
 
@@ -60,4 +65,10 @@ func (m *Metrics) Delivery(status string) {
 // DeliveryDuration records how long one SMTP attempt took.
 func (m *Metrics) DeliveryDuration(d time.Duration) {
 	m.deliverySeconds.Observe(d.Seconds())
+}
+
+// Feedback counts one piece of feedback (an unsubscribe, a bounce report,
+// a complaint). kind and outcome are fixed codes, never caller input.
+func (m *Metrics) Feedback(kind, outcome string) {
+	m.feedback.WithLabelValues(kind, outcome).Inc()
 }

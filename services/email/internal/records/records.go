@@ -25,6 +25,10 @@ const (
 	fTLSVersion  = "tls_version"
 	fTLSVerified = "tls_verified"
 	fNextHop     = "next_hop"
+
+	// Fields of the sent index (SentKey).
+	fTenant  = "tenant"
+	fIdemKey = "idempotency_key"
 )
 
 // Store is app.Store on Redis.
@@ -46,6 +50,11 @@ func IdempotencyKey(tenant, keyHash string) string {
 func RecordKey(tenant, id string) string { return store.Key(tenant, "email", "msg", id) }
 
 func lockKey(tenant, id string) string { return store.Key(tenant, "email", "lock", id) }
+
+// SentKey is the Redis key that maps a sent message's id to its tenant and
+// idempotency key, for bounces and opt-outs that name a message by id.
+// Not tenant-scoped: the tenant is what it looks up. None of it is PHI.
+func SentKey(id string) string { return "cn:email:sent:{" + id + "}" }
 
 // claimScript sets KEYS[1] to ARGV[1] with a TTL of ARGV[2] ms unless it
 // exists, and returns the value it holds afterwards.
@@ -153,6 +162,32 @@ func (s *Store) UpdateRecord(ctx context.Context, r app.Record, ttl time.Duratio
 		return fmt.Errorf("update record: %w", err)
 	}
 	return nil
+}
+
+// RememberSent implements app.Store.
+func (s *Store) RememberSent(ctx context.Context, ref app.SentRef, ttl time.Duration) error {
+	k := SentKey(ref.ID)
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, k, fTenant, ref.Tenant, fIdemKey, ref.IdempotencyKey)
+		p.PExpire(ctx, k, ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remember sent message: %w", err)
+	}
+	return nil
+}
+
+// Sent implements app.Store.
+func (s *Store) Sent(ctx context.Context, id string) (app.SentRef, error) {
+	h, err := s.c.HGetAll(ctx, SentKey(id)).Result()
+	switch {
+	case err != nil:
+		return app.SentRef{}, fmt.Errorf("read sent message: %w", err)
+	case h[fTenant] == "":
+		return app.SentRef{}, app.ErrNotFound
+	}
+	return app.SentRef{ID: id, Tenant: h[fTenant], IdempotencyKey: h[fIdemKey]}, nil
 }
 
 // unlockScript deletes KEYS[1] if it still holds ARGV[1].

@@ -1,6 +1,7 @@
 package records_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -107,5 +108,29 @@ func TestLock(t *testing.T) {
 	unlock(ctx)
 	if _, ok, _ := s.Lock(ctx, tenant, id1, time.Minute); !ok {
 		t.Error("Lock() failed after unlock")
+	}
+}
+
+func TestSentIndex(t *testing.T) {
+	c := storetest.Client(t)
+	s := records.New(c)
+	ctx := t.Context()
+	const id = "0193a5b2-7c1d-7e2f-8a9b-0c1d2e3f4a59"
+	if _, err := s.Sent(ctx, id); !errors.Is(err, app.ErrNotFound) {
+		t.Fatalf("Sent() before RememberSent = %v, want ErrNotFound", err)
+	}
+	want := app.SentRef{ID: id, Tenant: tenant, IdempotencyKey: "journey-1/step-1"}
+	if err := s.RememberSent(ctx, want, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Sent(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Sent() (-want +got):\n%s", diff)
+	}
+	if ttl := c.PTTL(ctx, records.SentKey(id)).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Errorf("sent index TTL = %v", ttl)
 	}
 }

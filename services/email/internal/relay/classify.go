@@ -7,8 +7,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
-
-	"github.com/wneessen/go-mail"
+	"strings"
 
 	"github.com/carenotify/carenotify/services/email/internal/app"
 )
@@ -37,28 +36,46 @@ func classifySetup(err error, dialFailed bool) error {
 	return &app.DeliveryError{Reason: app.ReasonTLS, Detail: err.Error()}
 }
 
-// classifySend classifies a failure of the mail transaction (MAIL FROM,
-// RCPT TO, DATA). The error texts here quote the recipient and the relay's
-// replies, so only codes are kept.
-func classifySend(err error) error {
-	var se *mail.SendError
-	if !errors.As(err, &se) {
-		return &app.DeliveryError{Reason: app.ReasonConnect, Detail: "transaction failed"}
-	}
-	code := se.ErrorCode()
+// classifyTx classifies a failure of the mail transaction at stage (MAIL
+// FROM, RCPT TO, DATA, end of data). The relay's replies often quote the
+// recipient, so only codes are kept.
+func classifyTx(stage string, err error) error {
+	code, ok := replyCode(err)
 	switch {
-	case code >= 500 && code < 600 && !se.IsTemp():
+	case ok && code >= 500 && code < 600:
 		return &app.DeliveryError{
-			Permanent: true, Reason: app.ReasonSMTP5xx, Code: code, EnhancedCode: se.EnhancedStatusCode(),
-			Detail: "relay refused the message (" + se.Reason.String() + ")",
+			Permanent: true, Reason: app.ReasonSMTP5xx, Code: code, EnhancedCode: enhancedCode(err),
+			Detail: "relay refused the message (" + stage + ")",
 		}
-	case code >= 400 && code < 500:
+	case ok && code >= 400 && code < 500:
 		return &app.DeliveryError{
-			Reason: app.ReasonSMTP4xx, Code: code, EnhancedCode: se.EnhancedStatusCode(),
-			Detail: "relay deferred the message (" + se.Reason.String() + ")",
+			Reason: app.ReasonSMTP4xx, Code: code, EnhancedCode: enhancedCode(err),
+			Detail: "relay deferred the message (" + stage + ")",
+		}
+	case ok:
+		return &app.DeliveryError{Reason: app.ReasonSession, Code: code, Detail: "unexpected reply (" + stage + ")"}
+	}
+	return &app.DeliveryError{Reason: app.ReasonConnect, Detail: "connection failed during " + stage}
+}
+
+// enhancedCode returns the RFC 3463 status code that starts a reply's
+// text ("5.1.1"), or "". Nothing else of the text is kept.
+func enhancedCode(err error) string {
+	var te *textproto.Error
+	if !errors.As(err, &te) {
+		return ""
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(te.Msg), " ")
+	parts := strings.Split(first, ".")
+	if len(parts) != 3 || (parts[0] != "2" && parts[0] != "4" && parts[0] != "5") {
+		return ""
+	}
+	for _, p := range parts[1:] {
+		if len(p) == 0 || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return ""
 		}
 	}
-	return &app.DeliveryError{Reason: app.ReasonConnect, Detail: "connection failed during " + se.Reason.String()}
+	return first
 }
 
 // replyCode returns the SMTP reply code err carries, if any.

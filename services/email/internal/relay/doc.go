@@ -16,7 +16,22 @@
 // replies, connection failures, timeouts and TLS failures are temporary,
 // since the relay or its certificate may be fixed.
 //
-// Later issues put MX delivery (with MTA-STS/DANE), DKIM signing and S/MIME
-// or OpenPGP beside this package, as other app.Mailer implementations or
-// steps in compose.
+// Sessions are reused: a Relay keeps up to one idle session per worker and
+// sends the next message over it (RSET between messages, RFC 5321 §4.1.1.5),
+// so TCP, TLS and AUTH are paid once per EMAIL_SMTP_MAX_MESSAGES_PER_CONNECTION
+// messages. Only sessions that passed the checks above are kept, so a reused
+// session is the verified one. A session is closed after a network error, a
+// 421 reply, a failed RSET, its message limit or EMAIL_SMTP_IDLE_TIMEOUT
+// unused. A reused session found dead before MAIL FROM was accepted carried
+// nothing of the message, which is then sent at once over a new session;
+// any later failure is classified and left to the worker's retry.
+//
+// Messages are composed with go-mail, signed with DKIM (RFC 6376, rsa-sha256
+// or ed25519-sha256 per RFC 8463, go-msgauth) when a key is configured, carry
+// one-click List-Unsubscribe headers (RFC 8058) when a URL is configured, and
+// leave with a VERP envelope sender when one is configured.
+//
+// Later issues put MX delivery (with MTA-STS/DANE) and S/MIME or OpenPGP
+// beside this package, as other app.Mailer implementations or steps in
+// compose.
 package relay

@@ -27,17 +27,23 @@ const (
 
 func newRelay(t *testing.T, ca *smtptest.CA, host string, port int, user, pass string) *relay.Relay {
 	t.Helper()
+	return newRelayWith(t, relay.Options{Host: host, Port: port, Username: user, Password: pass, RootCAs: ca.Pool})
+}
+
+// newRelayWith returns a Relay with o, From and Timeout filled in, closed
+// when the test ends.
+func newRelayWith(t testing.TB, o relay.Options) *relay.Relay {
+	t.Helper()
 	from, err := netmail.ParseAddress("Carenotify <noreply@carenotify.localhost>")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := relay.New(relay.Options{
-		Host: host, Port: port, Username: user, Password: pass,
-		RootCAs: ca.Pool, From: from, Timeout: 5 * time.Second,
-	})
+	o.From, o.Timeout = from, 5*time.Second
+	r, err := relay.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = r.Close() })
 	return r
 }
 

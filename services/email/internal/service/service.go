@@ -2,9 +2,13 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/carenotify/carenotify/pkg/audit"
@@ -22,6 +26,7 @@ import (
 	"github.com/carenotify/carenotify/services/email/internal/records"
 	"github.com/carenotify/carenotify/services/email/internal/relay"
 	"github.com/carenotify/carenotify/services/email/internal/server"
+	"github.com/carenotify/carenotify/services/email/internal/token"
 )
 
 // Run runs the service until ctx is cancelled.
@@ -34,14 +39,45 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	mailer, err := relay.New(relay.Options{
+	relayOpts := relay.Options{
 		Host: cfg.SMTPHost, Port: cfg.SMTPPort,
 		Username: cfg.SMTPUsername, Password: cfg.Password(),
 		RootCAs: roots, From: from, Timeout: cfg.SendTimeout,
-	})
+		MaxMessagesPerConnection: cfg.SMTPMaxMessagesPerConnection,
+		IdleTimeout:              cfg.SMTPIdleTimeout,
+		MaxIdle:                  cfg.Workers,
+	}
+	if cfg.DKIMKeyFile != "" {
+		key, err := relay.LoadDKIMKey(cfg.DKIMKeyFile)
+		if err != nil {
+			return fmt.Errorf("EMAIL_DKIM_KEY_FILE: %w", err)
+		}
+		d, err := relay.NewDKIM(cfg.DKIMDomainOrFrom(), cfg.DKIMSelector, key)
+		if err != nil {
+			return fmt.Errorf("EMAIL_DKIM_KEY_FILE: %w", err)
+		}
+		relayOpts.Signer = d
+	}
+	var unsubscribeKeys *token.Keys
+	if cfg.UnsubscribeBaseURL != "" {
+		if unsubscribeKeys, err = token.Load(cfg.UnsubscribeKeyFile); err != nil {
+			return fmt.Errorf("EMAIL_UNSUBSCRIBE_KEY_FILE: %w", err)
+		}
+		base := strings.TrimRight(cfg.UnsubscribeBaseURL, "/") + server.UnsubscribePath
+		relayOpts.Unsubscribe = func(m app.Message) string { return base + unsubscribeKeys.Unsubscribe(m.Tenant, m.ID) }
+	}
+	var bounceKeys *token.Keys
+	if cfg.BounceDomain != "" {
+		if bounceKeys, err = token.Load(cfg.BounceKeyFile); err != nil {
+			return fmt.Errorf("EMAIL_BOUNCE_KEY_FILE: %w", err)
+		}
+		relayOpts.ReturnPath = func(m app.Message) string { return server.VERPAddress(bounceKeys, cfg.BounceDomain, m.ID) }
+	}
+	mailer, err := relay.New(relayOpts)
 	if err != nil {
 		return err
 	}
+	defer func() { _ = mailer.Close() }()
 
 	tel := telemetry.New("email")
 	nc, js, err := bus.Connect(ctx, cfg.NATSURL, "email", logger)
@@ -92,6 +128,15 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		Store: st, Events: events, Mailer: mailer, Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
 	})
 
+	feedback := app.NewFeedback(app.FeedbackOptions{
+		Store: st, Events: events, Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
+	})
+	mux := http.NewServeMux()
+	tel.Register(mux)
+	if unsubscribeKeys != nil {
+		server.NewUnsubscribe(unsubscribeKeys, feedback, logger).Register(mux)
+	}
+
 	gs, _ := grpcx.NewServer(logger, tel.Registry)
 	emailv1.RegisterEmailServiceServer(gs, server.New(svc, logger))
 
@@ -104,17 +149,37 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
-	g.HTTP("http", httpL, tel.Handler())
+	g.HTTP("http", httpL, mux)
 	g.GRPC("grpc", grpcL, gs)
 	handler := queue.Handler(queue.HandlerOptions{
 		Worker: worker, Sealer: sealer, DeadLetters: queue.NewDeadLetters(js, sealer), Logger: logger,
 	})
+	if bounceKeys != nil && (cfg.BounceSMTPAddr != "" || cfg.BounceListener != nil) {
+		bl, err := lifecycle.Listen(cfg.BounceListener, cfg.BounceSMTPAddr)
+		if err != nil {
+			return err
+		}
+		var tlsConfig *tls.Config
+		if cfg.BounceTLSCertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.BounceTLSCertFile, cfg.BounceTLSKeyFile)
+			if err != nil {
+				return fmt.Errorf("EMAIL_BOUNCE_TLS_CERT_FILE: %w", err)
+			}
+			tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		bounces := server.NewBounces(server.BouncesOptions{
+			Domain: cfg.BounceDomain, Keys: bounceKeys, Feedback: feedback, Metrics: m, Logger: logger, TLSConfig: tlsConfig,
+		})
+		g.Go("bounces", func(ctx context.Context) error { return bounces.Serve(ctx, bl, cfg.ShutdownGrace) })
+		logger.Info("bounce listener started", "smtp", bl.Addr().String(), "tls", tlsConfig != nil)
+	}
 	for i := range cfg.Workers {
 		g.Go("worker-"+strconv.Itoa(i), func(ctx context.Context) error {
 			return bus.Consume(ctx, js, bus.OutboxStream(queue.Channel), queue.ConsumerConfig(ackWait), logger, handler, bus.WithPrefetch(1))
 		})
 	}
 	logger.Info("email started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String(),
-		"smtpRelay", net.JoinHostPort(cfg.SMTPHost, strconv.Itoa(cfg.SMTPPort)), "workers", cfg.Workers)
+		"smtpRelay", net.JoinHostPort(cfg.SMTPHost, strconv.Itoa(cfg.SMTPPort)), "workers", cfg.Workers,
+		"dkim", cfg.DKIMKeyFile != "", "unsubscribe", unsubscribeKeys != nil, "verp", bounceKeys != nil)
 	return g.Run(ctx)
 }

@@ -86,7 +86,7 @@ func listen(t *testing.T) net.Listener {
 // setup prepares what the service needs, its own NATS, Redis, relay (with
 // relayOpts; its CA is trusted) and keyring, and loads its config, but
 // does not start it (see run).
-func setup(t *testing.T, relayOpts smtptest.Options) *harness {
+func setup(t *testing.T, relayOpts smtptest.Options, extraEnv ...string) *harness {
 	t.Helper()
 	ns := bustest.Start(t)
 	redisURL := storetest.URL(t)
@@ -113,7 +113,7 @@ func setup(t *testing.T, relayOpts smtptest.Options) *harness {
 		"EMAIL_WORKERS=2",
 		"EMAIL_SEND_TIMEOUT=5s",
 	}
-	cfg, err := pkgconfig.Load[config.Config](environ)
+	cfg, err := pkgconfig.Load[config.Config](append(environ, extraEnv...))
 	if err != nil {
 		t.Fatal(err)
 	}

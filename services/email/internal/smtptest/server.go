@@ -3,6 +3,7 @@ package smtptest
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -24,6 +25,15 @@ type Options struct {
 	Rcpt func(n int) *smtp.SMTPError
 	// Username and Password, when set, make the server require AUTH PLAIN.
 	Username, Password string
+	// Mail, when set, is asked for the reply to the n-th MAIL FROM the
+	// server sees (from 1); a non-nil *smtp.SMTPError refuses it.
+	Mail func(n int) *smtp.SMTPError
+	// DropOnMail, when set and true for the n-th MAIL FROM, closes the
+	// connection without a reply, like a relay that timed an idle session out.
+	DropOnMail func(n int) bool
+	// DropOnData, when set and true for the n-th DATA, reads the message and
+	// closes the connection without a reply: the message is not accepted.
+	DropOnData func(n int) bool
 }
 
 // Message is one message the server accepted.
@@ -44,9 +54,10 @@ type Server struct {
 
 	mu       sync.Mutex
 	messages []Message
-	mails    int // MAIL FROM commands seen
-	datas    int // DATA commands seen
-	rcpts    int // RCPT TO commands seen
+	mails    int                     // MAIL FROM commands seen
+	datas    int                     // DATA commands seen
+	rcpts    int                     // RCPT TO commands seen
+	conns    map[*smtp.Conn]struct{} // connections accepted
 	received chan struct{}
 	opts     Options
 }
@@ -60,9 +71,13 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	s := &Server{
 		Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port,
-		received: make(chan struct{}, 100), opts: o,
+		received: make(chan struct{}, 100), opts: o, conns: map[*smtp.Conn]struct{}{},
 	}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		// go-smtp starts a new session after STARTTLS: count connections.
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
 		return &session{s: s, c: c}, nil
 	}))
 	srv.Domain = "localhost"
@@ -96,6 +111,13 @@ func (s *Server) Commands() (mail, rcpt, data int) {
 	return s.mails, s.rcpts, s.datas
 }
 
+// Connections returns how many connections the server has accepted.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // Wait waits until the server has accepted n messages in all, or d passes,
 // and returns the messages.
 func (s *Server) Wait(n int, d time.Duration) []Message {
@@ -113,6 +135,10 @@ func (s *Server) Wait(n int, d time.Duration) []Message {
 }
 
 var _ smtp.AuthSession = (*session)(nil)
+
+// errDropped is returned after the connection was closed on purpose; the
+// client never sees it.
+var errDropped = errors.New("connection dropped")
 
 type session struct {
 	s    *Server
@@ -144,7 +170,17 @@ func (ss *session) Auth(string) (sasl.Server, error) {
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	ss.s.mu.Lock()
 	ss.s.mails++
+	n := ss.s.mails
 	ss.s.mu.Unlock()
+	if ss.s.opts.DropOnMail != nil && ss.s.opts.DropOnMail(n) {
+		_ = ss.c.Conn().Close()
+		return errDropped
+	}
+	if ss.s.opts.Mail != nil {
+		if err := ss.s.opts.Mail(n); err != nil {
+			return err
+		}
+	}
 	if ss.s.opts.Username != "" && !ss.auth {
 		return smtp.ErrAuthRequired
 	}
@@ -169,10 +205,15 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (ss *session) Data(r io.Reader) error {
 	ss.s.mu.Lock()
 	ss.s.datas++
+	n := ss.s.datas
 	ss.s.mu.Unlock()
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, r); err != nil {
 		return err
+	}
+	if ss.s.opts.DropOnData != nil && ss.s.opts.DropOnData(n) {
+		_ = ss.c.Conn().Close()
+		return errDropped
 	}
 	m := Message{From: ss.from, To: ss.to, Data: buf.Bytes()}
 	if st, ok := ss.c.TLSConnectionState(); ok {
