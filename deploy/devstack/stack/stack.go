@@ -43,6 +43,9 @@ type Options struct {
 	Logger *slog.Logger
 	// ExtraEnv adds or overrides variables per service, e.g. for tests.
 	ExtraEnv map[string][]string
+	// SyncAlways makes JetStream fsync before every acknowledgement, as
+	// production runs it (`sync_interval: always`).
+	SyncAlways bool
 }
 
 // Stack is a running system.
@@ -55,6 +58,8 @@ type Stack struct {
 	Inbox *inbox.Inbox
 	// InboxURL is the inbox web page, e.g. http://127.0.0.1:8025.
 	InboxURL string
+	// SMTPAddr is the inbox's SMTP listener (STARTTLS required).
+	SMTPAddr string
 	// IngestURL is ingest's base URL, e.g. http://127.0.0.1:8080.
 	IngestURL string
 	// MLLPAddr is ingest's HL7 v2 MLLP listener, e.g. 127.0.0.1:2575.
@@ -122,7 +127,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	s.NATSStoreDir, s.RedisDir = filepath.Join(o.VarDir, "nats"), filepath.Join(o.VarDir, "redis")
-	s.nats, err = embedded.Start(embedded.Options{Port: ports["nats"], StoreDir: s.NATSStoreDir})
+	s.nats, err = embedded.Start(embedded.Options{Port: ports["nats"], StoreDir: s.NATSStoreDir, SyncAlways: o.SyncAlways})
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +188,8 @@ func (s *Stack) startInbox(ports map[string]int, ca *devca.CA, logger *slog.Logg
 	if err != nil {
 		return fmt.Errorf("listen inbox smtp: %w", err)
 	}
-	s.smtpSrv = s.Inbox.NewSMTPServer(smtpL.Addr().String(), ca.ServerTLS, true, logger)
+	s.SMTPAddr = smtpL.Addr().String()
+	s.smtpSrv = s.Inbox.NewSMTPServer(s.SMTPAddr, ca.ServerTLS, true, logger)
 	go func() { _ = s.smtpSrv.Serve(smtpL) }()
 
 	webL, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(ports["inbox-http"]))
