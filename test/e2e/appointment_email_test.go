@@ -205,6 +205,7 @@ func TestAppointmentBookedBecomesOneEmail(t *testing.T) {
 		resp.Body.Close()
 		metrics.Write(b)
 	}
+	checkOneClickUnsubscribe(t, s, first, root)
 	checkAuditTrail(t, s, first.patientID, second.patientID)
 	stop()
 	logs := readLogs(t, s.LogDir)
@@ -227,6 +228,83 @@ func TestAppointmentBookedBecomesOneEmail(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkOneClickUnsubscribe follows the List-Unsubscribe one-click link of
+// the first patient's email (RFC 8058), then books another appointment for
+// the same patient: the email channel records the opt-out, journey revokes
+// the patient's email consent, and the new booking sends nothing.
+func checkOneClickUnsubscribe(t *testing.T, s *stack.Stack, p patient, root string) {
+	t.Helper()
+	var link string
+	for _, m := range s.Inbox.Messages() {
+		if len(m.To) == 1 && m.To[0] == p.email {
+			if v := m.Headers["List-Unsubscribe"]; len(v) > 0 {
+				link = strings.Trim(v[0], "<>")
+			}
+			if v := m.Headers["List-Unsubscribe-Post"]; len(v) == 0 || v[0] != "List-Unsubscribe=One-Click" {
+				t.Errorf("List-Unsubscribe-Post = %q, want one-click", v)
+			}
+		}
+	}
+	if link == "" || strings.Contains(link, p.email) || strings.Contains(link, p.patientID) {
+		t.Fatalf("List-Unsubscribe link %q: missing, or carries PHI", link)
+	}
+	resp, err := http.Post(link, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("one-click unsubscribe = %d, want 200", resp.StatusCode)
+	}
+	// Journey revokes the patient's email consent for treatment messages...
+	consentURL := "http://" + s.Addrs["journey"] + "/v1/consent/" + stack.DemoTenant + "/" + p.patientID + "/email/treatment"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(consentURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && strings.Contains(strings.ToLower(string(body)), "revoked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consent after one-click unsubscribe = %d %s, want revoked", resp.StatusCode, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// ...so a new appointment for the same patient is decided "no_consent"
+	// and sends nothing.
+	again := p
+	again.apptID = p.apptID + "-second"
+	endpoint := s.IngestURL + "/fhir/" + stack.DemoSource + "/notifications"
+	if code, outcome, err := demo.Post(t.Context(), endpoint, stack.DemoToken, again.booking(t, root)); err != nil || code != http.StatusOK {
+		t.Fatalf("booking after unsubscribe = %d %q %v", code, outcome, err)
+	}
+	metricsURL := "http://" + s.Addrs["journey"] + "/metrics"
+	for !strings.Contains(get(t, metricsURL), `outcome="no_consent"} 1`) {
+		if time.Now().After(deadline) {
+			t.Fatal("journey never decided no_consent for the unsubscribed patient")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if msgs, err := demo.Emails(t.Context(), s.InboxURL, p.email); err != nil || len(msgs) != 1 {
+		t.Errorf("after unsubscribing, emails to the patient = %d (%v), want still 1", len(msgs), err)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // checkAuditTrail verifies every hash chain of the audit trail and finds,

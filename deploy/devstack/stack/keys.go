@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -64,4 +66,20 @@ func ensureAuditKeys(dir string) (AuditKeys, error) {
 		}
 	}
 	return k, nil
+}
+
+// ensureSecretFile writes 32 random bytes, base64, to path on first run
+// (e.g. the email channel's unsubscribe-token key).
+func ensureSecretFile(path string) (string, error) {
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("dev secret: %w", err)
+	}
+	return path, nil
 }

@@ -161,7 +161,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.KeysDir = keysDir
+	unsubscribeKey, err := ensureSecretFile(filepath.Join(o.VarDir, "keys", "email-unsubscribe.secret"))
+	if err != nil {
+		return nil, err
+	}
 	env := serviceEnv(ports, s.NATSURL, s.RedisURL, ca.CAFile, keysDir, s.AuditKeys, o.Root)
+	env["email"] = append(env["email"],
+		"EMAIL_UNSUBSCRIBE_BASE_URL=http://127.0.0.1:"+strconv.Itoa(ports["email-http"]),
+		"EMAIL_UNSUBSCRIBE_KEY_FILE="+unsubscribeKey,
+	)
 	for _, name := range Services {
 		s.Addrs[name] = "127.0.0.1:" + strconv.Itoa(ports[name+"-http"])
 		vars := append(env[name], o.ExtraEnv[name]...)
