@@ -19,6 +19,7 @@ import (
 	"github.com/carenotify/carenotify/deploy/devstack/demo"
 	"github.com/carenotify/carenotify/deploy/devstack/stack"
 	"github.com/carenotify/carenotify/pkg/audit"
+	"github.com/carenotify/carenotify/pkg/log/logtest"
 )
 
 // patient holds the canary identifiers the test seeds into a corpus
@@ -112,7 +113,7 @@ func TestAppointmentBookedBecomesOneEmail(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 
-	var out logBuffer
+	var out logtest.Buffer
 	s, err := stack.Start(ctx, stack.Options{
 		Root:      root,
 		VarDir:    t.TempDir(),

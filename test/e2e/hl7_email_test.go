@@ -13,6 +13,7 @@ import (
 
 	"github.com/carenotify/carenotify/deploy/devstack/demo"
 	"github.com/carenotify/carenotify/deploy/devstack/stack"
+	"github.com/carenotify/carenotify/pkg/log/logtest"
 )
 
 // TestHL7AppointmentBecomesOneEmail sends a real SIU^S12 from the corpus
@@ -29,7 +30,7 @@ func TestHL7AppointmentBecomesOneEmail(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	var out logBuffer
+	var out logtest.Buffer
 	s, err := stack.Start(ctx, stack.Options{Root: root, VarDir: t.TempDir(), FreePorts: true, Output: &out})
 	if err != nil {
 		t.Fatalf("start stack: %v", err)

@@ -13,7 +13,6 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/wneessen/go-mail"
 
 	"github.com/carenotify/carenotify/deploy/devstack/devca"
+	"github.com/carenotify/carenotify/pkg/log/logtest"
 )
 
 const (
@@ -32,28 +32,10 @@ const (
 	testHTML    = "<p>Bonjour Jeanne,</p>\n<p>Rappel&nbsp;: rendez-vous à 9h au service de cardiologie.</p>\n"
 )
 
-// logBuffer collects what the server logs, safely for concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testSMTP struct {
 	addr string
 	ca   *devca.CA
-	logs *logBuffer
+	logs *logtest.Buffer
 }
 
 // startSMTP runs a real SMTP server for in on a free port, with a dev CA
@@ -68,7 +50,7 @@ func startSMTP(t *testing.T, in *Inbox, requireTLS bool) testSMTP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	srv := in.NewSMTPServer(ln.Addr().String(), ca.ServerTLS, requireTLS, slog.New(slog.NewJSONHandler(logs, nil)))
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

@@ -11,7 +11,6 @@ import (
 	netmail "net/mail"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +35,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/pkg/log/logtest"
 	"github.com/carenotify/carenotify/pkg/store"
 	"github.com/carenotify/carenotify/pkg/store/storetest"
 	deliveryv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/delivery/v1"
@@ -52,25 +52,7 @@ type harness struct {
 	js     jetstream.JetStream
 	rdb    *redis.Client
 	relay  *smtptest.Server
-	logs   *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs   *logtest.Buffer
 }
 
 func listen(t *testing.T) net.Listener {
@@ -125,7 +107,7 @@ func setup(t *testing.T, relayOpts smtptest.Options, extraEnv ...string) *harnes
 	}
 	t.Cleanup(func() { rdb.Close() })
 	_, js := bustest.Connect(t, ns)
-	return &harness{cfg: cfg, js: js, rdb: rdb, relay: relaySrv, logs: &syncBuffer{}}
+	return &harness{cfg: cfg, js: js, rdb: rdb, relay: relaySrv, logs: &logtest.Buffer{}}
 }
 
 // run starts the service and returns once its gRPC API answers.

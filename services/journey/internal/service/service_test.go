@@ -35,6 +35,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/pkg/log/logtest"
 	"github.com/carenotify/carenotify/pkg/store/storetest"
 	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
@@ -123,24 +124,6 @@ func (s *recordingEmail) callsWithKey(key string) []*emailv1.SendRequest {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func listen(t *testing.T) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -203,7 +186,7 @@ type harness struct {
 	js     jetstream.JetStream
 	sealer *envelope.Sealer
 	email  *recordingEmail
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	// stopper stops the running service.
 	stopper func()
 }
@@ -303,7 +286,7 @@ func startWithRedis(t *testing.T, journeysDir, redisURL string) *harness {
 			TemplatesDir: "../../../../deploy/examples/templates",
 			EmailAddr:    emailAddr, SendTimeout: 5 * time.Second, Timezone: "America/New_York",
 		},
-		js: js, sealer: envelope.NewSealer(kr, ks), email: rec, logs: &syncBuffer{},
+		js: js, sealer: envelope.NewSealer(kr, ks), email: rec, logs: &logtest.Buffer{},
 	}
 	h.cfg.KeyringDir = keys
 	h.cfg.AuditPseudonymKeyFile, h.cfg.AuditSigningKeyFile = audittest.Keys(t)
