@@ -164,8 +164,16 @@ func (a *App) normalise(src Source, body []byte, received time.Time) (events []*
 	if res.Payload != fhirnotify.PayloadFullResource {
 		return nil, res, nil
 	}
+	// Only the resources events name as their focus changed; the others
+	// (a Patient, additional context) are there to be referenced. When no
+	// focus names an entry, every entry is taken as changed.
+	focusOnly := n.HasResolvedFocus()
 	for _, e := range n.Entries {
-		ev, ok, merr := eventFor(src, n, e, received)
+		if focusOnly && !n.IsFocus(e) {
+			res.Unmapped++
+			continue
+		}
+		ev, ok, merr := eventFor(src, &n.Collection, e, received, notificationOrigin(n, e))
 		if merr != nil {
 			return nil, res, fromNotify(merr)
 		}

@@ -118,8 +118,14 @@ func (a *App) IngestHL7Batch(ctx context.Context, src Source, raw []byte) (HL7Ba
 	return out, nil
 }
 
-// store publishes and audits one event.
+// store publishes and audits one event of an HL7 v2 message.
 func (a *App) store(ctx context.Context, src Source, ev *eventsv1.ClinicalEvent) (PublishedEvent, *Error) {
+	return a.storeEvent(ctx, src, ev, "hl7v2")
+}
+
+// storeEvent publishes and audits one event; protocol is a short,
+// PHI-free label for the log line.
+func (a *App) storeEvent(ctx context.Context, src Source, ev *eventsv1.ClinicalEvent, protocol string) (PublishedEvent, *Error) {
 	dup, err := a.pub.PublishEvent(ctx, ev)
 	if err != nil {
 		return PublishedEvent{}, &Error{Kind: KindUnavailable, Reason: ReasonPublishFailed, Code: "transient",
@@ -142,7 +148,7 @@ func (a *App) store(ctx context.Context, src Source, ev *eventsv1.ClinicalEvent)
 	}
 	pe := PublishedEvent{ID: ev.GetEventId(), Kind: ev.GetKind(), Action: ev.GetAction(), Duplicate: dup}
 	a.logger.InfoContext(ctx, "event stored", "source", src.Name, "tenant", src.Tenant, "eventId", pe.ID,
-		"kind", pe.Kind, "action", pe.Action, "protocol", "hl7v2", "duplicate", dup)
+		"kind", pe.Kind, "action", pe.Action, "protocol", protocol, "duplicate", dup)
 	return pe, nil
 }
 

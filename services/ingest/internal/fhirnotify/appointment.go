@@ -54,10 +54,13 @@ type appointmentSniff struct {
 
 // Appointment reads the Appointment in entry e. Errors are *Error
 // (422-class) pointing at the element that is wrong.
-func (n *Notification) Appointment(e Entry) (*Appointment, error) {
+func (n *Collection) Appointment(e Entry) (*Appointment, error) {
 	expr := e.Expression()
 	if e.ResourceType != "Appointment" {
 		return nil, unprocessable(ReasonInvalidResource, IssueInvalid, expr+".resourceType", "expected an Appointment")
+	}
+	if n.R5 {
+		return n.appointmentR5(e)
 	}
 	r, err := fhir.UnmarshalAppointment(e.Raw)
 	if err != nil {
@@ -115,7 +118,7 @@ func (n *Notification) Appointment(e Entry) (*Appointment, error) {
 
 // isPatient reports whether a participant's actor is a Patient: by its
 // reference, its declared type, or the Bundle entry the reference resolves to.
-func (n *Notification) isPatient(ref, typ string) bool {
+func (n *Collection) isPatient(ref, typ string) bool {
 	if ref == "" {
 		return false
 	}

@@ -47,6 +47,24 @@ const (
 	ShapeSubscriptionStatus Shape = "SubscriptionStatus"
 )
 
+// Version is the subscription framework a notification follows, told
+// apart by its content.
+type Version string
+
+const (
+	// VersionR4Backport: a history Bundle whose status is an R4 Parameters
+	// resource (Subscriptions R5 Backport IG on FHIR R4).
+	VersionR4Backport Version = "r4-backport"
+	// VersionR4B: a history Bundle whose status is a SubscriptionStatus
+	// resource: FHIR R4B (https://hl7.org/fhir/R4B/subscriptionstatus.html),
+	// the early Backport/Argonaut drafts and athenahealth on R4.
+	VersionR4B Version = "r4b"
+	// VersionR5: a subscription-notification Bundle
+	// (https://hl7.org/fhir/R5/subscriptionstatus.html); the resources it
+	// carries follow R5 and are read from their raw JSON.
+	VersionR5 Version = "r5"
+)
+
 // Payload says how much of the changed resources a notification carries
 // (https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/payloads.html).
 type Payload string
@@ -65,6 +83,12 @@ const (
 
 // Notification is a parsed subscription notification Bundle.
 type Notification struct {
+	// Collection holds the Bundle entries after the status that hold a
+	// resource (Entries).
+	Collection
+	// Version is the subscription framework, from the Bundle's type and
+	// the status resource.
+	Version Version
 	// Shape is the resource type of the status entry.
 	Shape Shape
 	// Type is the notification type.
@@ -79,8 +103,6 @@ type Notification struct {
 	Timestamp time.Time
 	// Events are the notification events the status lists.
 	Events []Event
-	// Entries are the Bundle entries after the status that hold a resource.
-	Entries []Entry
 
 	typeExpr string // where the type was read, for errors
 }
@@ -110,10 +132,20 @@ type Entry struct {
 	ResourceType, ID string
 	// Raw is the resource's JSON exactly as received.
 	Raw json.RawMessage
+	// Method is entry.request.method of a pushed Bundle, "" if absent.
+	Method string
+	// Path, when set, replaces the entry expression: a resource posted on
+	// its own is located by its type ("Encounter.status").
+	Path string
 }
 
 // Expression is the FHIRPath-like expression of the entry's resource.
-func (e Entry) Expression() string { return fmt.Sprintf("Bundle.entry[%d].resource", e.Index) }
+func (e Entry) Expression() string {
+	if e.Path != "" {
+		return e.Path
+	}
+	return fmt.Sprintf("Bundle.entry[%d].resource", e.Index)
+}
 
 // Payload classifies the notification's payload.
 func (n *Notification) Payload() Payload {
@@ -149,9 +181,39 @@ func (n *Notification) EventFor(e Entry) (Event, bool) {
 	return Event{}, false
 }
 
+// IsFocus reports whether entry e is the focus of one of the
+// notification's events.
+func (n *Notification) IsFocus(e Entry) bool {
+	_, ok := n.EventFor(e)
+	return ok
+}
+
+// HasResolvedFocus reports whether some event's focus is an entry of the
+// Bundle. When none is (servers that leave focus out), every entry counts
+// as changed.
+func (n *Notification) HasResolvedFocus() bool {
+	for _, ev := range n.Events {
+		if _, ok := n.Resolve(ev.Focus); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Collection is the resources of a Bundle (or a single resource), which
+// references are resolved against.
+type Collection struct {
+	// Entries are the entries that hold a resource, in Bundle order.
+	Entries []Entry
+	// R5 is true when the resources follow FHIR R5: they are read from
+	// their raw JSON instead of the R4 models, which reject R5 codes and
+	// shapes.
+	R5 bool
+}
+
 // Resolve finds the entry a reference points to: by fullUrl, or by its
 // "Type/id" tail (servers' base URLs in references and fullUrls differ).
-func (n *Notification) Resolve(ref string) (Entry, bool) {
+func (n *Collection) Resolve(ref string) (Entry, bool) {
 	if ref == "" {
 		return Entry{}, false
 	}
@@ -191,8 +253,10 @@ var (
 	codeRE         = regexp.MustCompile(`^[a-z][a-z-]{0,63}$`)
 )
 
-// ParseNotification parses an R4 subscription notification Bundle. A
-// leading UTF-8 byte order mark is ignored. Every error is an *Error.
+// ParseNotification parses a subscription notification Bundle: R4
+// backport or R4B (type history) or R5 (type subscription-notification),
+// setting Version from the content. A leading UTF-8 byte order mark is
+// ignored. Every error is an *Error.
 func ParseNotification(body []byte) (*Notification, error) {
 	offset := 0
 	if bytes.HasPrefix(body, utf8BOM) {
@@ -218,18 +282,18 @@ func ParseNotification(body []byte) (*Notification, error) {
 	case b.ResourceType != "Bundle":
 		return nil, unprocessable(ReasonNotANotification, IssueInvalid, "",
 			"expected a subscription notification Bundle, got resourceType %s", safeToken(b.ResourceType, resourceTypeRE))
-	case b.Type == "subscription-notification":
-		return nil, unprocessable(ReasonNotANotification, IssueNotSupported, "Bundle.type",
-			"R4B/R5 subscription-notification Bundles are not supported yet; this endpoint reads FHIR R4 Subscriptions Backport notifications (Bundle.type history)")
-	case b.Type != "history":
+	case b.Type != "history" && b.Type != "subscription-notification":
 		return nil, unprocessable(ReasonNotANotification, IssueInvalid, "Bundle.type",
-			"a subscription notification Bundle has type history, got %s", safeToken(b.Type, codeRE))
+			"a subscription notification Bundle has type history (R4 backport, R4B) or subscription-notification (R5), got %s", safeToken(b.Type, codeRE))
 	case len(b.Entry) == 0:
 		return nil, unprocessable(ReasonNotANotification, IssueRequired, "Bundle.entry",
 			"a subscription notification Bundle has the subscription status (Parameters or SubscriptionStatus) as its first entry; the Bundle has no entries")
 	}
 
 	n := &Notification{Timestamp: parseInstant(b.Timestamp)}
+	if b.Type == "subscription-notification" {
+		n.Version, n.R5 = VersionR5, true
+	}
 	for i, e := range b.Entry {
 		if len(e.Resource) == 0 || string(e.Resource) == "null" {
 			if i == 0 {
@@ -264,12 +328,19 @@ func ParseNotification(body []byte) (*Notification, error) {
 // readStatus reads the subscription status from the first entry.
 func (n *Notification) readStatus(resourceType string, raw json.RawMessage) error {
 	var err error
-	switch resourceType {
-	case "Parameters":
-		n.Shape = ShapeParameters
-		err = n.readParameters(raw)
-	case "SubscriptionStatus":
+	switch {
+	case resourceType == "SubscriptionStatus" && n.Version == VersionR5:
 		n.Shape = ShapeSubscriptionStatus
+		err = n.readSubscriptionStatusR5(raw)
+	case n.Version == VersionR5:
+		return unprocessable(ReasonNotANotification, IssueInvalid, "Bundle.entry[0].resource",
+			"the first entry of an R5 subscription-notification Bundle holds a SubscriptionStatus, got %s",
+			safeToken(resourceType, resourceTypeRE))
+	case resourceType == "Parameters":
+		n.Shape, n.Version = ShapeParameters, VersionR4Backport
+		err = n.readParameters(raw)
+	case resourceType == "SubscriptionStatus":
+		n.Shape, n.Version = ShapeSubscriptionStatus, VersionR4B
 		err = n.readSubscriptionStatus(raw)
 	default:
 		return unprocessable(ReasonNotANotification, IssueInvalid, "Bundle.entry[0].resource",

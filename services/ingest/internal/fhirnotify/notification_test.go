@@ -13,6 +13,7 @@ import (
 
 // summary is what the tests compare of a parsed notification.
 type summary struct {
+	Version          fhirnotify.Version
 	Shape            fhirnotify.Shape
 	Type             fhirnotify.Type
 	Subscription     string
@@ -24,7 +25,7 @@ type summary struct {
 }
 
 func summarise(n *fhirnotify.Notification) summary {
-	s := summary{Shape: n.Shape, Type: n.Type, Subscription: n.Subscription, Topic: n.Topic,
+	s := summary{Version: n.Version, Shape: n.Shape, Type: n.Type, Subscription: n.Subscription, Topic: n.Topic,
 		EventsSinceStart: n.EventsSinceStart, Payload: n.Payload(), Events: n.Events}
 	for _, e := range n.Entries {
 		s.Resources = append(s.Resources, e.ResourceType+"/"+e.ID)
@@ -42,21 +43,21 @@ func TestParseNotificationCorpus(t *testing.T) {
 		{
 			name: "inferno handshake",
 			give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.HandshakeBundle),
-			want: summary{Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeHandshake,
+			want: summary{Version: fhirnotify.VersionR4Backport, Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeHandshake,
 				Subscription: "https://fhirserver.org/fhir/Subscription/123", Topic: "http://fhirserver.org/topics/patient-admission",
 				Payload: fhirnotify.PayloadNone},
 		},
 		{
 			name: "inferno heartbeat",
 			give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.HeartbeatBundle),
-			want: summary{Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeHeartbeat,
+			want: summary{Version: fhirnotify.VersionR4Backport, Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeHeartbeat,
 				Subscription: "https://fhirserver.org/fhir/Subscription/123", Topic: "http://fhirserver.org/topics/patient-admission",
 				EventsSinceStart: 2, Payload: fhirnotify.PayloadNone},
 		},
 		{
 			name: "inferno empty",
 			give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.EmptyBundle),
-			want: summary{Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeEventNotification,
+			want: summary{Version: fhirnotify.VersionR4Backport, Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeEventNotification,
 				Subscription: "https://fhirserver.org/fhir/Subscription/123", Topic: "http://fhirserver.org/topics/patient-admission",
 				EventsSinceStart: 1, Payload: fhirnotify.PayloadEmpty,
 				Events: []fhirnotify.Event{{Number: 1, Timestamp: ts}}},
@@ -64,7 +65,7 @@ func TestParseNotificationCorpus(t *testing.T) {
 		{
 			name: "inferno full resource encounter",
 			give: fhirnotifytest.InfernoFullResourceBundle(t),
-			want: summary{Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeEventNotification,
+			want: summary{Version: fhirnotify.VersionR4Backport, Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeEventNotification,
 				Subscription: "https://example.org/fhir/Subscription/admission", Topic: "http://hl7.org/SubscriptionTopic/admission",
 				EventsSinceStart: 1, Payload: fhirnotify.PayloadFullResource,
 				Resources: []string{"Encounter/86009987-eabe-42bf-8c02-b112b18cb616"},
@@ -74,7 +75,7 @@ func TestParseNotificationCorpus(t *testing.T) {
 		{
 			name: "athenahealth R4B-style status, focus by identifier",
 			give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.AthenaIDOnly),
-			want: summary{Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeEventNotification,
+			want: summary{Version: fhirnotify.VersionR4B, Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeEventNotification,
 				Subscription:     "Subscription/62865e96-3fe4-3f6f-b476-b8eb87b90892",
 				Topic:            "https://api.platform.athenahealth.com/fhir/r4/SubscriptionTopic/Appointment.schedule",
 				EventsSinceStart: 1, Payload: fhirnotify.PayloadIDOnly,
@@ -85,7 +86,7 @@ func TestParseNotificationCorpus(t *testing.T) {
 		{
 			name: "athenahealth patient, focus not in bundle",
 			give: fhirnotifytest.ReadCorpus(t, "fhir/subscriptions/vendor/athenahealth/patient-notification.json"),
-			want: summary{Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeEventNotification,
+			want: summary{Version: fhirnotify.VersionR4B, Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeEventNotification,
 				Subscription:     "Subscription/b9f6db63-4883-41bb-9fef-97372cbd3fcd",
 				Topic:            "https://api.platform.athenahealth.com/fhir/r4/SubscriptionTopic/Patient.update",
 				EventsSinceStart: 1, Payload: fhirnotify.PayloadIDOnly,
@@ -96,16 +97,77 @@ func TestParseNotificationCorpus(t *testing.T) {
 		{
 			name: "built appointment notification",
 			give: fhirnotifytest.AppointmentNotification(t, fhirnotifytest.BookedOptions),
-			want: summary{Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeEventNotification,
+			want: summary{Version: fhirnotify.VersionR4Backport, Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeEventNotification,
 				Subscription: fhirnotifytest.Base + "/Subscription/appointments", Topic: "http://fhirserver.org/topics/appointment-booked",
 				EventsSinceStart: 1, Payload: fhirnotify.PayloadFullResource,
 				Resources: []string{"Appointment/2docs", "Patient/example"},
 				Events:    []fhirnotify.Event{{Number: 1, Timestamp: ts, Focus: fhirnotifytest.Base + "/Appointment/2docs"}}},
 		},
 		{
+			name: "argonaut handshake",
+			give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.ArgonautHandshake),
+			want: summary{Version: fhirnotify.VersionR4B, Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeHandshake,
+				Subscription: "https://example.org/fhir/r4/Subscription/admission", Topic: "http://hl7.org/SubscriptionTopic/admission",
+				Payload: fhirnotify.PayloadNone},
+		},
+		{
+			name: "argonaut heartbeat",
+			give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.ArgonautHeartbeat),
+			want: summary{Version: fhirnotify.VersionR4B, Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeHeartbeat,
+				Subscription: "https://example.org/fhir/r4/Subscription/admission", Topic: "http://hl7.org/SubscriptionTopic/admission",
+				EventsSinceStart: 2, Payload: fhirnotify.PayloadNone},
+		},
+		{
+			name: "argonaut empty",
+			give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.ArgonautEmpty),
+			want: summary{Version: fhirnotify.VersionR4B, Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeEventNotification,
+				Subscription: "https://example.org/fhir/r4/Subscription/admission", Topic: "http://hl7.org/SubscriptionTopic/admission",
+				EventsSinceStart: 2, Payload: fhirnotify.PayloadEmpty},
+		},
+		{
+			name: "argonaut error (query-status)",
+			give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.ArgonautError),
+			want: summary{Version: fhirnotify.VersionR4B, Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeQueryStatus,
+				Subscription: "https://example.org/fhir/r4/Subscription/admission", Topic: "http://hl7.org/SubscriptionTopic/admission",
+				EventsSinceStart: 10, Payload: fhirnotify.PayloadNone},
+		},
+		{
+			name: "argonaut multi-resource event",
+			give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.ArgonautMulti),
+			want: summary{Version: fhirnotify.VersionR4B, Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeEventNotification,
+				Subscription: "https://example.org/fhir/r4/Subscription/admission", Topic: "http://hl7.org/SubscriptionTopic/admission",
+				EventsSinceStart: 2, Payload: fhirnotify.PayloadFullResource,
+				Resources: []string{"Encounter/551683b3-1477-41d1-b58e-32fe8b0047b0", "Patient/46db3334-dbf5-43f3-868f-93ae0883cce1"},
+				Events: []fhirnotify.Event{{Number: 2, Timestamp: ts,
+					Focus: "https://example.org/fhir/r4/Encounter/551683b3-1477-41d1-b58e-32fe8b0047b0"}}},
+		},
+		{
+			name: "R5 event notification",
+			give: fhirnotifytest.R5Notification(t, "event-notification", 7, fhirnotifytest.R5Appointment(t, "booked"), fhirnotifytest.Resource(t, fhirnotifytest.PatientFile)),
+			want: summary{Version: fhirnotify.VersionR5, Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeEventNotification,
+				Subscription: fhirnotifytest.R5Subscription, Topic: fhirnotifytest.R5Topic,
+				EventsSinceStart: 7, Payload: fhirnotify.PayloadFullResource,
+				Resources: []string{"Appointment/2docs", "Patient/example"},
+				Events: []fhirnotify.Event{{Number: 7, Timestamp: time.Date(2026, 1, 10, 8, 0, 5, 0, time.UTC),
+					Focus: fhirnotifytest.Base + "/Appointment/2docs"}}},
+		},
+		{
+			name: "R5 heartbeat",
+			give: fhirnotifytest.R5Notification(t, "heartbeat", 7),
+			want: summary{Version: fhirnotify.VersionR5, Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeHeartbeat,
+				Subscription: fhirnotifytest.R5Subscription, Topic: fhirnotifytest.R5Topic,
+				EventsSinceStart: 7, Payload: fhirnotify.PayloadNone},
+		},
+		{
+			name: "R5 handshake",
+			give: fhirnotifytest.R5Notification(t, "handshake", 0),
+			want: summary{Version: fhirnotify.VersionR5, Shape: fhirnotify.ShapeSubscriptionStatus, Type: fhirnotify.TypeHandshake,
+				Subscription: fhirnotifytest.R5Subscription, Topic: fhirnotifytest.R5Topic, Payload: fhirnotify.PayloadNone},
+		},
+		{
 			name: "byte order mark",
 			give: append([]byte{0xEF, 0xBB, 0xBF}, fhirnotifytest.ReadCorpus(t, fhirnotifytest.HandshakeBundle)...),
-			want: summary{Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeHandshake,
+			want: summary{Version: fhirnotify.VersionR4Backport, Shape: fhirnotify.ShapeParameters, Type: fhirnotify.TypeHandshake,
 				Subscription: "https://fhirserver.org/fhir/Subscription/123", Topic: "http://fhirserver.org/topics/patient-admission",
 				Payload: fhirnotify.PayloadNone},
 		},
@@ -156,8 +218,12 @@ func TestParseNotificationErrors(t *testing.T) {
 			want: wantError{Reason: "not_a_notification", Code: "invalid", Diagnostics: "got resourceType another value"}},
 		{name: "transaction bundle", give: `{"resourceType":"Bundle","type":"transaction","entry":[]}`,
 			want: wantError{Reason: "not_a_notification", Code: "invalid", Expression: "Bundle.type", Diagnostics: "got transaction"}},
-		{name: "R5 notification", give: `{"resourceType":"Bundle","type":"subscription-notification","entry":[]}`,
-			want: wantError{Reason: "not_a_notification", Code: "not-supported", Expression: "Bundle.type", Diagnostics: "R4B/R5"}},
+		{name: "R5 notification without entries", give: `{"resourceType":"Bundle","type":"subscription-notification","entry":[]}`,
+			want: wantError{Reason: "not_a_notification", Code: "required", Expression: "Bundle.entry"}},
+		{name: "R5 notification with a Parameters status", give: `{"resourceType":"Bundle","type":"subscription-notification","entry":[{"resource":{"resourceType":"Parameters","parameter":[]}}]}`,
+			want: wantError{Reason: "not_a_notification", Code: "invalid", Expression: "Bundle.entry[0].resource", Diagnostics: "holds a SubscriptionStatus, got Parameters"}},
+		{name: "R5 event number not a number", give: `{"resourceType":"Bundle","type":"subscription-notification","entry":[{"resource":{"resourceType":"SubscriptionStatus","type":"event-notification","notificationEvent":[{"eventNumber":"x"}]}}]}`,
+			want: wantError{Malformed: true, Reason: "invalid_status", Code: "invalid", Expression: "Bundle.entry[0].resource.notificationEvent[0].eventNumber", Diagnostics: "non-negative integer"}},
 		{name: "no entries", give: `{"resourceType":"Bundle","type":"history"}`,
 			want: wantError{Reason: "not_a_notification", Code: "required", Expression: "Bundle.entry"}},
 		{name: "entry not array", give: `{"resourceType":"Bundle","type":"history","entry":{"a":1}}`,

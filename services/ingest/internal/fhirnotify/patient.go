@@ -15,12 +15,17 @@ import (
 // the Patient, it is read in full; otherwise only the logical id from the
 // reference is known and included reports false. Errors are *Error
 // (422-class) pointing at the element that is wrong.
-func (n *Notification) Patient(ref string, now time.Time) (p *eventsv1.Patient, included bool, err error) {
+func (n *Collection) Patient(ref string, now time.Time) (p *eventsv1.Patient, included bool, err error) {
 	e, ok := n.Resolve(ref)
 	if !ok || e.ResourceType != "Patient" {
 		return &eventsv1.Patient{Id: RefID(ref)}, false, nil
 	}
 	r, err := fhir.UnmarshalPatient(e.Raw)
+	if err != nil && n.R5 {
+		// An R5 Patient the R4 model cannot read (an R5-only code or
+		// shape): keep the id; the raw resource travels in the event.
+		return &eventsv1.Patient{Id: cmp.Or(e.ID, RefID(ref))}, true, nil
+	}
 	if err != nil {
 		return nil, false, decodeError(e.Raw, reflect.TypeFor[fhir.Patient](), e.Expression(), ReasonInvalidResource, false, err)
 	}

@@ -23,14 +23,44 @@ type notificationEventJSON struct {
 	Focus       *referenceJSON `json:"focus"`
 }
 
-// readSubscriptionStatus reads the status from a SubscriptionStatus
-// resource.
+// subscriptionStatusR5JSON is the R5 SubscriptionStatus
+// (https://hl7.org/fhir/R5/subscriptionstatus.html): the same element
+// names as R4B for what is read here (type, eventsSinceSubscriptionStart
+// and notificationEvent[].eventNumber/timestamp/focus, integer64 sent as a
+// string or a number), without R4B's eventsInNotification. The R4 models
+// have no SubscriptionStatus at all, so it is written by hand.
+type subscriptionStatusR5JSON struct {
+	Type                         string                  `json:"type"`
+	EventsSinceSubscriptionStart *flexInt                `json:"eventsSinceSubscriptionStart"`
+	NotificationEvent            []notificationEventJSON `json:"notificationEvent"`
+	Subscription                 *referenceJSON          `json:"subscription"`
+	Topic                        string                  `json:"topic"`
+}
+
+// readSubscriptionStatusR5 reads the status of an R5 notification.
+func (n *Notification) readSubscriptionStatusR5(raw json.RawMessage) error {
+	const base = "Bundle.entry[0].resource"
+	var s subscriptionStatusR5JSON
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return decodeError(raw, reflect.TypeFor[subscriptionStatusR5JSON](), base, ReasonInvalidStatus, true, err)
+	}
+	return n.applyStatus(subscriptionStatusJSON(s))
+}
+
+// readSubscriptionStatus reads the status from an R4B-style
+// SubscriptionStatus resource.
 func (n *Notification) readSubscriptionStatus(raw json.RawMessage) error {
 	const base = "Bundle.entry[0].resource"
 	var s subscriptionStatusJSON
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return decodeError(raw, reflect.TypeFor[subscriptionStatusJSON](), base, ReasonInvalidStatus, true, err)
 	}
+	return n.applyStatus(s)
+}
+
+// applyStatus copies a decoded SubscriptionStatus into n.
+func (n *Notification) applyStatus(s subscriptionStatusJSON) error {
+	const base = "Bundle.entry[0].resource"
 	if s.Type == "" {
 		return unprocessable(ReasonInvalidStatus, IssueRequired, base+".type",
 			"the subscription status has no type (handshake, heartbeat, event-notification, query-status or query-event)")

@@ -11,6 +11,7 @@ type Metrics struct {
 	notifications *prometheus.CounterVec
 	events        *prometheus.CounterVec
 	deadLetters   *prometheus.CounterVec
+	pushes        *prometheus.CounterVec
 }
 
 var _ app.Metrics = (*Metrics)(nil)
@@ -30,8 +31,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "ingest_dead_letters_total",
 			Help: "Inputs stored on EHR_DEAD for replay, by source and reason.",
 		}, []string{"source", "reason"}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_fhir_push_total",
+			Help: "FHIR REST pushes received, by source, push type (Bundle type or resource) and outcome.",
+		}, []string{"source", "type", "outcome"}),
 	}
-	reg.MustRegister(m.notifications, m.events, m.deadLetters)
+	reg.MustRegister(m.notifications, m.events, m.deadLetters, m.pushes)
 	return m
 }
 
@@ -39,6 +44,12 @@ func New(reg prometheus.Registerer) *Metrics {
 // name (or "unknown"), typ a known notification type (or "unknown").
 func (m *Metrics) Notification(source, typ, outcome string) {
 	m.notifications.WithLabelValues(source, typ, outcome).Inc()
+}
+
+// Push counts a FHIR REST push. source must be a configured source name
+// (or "unknown"), typ a Bundle type, "resource" or "unknown".
+func (m *Metrics) Push(source, typ, outcome string) {
+	m.pushes.WithLabelValues(source, typ, outcome).Inc()
 }
 
 // EventPublished counts a newly stored event.

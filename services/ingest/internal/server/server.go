@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 // hold a connection open.
 const bodyReadTimeout = 60 * time.Second
 
-// Server serves the FHIR notification endpoint.
+// Server serves the FHIR endpoints: subscription notifications and REST
+// push.
 type Server struct {
 	app     *app.App
 	auth    *authenticator
@@ -51,19 +53,20 @@ func New(o Options) *Server {
 // Register adds the FHIR endpoints to mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("POST /fhir/{source}/notifications", s.recoverPanics(http.HandlerFunc(s.notifications)))
+	mux.Handle("POST /fhir/{source}", s.recoverPanics(http.HandlerFunc(s.push)))
+	mux.Handle("POST /fhir/{source}/{type}", s.recoverPanics(http.HandlerFunc(s.push)))
 }
 
-// notifications handles POST /fhir/{source}/notifications.
-func (s *Server) notifications(w http.ResponseWriter, r *http.Request) {
+// readBody authenticates the request, checks its media type and reads its
+// body. On failure the error is ready for writeError.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, fhirVersions ...string) (app.Source, []byte, error) {
 	src, ok := s.auth.authenticate(r.PathValue("source"), r.Header.Get("Authorization"))
 	if !ok {
 		// The path segment is not echoed anywhere: it is whatever the caller sent.
-		s.finish(r, w, "unknown", app.Result{}, errUnauthenticated)
-		return
+		return app.Source{Name: "unknown"}, nil, errUnauthenticated
 	}
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		s.finish(r, w, src.Name, app.Result{}, err)
-		return
+	if err := checkContentType(r.Header.Get("Content-Type"), fhirVersions...); err != nil {
+		return src, nil, err
 	}
 	// The shared HTTP server bounds only header reads; bound the body too.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
@@ -71,12 +74,19 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			err = &requestError{status: http.StatusRequestEntityTooLarge, code: "too-costly", reason: "body_too_large",
+			return src, nil, &requestError{status: http.StatusRequestEntityTooLarge, code: "too-costly", reason: "body_too_large",
 				diagnostics: fmt.Sprintf("the body is larger than the %d bytes this endpoint accepts", s.maxBody)}
-		} else {
-			err = &requestError{status: http.StatusBadRequest, code: "incomplete", reason: "body_unreadable",
-				diagnostics: "the body could not be read completely"}
 		}
+		return src, nil, &requestError{status: http.StatusBadRequest, code: "incomplete", reason: "body_unreadable",
+			diagnostics: "the body could not be read completely"}
+	}
+	return src, body, nil
+}
+
+// notifications handles POST /fhir/{source}/notifications.
+func (s *Server) notifications(w http.ResponseWriter, r *http.Request) {
+	src, body, err := s.readBody(w, r, "4.0", "4.3", "5.0")
+	if err != nil {
 		s.finish(r, w, src.Name, app.Result{}, err)
 		return
 	}
@@ -145,8 +155,8 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 
 // checkContentType accepts application/fhir+json and application/json,
 // with an optional charset (UTF-8 only) and an optional fhirVersion
-// parameter (4.0 only: this endpoint reads FHIR R4).
-func checkContentType(ct string) error {
+// parameter, one of fhirVersions (major.minor).
+func checkContentType(ct string, fhirVersions ...string) error {
 	unsupported := func(diag string) error {
 		return &requestError{status: http.StatusUnsupportedMediaType, code: "not-supported", reason: "unsupported_media_type", diagnostics: diag}
 	}
@@ -161,8 +171,10 @@ func checkContentType(ct string) error {
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return unsupported("unsupported charset; FHIR JSON is UTF-8")
 	}
-	if v, ok := params["fhirversion"]; ok && v != "4.0" && !strings.HasPrefix(v, "4.0.") {
-		return unsupported("unsupported fhirVersion; this endpoint reads FHIR R4 (fhirVersion=4.0)")
+	if v, ok := params["fhirversion"]; ok && !slices.ContainsFunc(fhirVersions, func(want string) bool {
+		return v == want || strings.HasPrefix(v, want+".")
+	}) {
+		return unsupported("unsupported fhirVersion; this endpoint reads fhirVersion " + strings.Join(fhirVersions, ", "))
 	}
 	return nil
 }
