@@ -6,7 +6,6 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/hl7/hl7test"
 	hl7mllp "github.com/carenotify/carenotify/pkg/hl7/mllp"
 	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/pkg/log/logtest"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/hl7map"
@@ -34,30 +34,12 @@ import (
 
 const maxFrame = 64 << 10
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type env struct {
 	ns     *server.Server
 	js     jetstream.JetStream
 	sealer *envelope.Sealer
 	addr   string
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	reg    *prometheus.Registry
 }
 
@@ -71,7 +53,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	aw, _ := audittest.Writer(t, js, "ingest")
-	e := &env{ns: ns, js: js, sealer: envelopetest.Sealer(t), logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	e := &env{ns: ns, js: js, sealer: envelopetest.Sealer(t), logs: &logtest.Buffer{}, reg: prometheus.NewRegistry()}
 	logger := log.New(e.logs, -4, "ingest")
 	a := app.New(app.Options{Publisher: natsbus.New(js, e.sealer, time.Second), Auditor: aw,
 		Metrics: metrics.New(e.reg), Logger: logger})
@@ -373,7 +355,7 @@ func TestPanicIsAE207(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := mllp.New(mllp.Options{App: panicky{}, Source: app.Source{Name: "demo", Tenant: "demo"},
-		MaxFrameBytes: maxFrame, ReadTimeout: 5 * time.Second, MaxConns: 1, Logger: log.New(&syncBuffer{}, 0, "ingest")})
+		MaxFrameBytes: maxFrame, ReadTimeout: 5 * time.Second, MaxConns: 1, Logger: log.New(&logtest.Buffer{}, 0, "ingest")})
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()

@@ -17,6 +17,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/hl7/hl7test"
 	hl7mllp "github.com/carenotify/carenotify/pkg/hl7/mllp"
 	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/pkg/log/logtest"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/mllp"
 )
@@ -72,7 +73,7 @@ func TestTLS(t *testing.T) {
 	srv := mllp.New(mllp.Options{App: accepting{}, Source: app.Source{Name: "demo", Tenant: "demo"},
 		MaxFrameBytes: maxFrame, ReadTimeout: 5 * time.Second, MaxConns: 2,
 		TLS:    &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		Logger: log.New(&syncBuffer{}, 0, "ingest")})
+		Logger: log.New(&logtest.Buffer{}, 0, "ingest")})
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()
@@ -103,7 +104,7 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := mllp.New(mllp.Options{App: accepting{}, Source: app.Source{Name: "demo", Tenant: "demo"},
-		MaxFrameBytes: maxFrame, ReadTimeout: 200 * time.Millisecond, MaxConns: 1, Logger: log.New(&syncBuffer{}, 0, "ingest")})
+		MaxFrameBytes: maxFrame, ReadTimeout: 200 * time.Millisecond, MaxConns: 1, Logger: log.New(&logtest.Buffer{}, 0, "ingest")})
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()

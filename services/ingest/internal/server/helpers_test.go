@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/pkg/log/logtest"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
@@ -32,31 +32,13 @@ import (
 // receivedAt is the clock of the app under test.
 var receivedAt = time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is the server under test with a real embedded JetStream behind it.
 type env struct {
 	url    string
 	sealer *envelope.Sealer
 	ns     *natsserver.Server
 	js     jetstream.JetStream
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 }
 
 // sources are the test's configured sources.
@@ -74,7 +56,7 @@ func newEnv(t *testing.T) *env {
 	if err := bus.EnsureStreams(t.Context(), js, bus.EHREvents(1), bus.EHRDead(1)); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	logger := log.New(logs, slog.LevelDebug, "ingest")
 	m := metrics.New(prometheus.NewRegistry())
 	sealer := envelopetest.Sealer(t)

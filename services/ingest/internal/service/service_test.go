@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/hl7"
 	"github.com/carenotify/carenotify/pkg/hl7/hl7test"
 	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/pkg/log/logtest"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify/fhirnotifytest"
 	"github.com/carenotify/carenotify/services/ingest/internal/service"
@@ -32,24 +31,6 @@ func listen(t *testing.T) net.Listener {
 	}
 	t.Cleanup(func() { _ = l.Close() })
 	return l
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startService runs the whole service against an embedded JetStream
@@ -131,7 +112,7 @@ func get(t *testing.T, cfg *config.Config, path string) (int, string) {
 // TestLogsCarryNoPHI runs every kind of notification through the whole
 // service and checks that no identifier of the patient reaches the logs.
 func TestLogsCarryNoPHI(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	cfg := startService(t, logs)
 	booked := string(fhirnotifytest.AppointmentNotification(t, fhirnotifytest.BookedOptions))
 	steps := []struct {
@@ -199,7 +180,7 @@ func TestLogsCarryNoPHI(t *testing.T) {
 // TestMLLPWired runs the whole service with the MLLP listener on and
 // sends an SIU^S12 over a real connection.
 func TestMLLPWired(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	ml := listen(t)
 	cfg := startServiceWith(t, logs, func(c *config.Config) {
 		c.MLLPListener, c.MLLPAddr = ml, ml.Addr().String()
