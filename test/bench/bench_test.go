@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -372,4 +375,45 @@ func repeat(n int, d time.Duration) []time.Duration {
 func bucketTop(d time.Duration) time.Duration {
 	_, hi := bucketBounds(bucketOf(int64(d)))
 	return time.Duration(hi)
+}
+
+func TestStripTimerEventDropsWhatJourneyDrops(t *testing.T) {
+	str := func(num uint64, s string) []byte {
+		b := binary.AppendUvarint(nil, num<<3|2)
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	}
+	varint := func(num, v uint64) []byte {
+		return binary.AppendUvarint(binary.AppendUvarint(nil, num<<3), v)
+	}
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	patient := func(withIDs bool) string {
+		p := cat(str(1, "p1"), str(3, "Ann"), str(4, "Lee"))
+		if withIDs {
+			p = cat(str(1, "p1"), str(2, string(cat(str(1, "urn:mrn"), str(2, "123")))), str(3, "Ann"), str(4, "Lee"))
+		}
+		return string(p)
+	}
+	give := cat(str(1, "ev1"), str(2, "demo"), varint(5, 7), str(8, patient(true)), str(9, "Appointment/1"),
+		str(11, `{"resourceType":"Appointment"}`), str(12, "application/fhir+json"))
+	want := cat(str(1, "ev1"), str(2, "demo"), varint(5, 7), str(8, patient(false)), str(9, "Appointment/1"))
+	got, err := stripTimerEvent(give)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("stripTimerEvent:\n got %x\nwant %x", got, want)
+	}
+	if _, err := stripTimerEvent(give[:len(give)-3]); err == nil {
+		t.Error("stripTimerEvent of a truncated message: no error")
+	}
+}
+
+func TestReadRSS(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/self/status")
+	}
+	if got := readRSS(); got <= 0 {
+		t.Errorf("readRSS() = %d, want > 0", got)
+	}
 }

@@ -21,9 +21,15 @@
 //   - d: HL7 v2 ADT^A01 and ORU^R01 from the shared corpus over MLLP to an
 //     ingest process, which acknowledges after the PubAck; ceiling: an
 //     MLLP server in the harness that acknowledges at once.
+//   - e: 1M pending journey timers as JetStream message schedules on
+//     JOURNEY_TIMERS: scheduling rate, bytes and memory per pending
+//     timer, firing skew at 2,000/s; the 1M system leg writes the exact
+//     message journey's timer store writes (sealed per timer), and a real
+//     path leg drives bookings through ingest and journey at a smaller N;
+//     ceiling: bare message schedules of the same size.
 //
-// Scenarios c (email channel against Listmonk) and e (1M journey timers)
-// are listed with the reason they are not measured.
+// Scenario c (email channel against Listmonk) is listed with the reason
+// it is not measured when no Listmonk build is found.
 // The harness runs only from `make bench`/`make bench-smoke`; its tests
 // check the building blocks and never assert on timing.
 package bench

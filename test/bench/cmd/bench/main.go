@@ -31,6 +31,7 @@ func run(ctx context.Context, args []string) error {
 	scenarios := fs.String("scenarios", strings.Join(bench.AllScenarios, ","), "comma-separated scenarios to run (a2 for a′)")
 	runs := fs.Int("runs", 3, "measured runs per figure (the median is reported)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the harness process (load generator, NATS, SMTP sink) to this file")
+	pending := fs.Int("e-pending", 0, "scenario e: pending schedules per leg (default 1,000,000; smoke 2,000)")
 	keep := fs.Bool("keep", false, "keep the temporary directory (service logs, binaries) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,7 +45,7 @@ func run(ctx context.Context, args []string) error {
 		defer stopProfile()
 	}
 	rep, err := bench.Run(ctx, bench.Options{Scenarios: ids, Smoke: *smoke, Runs: *runs,
-		ListmonkBin: os.Getenv("LISTMONK_BIN"), Progress: os.Stderr, Keep: *keep})
+		ListmonkBin: os.Getenv("LISTMONK_BIN"), Progress: os.Stderr, Keep: *keep, TimerPending: *pending})
 	if err != nil {
 		return err
 	}
