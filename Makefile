@@ -25,7 +25,7 @@ test: modules-build bench-smoke ## run every test (unit, integration, end-to-end
 	$(GO) test $(GOTEST_FLAGS) work
 
 .PHONY: bench
-bench: ## run the benchmark scenarios (issue 7), each figure the median of 3 runs; writes bench/results.md (~11 min)
+bench: ## run the benchmark scenarios (issue 7), each figure the median of 3 runs; writes bench/results.md (about 30 min with scenario e at 1M pending)
 	$(GO) run ./test/bench/cmd/bench -runs 3 -out bench/results.md
 
 .PHONY: bench-smoke
