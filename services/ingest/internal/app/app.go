@@ -31,6 +31,12 @@ type App struct {
 	now     func() time.Time
 	// hl7Location reads HL7 times sent without an offset.
 	hl7Location *time.Location
+	// fhir fetches id-only focus resources; nil when no source has a
+	// FHIR server.
+	fhir FHIRReader
+	// subs tracks subscription event numbers and heartbeats; nil turns
+	// tracking off.
+	subs *Subscriptions
 }
 
 // Options configure an App.
@@ -48,6 +54,10 @@ type Options struct {
 	// HL7Location is the time zone of HL7 v2 times sent without an
 	// offset; UTC when nil.
 	HL7Location *time.Location
+	// FHIR reads focus resources of id-only notifications; optional.
+	FHIR FHIRReader
+	// Subscriptions tracks event numbers and heartbeats; optional.
+	Subscriptions *Subscriptions
 }
 
 // New returns an App.
@@ -60,7 +70,8 @@ func New(o Options) *App {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &App{pub: o.Publisher, audit: o.Auditor, metrics: o.Metrics, logger: o.Logger, now: now, hl7Location: loc}
+	return &App{pub: o.Publisher, audit: o.Auditor, metrics: o.Metrics, logger: o.Logger, now: now, hl7Location: loc,
+		fhir: o.FHIR, subs: o.Subscriptions}
 }
 
 // Result says what Ingest did with a notification.
@@ -75,7 +86,8 @@ type Result struct {
 	// resource types, the Patient, statuses that trigger nothing).
 	Unmapped int
 	// Deferred is true when the notification was stored in the dead-letter
-	// stream for a later release (id-only and empty payloads).
+	// stream for a later release (empty payloads; id-only payloads of
+	// sources without a FHIR server).
 	Deferred bool
 }
 
@@ -97,25 +109,63 @@ type PublishedEvent struct {
 // KindUnavailable so the sender retries. Every error is an *Error.
 func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, error) {
 	received := a.now()
-	events, res, err := a.normalise(src, body, received)
+	n, res, err := a.parse(body)
 	if err != nil {
 		if dlErr := a.deadLetter(ctx, src, err.Reason, body); dlErr != nil {
 			return res, dlErr
 		}
 		return res, err
 	}
-	switch res.Payload {
-	case fhirnotify.PayloadIDOnly, fhirnotify.PayloadEmpty:
+	if res.Payload == fhirnotify.PayloadNone {
+		a.track(ctx, src, n)
+		return res, nil
+	}
+	typ, since, searchable := a.searchSince(src, n)
+	switch {
+	case res.Payload == fhirnotify.PayloadEmpty && searchable:
+		if ferr := a.fetchSince(ctx, src, n, typ, since); ferr != nil {
+			return res, ferr
+		}
+	case res.Payload == fhirnotify.PayloadEmpty, res.Payload == fhirnotify.PayloadIDOnly && !a.canFetch(src, n):
 		if dlErr := a.deadLetter(ctx, src, ReasonPayloadNotSupported, body); dlErr != nil {
 			return res, dlErr
 		}
 		res.Deferred = true
+		a.track(ctx, src, n)
 		return res, nil
+	case res.Payload == fhirnotify.PayloadIDOnly:
+		if ferr := a.fetchFocus(ctx, src, n); ferr != nil {
+			// A focus that can never be fetched is kept for replay; a
+			// failed fetch is the EHR's to retry.
+			if ferr.Kind != KindUnavailable {
+				if dlErr := a.deadLetter(ctx, src, ferr.Reason, body); dlErr != nil {
+					return res, dlErr
+				}
+			}
+			return res, ferr
+		}
 	}
+	events, merr := a.mapNotification(src, n, received, &res)
+	if merr != nil {
+		if dlErr := a.deadLetter(ctx, src, merr.Reason, body); dlErr != nil {
+			return res, dlErr
+		}
+		return res, merr
+	}
+	if err := a.publishEvents(ctx, src, events, &res); err != nil {
+		return res, err
+	}
+	a.track(ctx, src, n)
+	return res, nil
+}
+
+// publishEvents stores events and records each in the audit trail,
+// adding them to res.
+func (a *App) publishEvents(ctx context.Context, src Source, events []*eventsv1.ClinicalEvent, res *Result) *Error {
 	for _, ev := range events {
 		dup, err := a.pub.PublishEvent(ctx, ev)
 		if err != nil {
-			return res, &Error{Kind: KindUnavailable, Reason: ReasonPublishFailed, Code: "transient",
+			return &Error{Kind: KindUnavailable, Reason: ReasonPublishFailed, Code: "transient",
 				Diagnostics: "the event could not be stored; retry the notification later", Err: err}
 		}
 		// A re-sent event is recorded again (reason "duplicate"): the trail
@@ -130,7 +180,7 @@ func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, erro
 			Action: audit.ActionEventReceived, Object: audit.Object{Type: "ClinicalEvent", ID: ev.GetEventId()},
 			Patient: ev.GetPatient().GetId(), Outcome: audit.OutcomeSuccess, Reason: reason,
 		}); err != nil {
-			return res, &Error{Kind: KindUnavailable, Reason: ReasonAuditFailed, Code: "transient",
+			return &Error{Kind: KindUnavailable, Reason: ReasonAuditFailed, Code: "transient",
 				Diagnostics: "the event could not be recorded in the audit trail; retry the notification later", Err: err}
 		}
 		pe := PublishedEvent{ID: ev.GetEventId(), Kind: ev.GetKind(), Action: ev.GetAction(),
@@ -142,18 +192,18 @@ func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, erro
 		a.logger.InfoContext(ctx, "event stored", "source", src.Name, "tenant", src.Tenant, "eventId", pe.ID,
 			"kind", pe.Kind, "action", pe.Action, "subjectType", pe.SubjectType, "duplicate", dup)
 	}
-	return res, nil
+	return nil
 }
 
-// normalise parses the body and builds its events, turning a panic into a
-// KindInternal error so that bad input never takes the service down.
-func (a *App) normalise(src Source, body []byte, received time.Time) (events []*eventsv1.ClinicalEvent, res Result, err *Error) {
+// parse parses the body, turning a panic into a KindInternal error so
+// that bad input never takes the service down.
+func (a *App) parse(body []byte) (n *fhirnotify.Notification, res Result, err *Error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// The panic value may hold input: keep only the stack.
-			events, err = nil, &Error{Kind: KindInternal, Reason: ReasonInternal, Code: "exception",
+			n, err = nil, &Error{Kind: KindInternal, Reason: ReasonInternal, Code: "exception",
 				Diagnostics: "the notification could not be processed; it was kept for replay",
-				Err:         fmt.Errorf("panic in normalise: %s", debug.Stack())}
+				Err:         fmt.Errorf("panic in parse: %s", debug.Stack())}
 		}
 	}()
 	n, perr := fhirnotify.ParseNotification(body)
@@ -161,29 +211,7 @@ func (a *App) normalise(src Source, body []byte, received time.Time) (events []*
 		return nil, res, fromNotify(perr)
 	}
 	res.Type, res.Payload = n.Type, n.Payload()
-	if res.Payload != fhirnotify.PayloadFullResource {
-		return nil, res, nil
-	}
-	// Only the resources events name as their focus changed; the others
-	// (a Patient, additional context) are there to be referenced. When no
-	// focus names an entry, every entry is taken as changed.
-	focusOnly := n.HasResolvedFocus()
-	for _, e := range n.Entries {
-		if focusOnly && !n.IsFocus(e) {
-			res.Unmapped++
-			continue
-		}
-		ev, ok, merr := eventFor(src, &n.Collection, e, received, notificationOrigin(n, e))
-		if merr != nil {
-			return nil, res, fromNotify(merr)
-		}
-		if !ok {
-			res.Unmapped++
-			continue
-		}
-		events = append(events, ev)
-	}
-	return events, res, nil
+	return n, res, nil
 }
 
 // deadLetter stores body for replay, or returns a KindUnavailable error.

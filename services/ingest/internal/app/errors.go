@@ -25,8 +25,9 @@ const (
 // Reason codes of this package, beside the fhirnotify.Reason* codes. Like
 // them they are bounded and PHI-free.
 const (
-	// ReasonPayloadNotSupported: an id-only or empty notification, kept for
-	// replay until fetching resources from the EHR is built.
+	// ReasonPayloadNotSupported: an empty notification, or an id-only one
+	// of a source without a FHIR server (or whose focus is an identifier
+	// of a topic with no configured resource type), kept for replay.
 	ReasonPayloadNotSupported = "payload_not_supported"
 	// ReasonInternal: processing panicked.
 	ReasonInternal = "internal_error"

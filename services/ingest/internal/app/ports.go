@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"time"
 
 	"github.com/carenotify/carenotify/pkg/audit"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
@@ -39,4 +41,39 @@ type Metrics interface {
 	EventPublished(tenant, kind, action string)
 	// DeadLettered counts input stored for replay.
 	DeadLettered(source, reason string)
+	// SubscriptionGap counts a detected gap in event numbers.
+	SubscriptionGap(source string)
+	// HeartbeatOverdue sets how many of source's subscriptions are overdue.
+	HeartbeatOverdue(source string, overdue int)
+}
+
+// FHIRReader reads resources from a source's FHIR API, for id-only
+// notifications. Errors carry no URL, id or token; an error with a
+// Refused() bool method that returns true cannot be fixed by a retry.
+type FHIRReader interface {
+	// Configured reports whether source has a FHIR server.
+	Configured(source string) bool
+	// Read fetches the resource a literal reference points to.
+	Read(ctx context.Context, source, ref string) (json.RawMessage, error)
+	// SearchIdentifier finds the one resource of type typ with the given
+	// business identifier.
+	SearchIdentifier(ctx context.Context, source, typ, system, value string) (json.RawMessage, error)
+	// TopicType is the resource type configured for a subscription topic.
+	TopicType(source, topic string) (string, bool)
+	// SearchSince returns the resources of type typ last updated after
+	// since, every page.
+	SearchSince(ctx context.Context, source, typ string, since time.Time) ([]json.RawMessage, error)
+	// Events calls Subscription/<id>/$events for event numbers
+	// from..until and returns the Bundle.
+	Events(ctx context.Context, source, subscriptionID string, from, until int64) ([]byte, error)
+	// Status calls Subscription/<id>/$status.
+	Status(ctx context.Context, source, subscriptionID string) ([]byte, error)
+}
+
+// SubscriptionStore keeps subscription states (no PHI) durably.
+type SubscriptionStore interface {
+	// Load returns every stored state.
+	Load(ctx context.Context) ([]SubscriptionState, error)
+	// Save stores st under its source and subscription id.
+	Save(ctx context.Context, st SubscriptionState) error
 }

@@ -46,6 +46,16 @@ type Config struct {
 	// SourcesFile holds the same entries, read from the file the variable
 	// names (a mounted secret). Set it or Sources, not both.
 	SourcesFile Sources `env:"INGEST_SOURCES_FILE,file"`
+	// FHIRServersFile names a JSON file listing each source's FHIR API
+	// (base URL, SMART Backend Services client); id-only notifications of
+	// sources without one are kept on EHR_DEAD. See FHIRServer.
+	FHIRServersFile string `env:"INGEST_FHIR_SERVERS_FILE"`
+	// HeartbeatCheckInterval is how often subscriptions are checked for
+	// overdue heartbeats.
+	HeartbeatCheckInterval time.Duration `env:"INGEST_HEARTBEAT_CHECK_INTERVAL" envDefault:"1m"`
+	// AdminToken, when set, may read GET /status/subscriptions for every
+	// source.
+	AdminToken Token `env:"INGEST_ADMIN_TOKEN"`
 
 	// MLLPAddr is the HL7 v2 MLLP listen address; "off" disables the
 	// listener (an empty value means the default, as for every variable).
@@ -112,6 +122,12 @@ func (c *Config) Validate() error {
 	}
 	if c.KeyringDir == "" {
 		errs = append(errs, errors.New("INGEST_KEYRING_DIR is required: PHI is only stored encrypted"))
+	}
+	if c.HeartbeatCheckInterval <= 0 {
+		errs = append(errs, errors.New("INGEST_HEARTBEAT_CHECK_INTERVAL must be positive"))
+	}
+	if _, err := LoadFHIRServers(c.FHIRServersFile, c.AllSources()); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateMLLP()...)
 	return errors.Join(errs...)

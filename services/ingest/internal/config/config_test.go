@@ -77,7 +77,7 @@ func TestDefaults(t *testing.T) {
 	want := &config.Config{
 		KeyringDir: "/keys", AuditPseudonymKeyFile: "/p.key",
 		HTTPAddr: ":8080", NATSURL: "nats://127.0.0.1:4222", LogLevel: slog.LevelInfo,
-		ShutdownGrace: 10e9, StreamReplicas: 1, MaxBodyBytes: 10 << 20, PublishTimeout: 5e9,
+		ShutdownGrace: 10e9, StreamReplicas: 1, MaxBodyBytes: 10 << 20, PublishTimeout: 5e9, HeartbeatCheckInterval: 60e9,
 		MLLPAddr: ":2575", MLLPReadTimeout: 60e9, MLLPMaxFrameBytes: 4 << 20, MLLPMaxConns: 64, MLLPTimeZone: "UTC",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

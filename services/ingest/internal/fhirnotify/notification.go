@@ -118,6 +118,14 @@ type Event struct {
 	// FocusByIdentifier is true when the focus names the resource only by
 	// business identifier, which no Bundle entry can match.
 	FocusByIdentifier bool
+	// FocusIdentifier is that business identifier. It may be PHI (an MRN
+	// or accession number): never log it.
+	FocusIdentifier Identifier
+}
+
+// Identifier is a business identifier (system and value).
+type Identifier struct {
+	System, Value string
 }
 
 func (e Event) hasFocus() bool { return e.Focus != "" || e.FocusByIdentifier }

@@ -81,7 +81,7 @@ func TestParseNotificationCorpus(t *testing.T) {
 				EventsSinceStart: 1, Payload: fhirnotify.PayloadIDOnly,
 				Resources: []string{"AuditEvent/0901fb5b-6858-33f2-994f-6680c0c6aadb"},
 				Events: []fhirnotify.Event{{Number: 1, Timestamp: time.Date(2023, 4, 14, 9, 22, 56, 0, time.UTC),
-					FocusByIdentifier: true}}},
+					FocusByIdentifier: true, FocusIdentifier: fhirnotify.Identifier{System: "urn:athenahealth:athenanet:appointment:195900", Value: "2"}}}},
 		},
 		{
 			name: "athenahealth patient, focus not in bundle",

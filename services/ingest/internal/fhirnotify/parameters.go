@@ -142,6 +142,9 @@ func readEventParts(parts []parameterJSON, expr string) (Event, error) {
 			if part.ValueReference != nil {
 				ev.Focus = part.ValueReference.Reference
 				ev.FocusByIdentifier = ev.Focus == "" && part.ValueReference.Identifier != nil
+				if ev.FocusByIdentifier {
+					ev.FocusIdentifier = Identifier{System: part.ValueReference.Identifier.System, Value: part.ValueReference.Identifier.Value}
+				}
 			}
 		}
 	}

@@ -81,6 +81,9 @@ func (n *Notification) applyStatus(s subscriptionStatusJSON) error {
 		if e.Focus != nil {
 			ev.Focus = e.Focus.Reference
 			ev.FocusByIdentifier = ev.Focus == "" && e.Focus.Identifier != nil
+			if ev.FocusByIdentifier {
+				ev.FocusIdentifier = Identifier{System: e.Focus.Identifier.System, Value: e.Focus.Identifier.Value}
+			}
 		}
 		n.Events = append(n.Events, ev)
 	}

@@ -12,6 +12,8 @@ type Metrics struct {
 	events        *prometheus.CounterVec
 	deadLetters   *prometheus.CounterVec
 	pushes        *prometheus.CounterVec
+	gaps          *prometheus.CounterVec
+	overdue       *prometheus.GaugeVec
 }
 
 var _ app.Metrics = (*Metrics)(nil)
@@ -36,7 +38,15 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "FHIR REST pushes received, by source, push type (Bundle type or resource) and outcome.",
 		}, []string{"source", "type", "outcome"}),
 	}
-	reg.MustRegister(m.notifications, m.events, m.deadLetters, m.pushes)
+	m.gaps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ingest_subscription_gaps_total",
+		Help: "Gaps in subscription event numbers detected, by source.",
+	}, []string{"source"})
+	m.overdue = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ingest_subscription_heartbeat_overdue",
+		Help: "Subscriptions whose last notification is older than twice their heartbeat period, by source.",
+	}, []string{"source"})
+	reg.MustRegister(m.notifications, m.events, m.deadLetters, m.pushes, m.gaps, m.overdue)
 	return m
 }
 
@@ -60,4 +70,14 @@ func (m *Metrics) EventPublished(tenant, kind, action string) {
 // DeadLettered counts an input stored for replay.
 func (m *Metrics) DeadLettered(source, reason string) {
 	m.deadLetters.WithLabelValues(source, reason).Inc()
+}
+
+// SubscriptionGap counts a gap in a subscription's event numbers.
+func (m *Metrics) SubscriptionGap(source string) {
+	m.gaps.WithLabelValues(source).Inc()
+}
+
+// HeartbeatOverdue sets how many of source's subscriptions are overdue.
+func (m *Metrics) HeartbeatOverdue(source string, overdue int) {
+	m.overdue.WithLabelValues(source).Set(float64(overdue))
 }

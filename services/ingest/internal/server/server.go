@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,8 @@ type Server struct {
 	maxBody int64
 	metrics *metrics.Metrics
 	logger  *slog.Logger
+	// adminDigest is the SHA-256 of the admin token; nil when none is set.
+	adminDigest *[32]byte
 }
 
 // Options configure a Server.
@@ -43,11 +46,18 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger gets one line per request. Required.
 	Logger *slog.Logger
+	// AdminToken may read every source's subscription status; optional.
+	AdminToken config.Token
 }
 
 // New returns a Server.
 func New(o Options) *Server {
-	return &Server{app: o.App, auth: newAuthenticator(o.Sources), maxBody: o.MaxBodyBytes, metrics: o.Metrics, logger: o.Logger}
+	s := &Server{app: o.App, auth: newAuthenticator(o.Sources), maxBody: o.MaxBodyBytes, metrics: o.Metrics, logger: o.Logger}
+	if o.AdminToken != "" {
+		d := sha256.Sum256([]byte(string(o.AdminToken)))
+		s.adminDigest = &d
+	}
+	return s
 }
 
 // Register adds the FHIR endpoints to mux.
@@ -55,6 +65,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("POST /fhir/{source}/notifications", s.recoverPanics(http.HandlerFunc(s.notifications)))
 	mux.Handle("POST /fhir/{source}", s.recoverPanics(http.HandlerFunc(s.push)))
 	mux.Handle("POST /fhir/{source}/{type}", s.recoverPanics(http.HandlerFunc(s.push)))
+	mux.Handle("GET /status/subscriptions", s.recoverPanics(http.HandlerFunc(s.subscriptionStatus)))
 }
 
 // readBody authenticates the request, checks its media type and reads its

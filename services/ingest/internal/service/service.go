@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/telemetry"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
+	"github.com/carenotify/carenotify/services/ingest/internal/fhirclient"
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 	"github.com/carenotify/carenotify/services/ingest/internal/mllp"
 	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
@@ -67,12 +69,37 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	servers, err := config.LoadFHIRServers(cfg.FHIRServersFile, cfg.AllSources())
+	if err != nil {
+		return err
+	}
+	var reader app.FHIRReader
+	periods := map[string]time.Duration{}
+	if len(servers) > 0 {
+		reg, err := fhirclient.NewRegistry(servers, fhirclient.Options{})
+		if err != nil {
+			return err
+		}
+		reader = reg
+		for _, s := range servers {
+			periods[s.Source] = s.Heartbeat()
+		}
+	}
+	subStore, err := natsbus.NewSubscriptionStore(ctx, js, cfg.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	subs, err := app.NewSubscriptions(ctx, subStore, func(source string) time.Duration { return periods[source] })
+	if err != nil {
+		return err
+	}
 	m := metrics.New(tel.Registry)
-	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Auditor: aw, Metrics: m, Logger: logger, HL7Location: loc})
+	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Auditor: aw, Metrics: m, Logger: logger,
+		HL7Location: loc, FHIR: reader, Subscriptions: subs})
 	mux := http.NewServeMux()
 	tel.Register(mux)
 	server.New(server.Options{
-		App: a, Sources: cfg.AllSources(), MaxBodyBytes: maxBody, Metrics: m, Logger: logger,
+		App: a, Sources: cfg.AllSources(), MaxBodyBytes: maxBody, Metrics: m, Logger: logger, AdminToken: cfg.AdminToken,
 	}).Register(mux)
 
 	httpL, err := lifecycle.Listen(cfg.HTTPListener, cfg.HTTPAddr)
@@ -81,6 +108,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, mux)
+	g.Go("heartbeats", func(ctx context.Context) error { return a.RunHeartbeats(ctx, cfg.HeartbeatCheckInterval) })
 	mllpAddr := "off"
 	if cfg.MLLPEnabled() {
 		ml, err := startMLLP(g, cfg, a, tel.Registry, nc.MaxPayload(), logger)
@@ -90,7 +118,8 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		}
 		mllpAddr = ml.Addr().String()
 	}
-	logger.Info("ingest started", "http", httpL.Addr().String(), "mllp", mllpAddr, "sources", len(cfg.AllSources()))
+	logger.Info("ingest started", "http", httpL.Addr().String(), "mllp", mllpAddr, "sources", len(cfg.AllSources()),
+		"fhirServers", len(servers))
 	return g.Run(ctx)
 }
 
