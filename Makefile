@@ -21,7 +21,7 @@ build: ## build the five services, carenotifyctl and the dev tools into bin/
 	$(GO) build -o bin/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./services/journey/cmd/carenotifyctl ./deploy/devstack/cmd/devstack ./deploy/devstack/cmd/demo
 
 .PHONY: test
-test: modules-build bench-smoke ## run every test (unit, integration, end-to-end) with the race detector
+test: modules-build bench-smoke fuzz-smoke ## run every test (unit, integration, end-to-end) with the race detector
 	$(GO) test $(GOTEST_FLAGS) work
 
 .PHONY: bench
@@ -31,6 +31,27 @@ bench: ## run the benchmark scenarios (issue 7), each figure the median of 3 run
 .PHONY: bench-smoke
 bench-smoke: ## run every benchmark scenario for a few seconds to check the harness; fails on any error
 	$(GO) run ./test/bench/cmd/bench -smoke -out bench/smoke.tmp
+
+FUZZTIME      ?= 60s
+FUZZSMOKETIME ?= 5s
+# Fuzz targets that fuzz-smoke runs inside `make test`: the HL7 parser, the MLLP
+# framer and the FHIR notification decoder (package dir:FuzzName).
+FUZZ_SMOKE := pkg/hl7:FuzzParse pkg/hl7/mllp:FuzzMLLPReader services/ingest/internal/fhirnotify:FuzzParseNotification services/ingest/internal/fhirnotify:FuzzParsePush
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target in the repo for FUZZTIME each (default 60s)
+	@grep -rln --include='*_test.go' --exclude-dir=.git --exclude-dir=node_modules --exclude-dir=var '^func Fuzz' . | sort | while read -r f; do \
+	  d=$$(dirname "$$f"); \
+	  for n in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
+	    echo "fuzz $$d $$n for $(FUZZTIME)"; \
+	    (cd "$$d" && $(GO) test -run='^$$' -fuzz="^$$n$$" -fuzztime=$(FUZZTIME) .) || exit 1; \
+	  done; \
+	done
+
+.PHONY: fuzz-smoke
+fuzz-smoke: ## run the HL7, MLLP and notification fuzz targets for FUZZSMOKETIME each (default 5s); part of `make test`
+	@for t in $(FUZZ_SMOKE); do d=$${t%%:*}; n=$${t##*:}; echo "fuzz $$d $$n for $(FUZZSMOKETIME)"; \
+	  (cd "$$d" && $(GO) test -run='^$$' -fuzz="^$$n$$" -fuzztime=$(FUZZSMOKETIME) .); done
 
 .PHONY: modules-build
 modules-build: ## check go.mod is tidy, build and vet every module on its own (GOWORK=off)

@@ -5,9 +5,11 @@ go 1.26.0
 require (
 	github.com/carenotify/carenotify/deploy/devstack v0.0.0
 	github.com/carenotify/carenotify/pkg v0.0.0
+	github.com/carenotify/carenotify/proto v0.0.0
 	github.com/google/go-cmp v0.7.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (

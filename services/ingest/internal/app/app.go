@@ -37,6 +37,8 @@ type App struct {
 	// subs tracks subscription event numbers and heartbeats; nil turns
 	// tracking off.
 	subs *Subscriptions
+	// dead reads stored dead letters; nil when not configured.
+	dead DeadLetterStore
 }
 
 // Options configure an App.
@@ -58,6 +60,8 @@ type Options struct {
 	FHIR FHIRReader
 	// Subscriptions tracks event numbers and heartbeats; optional.
 	Subscriptions *Subscriptions
+	// DeadLetters reads EHR_DEAD for listing and replay; optional.
+	DeadLetters DeadLetterStore
 }
 
 // New returns an App.
@@ -71,7 +75,7 @@ func New(o Options) *App {
 		loc = time.UTC
 	}
 	return &App{pub: o.Publisher, audit: o.Auditor, metrics: o.Metrics, logger: o.Logger, now: now, hl7Location: loc,
-		fhir: o.FHIR, subs: o.Subscriptions}
+		fhir: o.FHIR, subs: o.Subscriptions, dead: o.DeadLetters}
 }
 
 // Result says what Ingest did with a notification.
@@ -111,7 +115,7 @@ func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, erro
 	received := a.now()
 	n, res, err := a.parse(body)
 	if err != nil {
-		if dlErr := a.deadLetter(ctx, src, err.Reason, body); dlErr != nil {
+		if dlErr := a.deadLetter(ctx, src, InputFHIRNotification, "", err.Reason, body); dlErr != nil {
 			return res, dlErr
 		}
 		return res, err
@@ -127,7 +131,7 @@ func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, erro
 			return res, ferr
 		}
 	case res.Payload == fhirnotify.PayloadEmpty, res.Payload == fhirnotify.PayloadIDOnly && !a.canFetch(src, n):
-		if dlErr := a.deadLetter(ctx, src, ReasonPayloadNotSupported, body); dlErr != nil {
+		if dlErr := a.deadLetter(ctx, src, InputFHIRNotification, "", ReasonPayloadNotSupported, body); dlErr != nil {
 			return res, dlErr
 		}
 		res.Deferred = true
@@ -138,7 +142,7 @@ func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, erro
 			// A focus that can never be fetched is kept for replay; a
 			// failed fetch is the EHR's to retry.
 			if ferr.Kind != KindUnavailable {
-				if dlErr := a.deadLetter(ctx, src, ferr.Reason, body); dlErr != nil {
+				if dlErr := a.deadLetter(ctx, src, InputFHIRNotification, "", ferr.Reason, body); dlErr != nil {
 					return res, dlErr
 				}
 			}
@@ -147,7 +151,7 @@ func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, erro
 	}
 	events, merr := a.mapNotification(src, n, received, &res)
 	if merr != nil {
-		if dlErr := a.deadLetter(ctx, src, merr.Reason, body); dlErr != nil {
+		if dlErr := a.deadLetter(ctx, src, InputFHIRNotification, "", merr.Reason, body); dlErr != nil {
 			return res, dlErr
 		}
 		return res, merr
@@ -215,8 +219,8 @@ func (a *App) parse(body []byte) (n *fhirnotify.Notification, res Result, err *E
 }
 
 // deadLetter stores body for replay, or returns a KindUnavailable error.
-func (a *App) deadLetter(ctx context.Context, src Source, reason string, body []byte) *Error {
-	err := a.pub.PublishDeadLetter(ctx, DeadLetter{Tenant: src.Tenant, Source: src.Name, Reason: reason, Body: body})
+func (a *App) deadLetter(ctx context.Context, src Source, input, pushType, reason string, body []byte) *Error {
+	err := a.pub.PublishDeadLetter(ctx, DeadLetter{Tenant: src.Tenant, Source: src.Name, Reason: reason, Input: input, PushType: pushType, Body: body})
 	if err != nil {
 		return &Error{Kind: KindUnavailable, Reason: ReasonDeadLetterFailed, Code: "transient",
 			Diagnostics: "the notification could not be stored for replay; retry it later", Err: err}

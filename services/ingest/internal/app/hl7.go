@@ -44,7 +44,7 @@ func (a *App) IngestHL7(ctx context.Context, src Source, raw []byte) (HL7Result,
 	received := a.now()
 	res, events, err := a.normaliseHL7(src, raw, received)
 	if err != nil {
-		if dlErr := a.deadLetter(ctx, src, err.Reason, raw); dlErr != nil {
+		if dlErr := a.deadLetter(ctx, src, InputHL7, "", err.Reason, raw); dlErr != nil {
 			dlErr.HL7 = []*hl7.ParseError{unavailableHL7("the message could not be kept for replay; retry later")}
 			return res, dlErr
 		}
@@ -104,7 +104,7 @@ func (a *App) IngestHL7Batch(ctx context.Context, src Source, raw []byte) (HL7Ba
 	b, err := hl7.SplitBatch(raw)
 	if err != nil {
 		e := hl7Error(KindInvalid, ReasonHL7Invalid, err)
-		if dlErr := a.deadLetter(ctx, src, e.Reason, raw); dlErr != nil {
+		if dlErr := a.deadLetter(ctx, src, InputHL7, "", e.Reason, raw); dlErr != nil {
 			dlErr.HL7 = []*hl7.ParseError{unavailableHL7("the batch could not be kept for replay; retry later")}
 			return out, dlErr
 		}

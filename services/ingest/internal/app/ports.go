@@ -25,6 +25,12 @@ type DeadLetter struct {
 	Tenant, Source string
 	// Reason is a short machine code (not PHI).
 	Reason string
+	// Input is the path the body came in by: InputFHIRNotification,
+	// InputFHIRPush or InputHL7 (not PHI).
+	Input string
+	// PushType is the resource type of a FHIR push's URL, "" for a Bundle
+	// posted to [base] and for other inputs (not PHI).
+	PushType string
 	// Body is the input exactly as received. PHI.
 	Body []byte
 }

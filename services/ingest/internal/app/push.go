@@ -53,14 +53,14 @@ func (a *App) IngestPush(ctx context.Context, src Source, pathType string, body 
 	received := a.now()
 	res, events, err := a.normalisePush(src, pathType, body, received)
 	if err != nil {
-		if dlErr := a.deadLetter(ctx, src, err.Reason, body); dlErr != nil {
+		if dlErr := a.deadLetter(ctx, src, InputFHIRPush, pathType, err.Reason, body); dlErr != nil {
 			return res, dlErr
 		}
 		return res, err
 	}
 	for i := range res.Entries {
 		if res.Entries[i].Err != nil {
-			if dlErr := a.deadLetter(ctx, src, res.Entries[i].Err.Reason, body); dlErr != nil {
+			if dlErr := a.deadLetter(ctx, src, InputFHIRPush, pathType, res.Entries[i].Err.Reason, body); dlErr != nil {
 				return res, dlErr
 			}
 			break

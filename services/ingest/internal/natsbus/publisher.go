@@ -65,7 +65,8 @@ func (p *Publisher) PublishEvent(ctx context.Context, ev *eventsv1.ClinicalEvent
 }
 
 // PublishDeadLetter stores dl.Body on dead.ehr.<tenant>.<source> with the
-// SHA-256 of the body as the Nats-Msg-Id and the reason in Cn-Reason.
+// SHA-256 of the body as the Nats-Msg-Id, the reason in Cn-Reason, the
+// input path in Cn-Input and a push's URL resource type in Cn-Push-Type.
 func (p *Publisher) PublishDeadLetter(ctx context.Context, dl app.DeadLetter) error {
 	subject, err := bus.Subject("dead", "ehr", dl.Tenant, dl.Source)
 	if err != nil {
@@ -81,6 +82,12 @@ func (p *Publisher) PublishDeadLetter(ctx context.Context, dl app.DeadLetter) er
 	hdr.Set(bus.HeaderTenant, dl.Tenant)
 	hdr.Set(bus.HeaderSource, dl.Source)
 	hdr.Set(bus.HeaderReason, dl.Reason)
+	if dl.Input != "" {
+		hdr.Set(HeaderInput, dl.Input)
+	}
+	if dl.PushType != "" {
+		hdr.Set(HeaderPushType, dl.PushType)
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	_, err = bus.Publish(ctx, p.js, subject, data, msgID, hdr)

@@ -46,7 +46,8 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger gets one line per request. Required.
 	Logger *slog.Logger
-	// AdminToken may read every source's subscription status; optional.
+	// AdminToken may read every source's subscription status, list dead
+	// letters and replay them; optional.
 	AdminToken config.Token
 }
 
@@ -66,6 +67,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("POST /fhir/{source}", s.recoverPanics(http.HandlerFunc(s.push)))
 	mux.Handle("POST /fhir/{source}/{type}", s.recoverPanics(http.HandlerFunc(s.push)))
 	mux.Handle("GET /status/subscriptions", s.recoverPanics(http.HandlerFunc(s.subscriptionStatus)))
+	mux.Handle("GET /admin/dead-letters", s.recoverPanics(http.HandlerFunc(s.listDeadLetters)))
+	mux.Handle("POST /admin/dead-letters/{seq}/replay", s.recoverPanics(http.HandlerFunc(s.replayDeadLetter)))
 }
 
 // readBody authenticates the request, checks its media type and reads its

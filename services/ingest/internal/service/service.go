@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	m := metrics.New(tel.Registry)
 	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Auditor: aw, Metrics: m, Logger: logger,
-		HL7Location: loc, FHIR: reader, Subscriptions: subs})
+		HL7Location: loc, FHIR: reader, Subscriptions: subs, DeadLetters: natsbus.NewDeadLetters(js, sealer, cfg.PublishTimeout)})
 	mux := http.NewServeMux()
 	tel.Register(mux)
 	server.New(server.Options{
