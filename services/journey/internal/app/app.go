@@ -48,12 +48,18 @@ type Service struct {
 	timers Timers
 	// consents keeps consent records and sent-message mappings.
 	consents ConsentStore
-	logger   *slog.Logger
-	now      func() time.Time
-	loc      *time.Location
-	sends    *prometheus.CounterVec
-	starts   *prometheus.CounterVec
-	timerC   *prometheus.CounterVec
+	// waits keeps the markers of instances waiting for an event; nil
+	// when not configured.
+	waits Waits
+	// caps counts sends for frequency caps; nil when not configured.
+	caps   FrequencyCaps
+	logger *slog.Logger
+	now    func() time.Time
+	loc    *time.Location
+	sends  *prometheus.CounterVec
+	starts *prometheus.CounterVec
+	timerC *prometheus.CounterVec
+	conds  *prometheus.CounterVec
 }
 
 // Option configures a Service.
@@ -77,7 +83,7 @@ func New(set *catalog.Set, email EmailSender, timers Timers, consents ConsentSto
 	sends := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_sends_total",
 		Help: "Journey steps that tried to send a message, by journey id, channel and outcome " +
-			"(sent, duplicate, no_contact, no_consent, quiet_hours, render_failed, rejected, retry).",
+			"(sent, duplicate, no_contact, no_consent, quiet_hours, frequency_capped, render_failed, rejected, retry).",
 	}, []string{"journey", "channel", "outcome"})
 	starts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_starts_total",
@@ -85,12 +91,16 @@ func New(set *catalog.Set, email EmailSender, timers Timers, consents ConsentSto
 	}, []string{"journey", "outcome"})
 	timerC := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_timers_total",
-		Help: "Journey waits, by journey id and outcome (scheduled, fired, time_passed, cancelled, stale).",
+		Help: "Journey waits, by journey id and outcome (scheduled, fired, time_passed, cancelled, stale, replanned, arrived, timed_out).",
 	}, []string{"journey", "outcome"})
-	reg.MustRegister(sends, starts, timerC)
+	conds := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "journey_step_conditions_total",
+		Help: "Step if: conditions evaluated, by journey id and outcome (true, false, error).",
+	}, []string{"journey", "outcome"})
+	reg.MustRegister(sends, starts, timerC, conds)
 	s := &Service{
 		set: set, email: email, timers: timers, consents: consents, audit: auditor, logger: logger,
-		now: time.Now, loc: time.UTC, sends: sends, starts: starts, timerC: timerC,
+		now: time.Now, loc: time.UTC, sends: sends, starts: starts, timerC: timerC, conds: conds,
 	}
 	for _, o := range opts {
 		o(s)
@@ -121,10 +131,16 @@ type Result struct {
 	Journeys int
 	// Cancels is how many journeys list the event in cancel_on.
 	Cancels int
+	// Replans is how many journeys list the event in replan_on.
+	Replans int
+	// Waits is how many journeys have a wait_for step for the event.
+	Waits int
 }
 
 // HandleEvent first cancels the pending timers of every journey instance
-// that lists ev in cancel_on, then runs every journey that ev triggers
+// that lists ev in cancel_on, re-plans those of every instance that lists
+// it in replan_on, continues every instance waiting for it (wait_for),
+// then runs every journey that ev triggers
 // and whose when: condition holds. Each journey runs its steps in order
 // until a wait, which sets a timer, and stops at the first step that
 // fails; the other journeys still run. The error is nil when every step
@@ -139,9 +155,11 @@ func (s *Service) HandleEvent(ctx context.Context, ev *eventsv1.ClinicalEvent) (
 	}
 	trigger := ev.GetKind() + "." + ev.GetAction()
 	cancels := s.set.CancelledBy(ev.GetTenant(), trigger)
+	replans := s.set.ReplannedBy(ev.GetTenant(), trigger)
+	waiting := s.set.WaitingFor(ev.GetTenant(), trigger)
 	journeys := s.set.Match(ev.GetTenant(), trigger)
-	res := Result{Journeys: len(journeys), Cancels: len(cancels)}
-	if len(journeys)+len(cancels) == 0 {
+	res := Result{Journeys: len(journeys), Cancels: len(cancels), Replans: len(replans), Waits: len(waiting)}
+	if len(journeys)+len(cancels)+len(replans)+len(waiting) == 0 {
 		return res, nil
 	}
 	if ev.GetSubjectRef() == "" {
@@ -150,6 +168,12 @@ func (s *Service) HandleEvent(ctx context.Context, ev *eventsv1.ClinicalEvent) (
 	var errs outcomes
 	for _, j := range cancels {
 		errs.add(ev, j, s.cancel(ctx, ev, j))
+	}
+	for _, j := range replans {
+		errs.add(ev, j, s.replan(ctx, ev, j))
+	}
+	for _, j := range waiting {
+		errs.add(ev, j, s.arrived(ctx, ev, j))
 	}
 	vars := expr.VarsOf(ev, s.now())
 	for _, j := range journeys {
@@ -226,14 +250,29 @@ func (s *Service) run(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalo
 	data := templateData(ev)
 	for i := from; i < len(j.Steps); i++ {
 		st := j.Steps[i]
+		run, deferred, err := s.stepCondition(ctx, ev, j, i, st)
+		switch {
+		case err != nil:
+			return fmt.Errorf("step %d: %w", i, err)
+		case deferred:
+			return nil
+		case !run:
+			continue
+		}
 		if st.Kind == catalog.StepSend {
 			if deferred, err := s.quiet(ctx, ev, j, i, st); err != nil || deferred {
 				return err
 			}
-			if err := s.sendEmail(ctx, ev, j, i, st, data); err != nil {
+			if err := s.sendEmail(ctx, ev, j, strconv.Itoa(i), st, data); err != nil {
 				return fmt.Errorf("step %d: %w", i, err)
 			}
 			continue
+		}
+		if st.Kind == catalog.StepWaitFor {
+			if err := s.waitFor(ctx, ev, j, i, st); err != nil {
+				return fmt.Errorf("step %d: %w", i, err)
+			}
+			return nil
 		}
 		now := s.now()
 		due, err := dueTime(st, ev, now)
@@ -265,15 +304,16 @@ func (s *Service) run(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalo
 	return nil
 }
 
-// sendEmail runs send step i of journey j.
-func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, i int, st catalog.Step, data catalog.Data) error {
+// sendEmail runs send step stepID of journey j: its index ("2"), or for a
+// step inside on_timeout "<index>.timeout.<k>".
+func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, stepID string, st catalog.Step, data catalog.Data) error {
 	instance := Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef())
-	attrs := []any{"tenant", ev.GetTenant(), "eventId", ev.GetEventId(), "journey", j.ID, "instance", instance, "step", i}
+	attrs := []any{"tenant", ev.GetTenant(), "eventId", ev.GetEventId(), "journey", j.ID, "instance", instance, "step", stepID}
 	var to string
 	if emails := ev.GetPatient().GetEmails(); len(emails) > 0 {
 		to = strings.TrimSpace(emails[0])
 	}
-	step := audit.Object{Type: "JourneyStep", ID: instance + "/" + strconv.Itoa(i)}
+	step := audit.Object{Type: "JourneyStep", ID: instance + "/" + stepID}
 	if to == "" {
 		if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoContact); err != nil {
 			return err
@@ -286,7 +326,10 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	if err != nil || !ok {
 		return err
 	}
-	key := IdempotencyKey(ev.GetTenant(), j.ID, ev.GetSubjectRef(), i)
+	key := stepKey(ev.GetTenant(), j.ID, ev.GetSubjectRef(), stepID)
+	if capped, err := s.capped(ctx, ev, j, st, key, step); err != nil || capped {
+		return err
+	}
 	// Remembered before the send, so every email journey sends can be
 	// traced back by an unsubscribe through it.
 	sentMsg := SentMessage{Patient: ev.GetPatient().GetId(), Purpose: j.Purpose, Journey: j.ID}
@@ -316,7 +359,7 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		Text:            log.PHI(msg.Text),
 		Security:        st.Security,
 		JourneyInstance: instance,
-		Step:            strconv.Itoa(i),
+		Step:            stepID,
 	})
 	switch {
 	case IsPermanent(err):
@@ -327,6 +370,11 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		return err
 	case err != nil:
 		s.count(j, outcomeRetry)
+		return err
+	}
+	// Counted after the send: a count that fails retries the event, and
+	// the channel drops the second send as a duplicate.
+	if err := s.countSent(ctx, ev, j, key); err != nil {
 		return err
 	}
 	reason := outcomeSent
@@ -372,7 +420,13 @@ func (s *Service) count(j *catalog.Journey, outcome string) {
 // appointment never gets the same step twice, even when the EHR sends the
 // booking again or the journey file is edited.
 func IdempotencyKey(tenant, journey, subjectRef string, step int) string {
-	sum := sha256.Sum256([]byte(tenant + "|" + journey + "|" + subjectRef + "|" + strconv.Itoa(step)))
+	return stepKey(tenant, journey, subjectRef, strconv.Itoa(step))
+}
+
+// stepKey is [IdempotencyKey] for a step id: the index, or
+// "<index>.timeout.<k>" for step k of a wait_for's on_timeout.
+func stepKey(tenant, journey, subjectRef, stepID string) string {
+	sum := sha256.Sum256([]byte(tenant + "|" + journey + "|" + subjectRef + "|" + stepID))
 	return hex.EncodeToString(sum[:])
 }
 

@@ -67,6 +67,12 @@ func (f *fakeTimers) Cancel(_ context.Context, _, journey, instance string) (int
 	return f.pending, nil
 }
 
+func (f *fakeTimers) Pending(context.Context, string, string, string) ([]app.PendingTimer, error) {
+	return nil, nil
+}
+
+func (f *fakeTimers) Remove(context.Context, string, string, string, int) error { return nil }
+
 // twoJourneys loads journeys "a" and "b", both on appointment.booked,
 // "a" with two steps.
 func twoJourneys(t *testing.T) *catalog.Set {

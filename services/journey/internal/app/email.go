@@ -27,6 +27,21 @@ type Timers interface {
 	// Cancel removes every pending timer of the instance (see
 	// [InstanceKey]) of journey for tenant and returns how many it removed.
 	Cancel(ctx context.Context, tenant, journey, instanceKey string) (int, error)
+	// Pending returns the timers of the instance that have not fired yet,
+	// ordered by step.
+	Pending(ctx context.Context, tenant, journey, instanceKey string) ([]PendingTimer, error)
+	// Remove removes the pending timer of the instance at step, and its
+	// fired message if not yet handled; removing none is not an error.
+	Remove(ctx context.Context, tenant, journey, instanceKey string, step int) error
+}
+
+// PendingTimer is a timer that has not fired yet, as [Timers.Pending]
+// reports it: no event, only where and when it resumes.
+type PendingTimer struct {
+	// Step is the 0-based index of the step the instance resumes at.
+	Step int
+	// Due is when the timer fires.
+	Due time.Time
 }
 
 // Timer is a pending wait: when it fires, the journey instance resumes

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -39,6 +40,10 @@ func (s *Service) Resume(ctx context.Context, t Timer) error {
 	}
 	s.timerC.WithLabelValues(j.ID, timerFired).Inc()
 	var errs outcomes
+	if t.Step < len(j.Steps) && j.Steps[t.Step].Kind == catalog.StepWaitFor {
+		errs.add(t.Event, j, s.timedOut(ctx, t, j))
+		return errs.err()
+	}
 	errs.add(t.Event, j, s.run(ctx, t.Event, j, t.Step))
 	return errs.err()
 }
@@ -67,10 +72,7 @@ func dueTime(st catalog.Step, ev *eventsv1.ClinicalEvent, now time.Time) (time.T
 	default:
 		return time.Time{}, fmt.Errorf("step kind %s is not a wait", st.Kind)
 	}
-	if r := due.Truncate(time.Second); !r.Equal(due) {
-		due = r.Add(time.Second)
-	}
-	return due, nil
+	return roundUp(due), nil
 }
 
 // skipPassed records that the send steps after wait step i, up to the
@@ -94,9 +96,16 @@ func (s *Service) skipPassed(ctx context.Context, ev *eventsv1.ClinicalEvent, j 
 
 // cancel removes the pending timers of j's instance for ev.
 func (s *Service) cancel(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey) error {
-	n, err := s.timers.Cancel(ctx, ev.GetTenant(), j.ID, InstanceKey(ev.GetTenant(), j.ID, ev.GetSubjectRef()))
+	key := InstanceKey(ev.GetTenant(), j.ID, ev.GetSubjectRef())
+	n, err := s.timers.Cancel(ctx, ev.GetTenant(), j.ID, key)
 	if err != nil {
 		return fmt.Errorf("cancel timers: %w", err)
+	}
+	if s.waits != nil && slices.ContainsFunc(j.Steps, func(st catalog.Step) bool { return st.Kind == catalog.StepWaitFor }) {
+		// An instance waiting for an event no longer does.
+		if err := s.waits.Done(ctx, ev.GetTenant(), j.ID, key); err != nil {
+			return fmt.Errorf("cancel waiting: %w", err)
+		}
 	}
 	if n == 0 {
 		return nil

@@ -7,8 +7,8 @@
 // every file, each with its file and line, written for the care-ops person
 // who edits the files. Nothing in a file is silently ignored: a field this
 // version does not know is an error, and a field from the planned format
-// that is not built yet (step conditions, wait_for, replan_on, SMS, ...) is an
-// error that says so. The formats are described in the service README and
+// that is not built yet (send windows, SMS, fallback, ...) is an error that
+// says so. The formats are described in the service README and
 // deploy/examples/README.md; the event names a journey may be triggered by
 // are the ones in ARCHITECTURE.md, "Canonical event".
 //

@@ -14,6 +14,7 @@ var knownTriggers = []string{
 	"encounter.admitted",
 	"encounter.discharged",
 	"patient.updated",
+	"form.submitted",
 }
 
 // KnownTriggers returns the events a journey may start on, "<kind>.<action>".

@@ -68,11 +68,17 @@ type Journey struct {
 	// CancelOn lists the events ("<kind>.<action>") that cancel the
 	// pending timers of an instance (same key).
 	CancelOn []string
+	// ReplanOn lists the events ("<kind>.<action>") that re-plan the
+	// pending timers of an instance (same key) from the new event.
+	ReplanOn []string
 	// Steps run in order.
 	Steps []Step
 	// QuietHours, if not nil, is the daily window (in the tenant's time
 	// zone) in which send steps are deferred to its end.
 	QuietHours *QuietHours
+	// FrequencyCap, if not nil, bounds the messages of the journey's
+	// purpose a patient gets; critical steps are exempt.
+	FrequencyCap *FrequencyCap
 	// File is the file name, relative to the journeys directory.
 	File string
 	// Version is a short content hash of the file.
@@ -92,6 +98,8 @@ const (
 	StepWait StepKind = "wait"
 	// StepWaitUntil waits until a time computed from the event.
 	StepWaitUntil StepKind = "wait_until"
+	// StepWaitFor waits for an event on the same key, at most Timeout.
+	StepWaitFor StepKind = "wait_for"
 )
 
 // Step is one step of a journey: sending an email, or waiting.
@@ -111,38 +119,44 @@ type Step struct {
 	// Critical send steps are not deferred by quiet hours (never in a
 	// marketing journey).
 	Critical bool
+	// WaitFor is the event ("<kind>.<action>") a [StepWaitFor] waits for.
+	WaitFor string
+	// Timeout is how long a [StepWaitFor] waits.
+	Timeout time.Duration
+	// OnTimeout are the steps (send steps only) a [StepWaitFor] runs when
+	// its timeout passes before the event; the journey then ends.
+	OnTimeout []Step
+	// If, if not nil, is the condition (a bool CEL expression, the
+	// environment of when:) under which the step runs, evaluated when it
+	// comes up.
+	If *expr.Expr
+	// Else are the steps (send steps only) run instead when If is false.
+	Else []Step
 
-	index        int // 0-based position in the file, for load messages
-	line         int // of the template field, for the load check
-	criticalLine int // of the critical field
+	index        int    // 0-based position in the file, for load messages
+	prefix       string // "step 2: " or "step 2: on_timeout step 1: ", for load messages
+	line         int    // of the template field, for the load check
+	criticalLine int    // of the critical field
 }
 
 // Fields of a journey file, in the order the README lists them.
-var journeyFields = []string{"id", "purpose", "tenant", "trigger", "when", "key", "cancel_on", "quiet_hours", "steps"}
+var journeyFields = []string{"id", "purpose", "tenant", "trigger", "when", "key", "cancel_on", "replan_on", "quiet_hours", "frequency_cap", "steps"}
 
 // Fields of the steps: a send step, a wait step, a wait_until step.
-var stepFields = []string{"send", "template", "security", "critical", "wait", "wait_until"}
+var stepFields = []string{"if", "else", "send", "template", "security", "critical", "wait", "wait_until", "wait_for", "timeout", "on_timeout"}
 
 // Fields of the planned journey format that are not built yet, with what
 // they come with. They are rejected, never ignored.
 var journeyNotYet = map[string]string{
-	"replan_on":     "replanning timers",
-	"send_window":   "send windows",
-	"frequency_cap": "frequency caps",
-	"consent":       "consent",
-	"critical":      "quiet hours (critical: true belongs on a send step)",
-	"timezone":      "per-patient time zones; quiet hours use JOURNEY_TIMEZONE",
+	"send_window": "send windows",
+	"consent":     "consent",
+	"critical":    "quiet hours (critical: true belongs on a send step)",
+	"timezone":    "per-patient time zones; quiet hours use JOURNEY_TIMEZONE",
 }
 
 // Step kinds and step fields of the planned format that are not built yet.
 var stepNotYet = map[string]string{
-	"wait_for":   "waiting for events",
-	"timeout":    "waiting for events",
-	"on_timeout": "waiting for events",
-	"if":         "step conditions",
-	"else":       "step conditions",
-	"when":       "step conditions",
-	"fallback":   "delivery tracking",
+	"fallback": "delivery tracking",
 }
 
 // Shortest and longest wait.
@@ -182,7 +196,7 @@ func parseJourney(path, name string, b []byte) (*Journey, []Problem) {
 	}
 	j := &Journey{File: name, Version: version(b), Key: KeySubject}
 	have := map[string]bool{}
-	triggerLine, cancelLine := root.Line, 0
+	triggerLine, cancelLine, replanLine := root.Line, 0, 0
 	for _, f := range p.fields(root, "") {
 		have[f.name] = true
 		switch f.name {
@@ -225,10 +239,15 @@ func parseJourney(path, name string, b []byte) (*Journey, []Problem) {
 				j.When = p.expression(f.value.Line, "when", v, expr.Bool)
 			}
 		case "cancel_on":
-			j.CancelOn = p.cancelOn(f)
+			j.CancelOn = p.events(f, "cancel_on", "cancel")
 			cancelLine = f.key.Line
+		case "replan_on":
+			j.ReplanOn = p.events(f, "replan_on", "re-plan")
+			replanLine = f.key.Line
 		case "quiet_hours":
 			j.QuietHours = p.quietHours(f)
+		case "frequency_cap":
+			j.FrequencyCap = p.frequencyCap(f)
 		default:
 			if hint, ok := journeyNotYet[f.name]; ok {
 				p.addf(f.key.Line, "%q is not supported yet (coming with %s)", f.name, hint)
@@ -248,13 +267,46 @@ func parseJourney(path, name string, b []byte) (*Journey, []Problem) {
 	if slices.Contains(j.CancelOn, j.Trigger) && j.Trigger != "" {
 		p.addf(cancelLine, "cancel_on lists %q, the journey's own trigger: the event that starts an instance would cancel it", j.Trigger)
 	}
-	if len(j.CancelOn) > 0 && !slices.ContainsFunc(j.Steps, func(s Step) bool { return s.Kind == StepWait || s.Kind == StepWaitUntil }) && have["steps"] && len(p.problems) == 0 {
+	hasWait := slices.ContainsFunc(j.Steps, func(s Step) bool {
+		return s.Kind == StepWait || s.Kind == StepWaitUntil || s.Kind == StepWaitFor
+	})
+	for _, st := range j.Steps {
+		if st.Kind != StepWaitFor {
+			continue
+		}
+		prefix := fmt.Sprintf("step %d: ", st.index+1)
+		switch {
+		case st.WaitFor == j.Trigger:
+			p.addf(st.line, "%swait_for %q is the journey's own trigger: that event starts a new instance instead", prefix, st.WaitFor)
+		case slices.Contains(j.CancelOn, st.WaitFor):
+			p.addf(st.line, "%swait_for %q is listed in cancel_on too: the event would cancel the instance it answers", prefix, st.WaitFor)
+		case slices.Contains(j.ReplanOn, st.WaitFor):
+			p.addf(st.line, "%swait_for %q is listed in replan_on too: an event either answers a wait or moves timers", prefix, st.WaitFor)
+		}
+	}
+	if len(j.CancelOn) > 0 && !hasWait && have["steps"] && len(p.problems) == 0 {
 		p.addf(cancelLine, "cancel_on has nothing to cancel: the journey has no wait or wait_until step")
+	}
+	if slices.Contains(j.ReplanOn, j.Trigger) && j.Trigger != "" {
+		p.addf(replanLine, "replan_on lists %q, the journey's own trigger: that event starts (and re-plans) the instance already", j.Trigger)
+	}
+	for _, ev := range j.ReplanOn {
+		if slices.Contains(j.CancelOn, ev) {
+			p.addf(replanLine, "replan_on lists %q, which cancel_on lists too: an event either cancels the instance or moves its timers", ev)
+		}
+	}
+	if len(j.ReplanOn) > 0 && !hasWait && have["steps"] && len(p.problems) == 0 {
+		p.addf(replanLine, "replan_on has nothing to re-plan: the journey has no wait or wait_until step")
 	}
 	if j.Purpose == PurposeMarketing {
 		for _, st := range j.Steps {
 			if st.Critical {
 				p.addf(st.criticalLine, "step %d: critical: true is not allowed in a marketing journey: marketing never bypasses quiet hours", st.index+1)
+			}
+			for _, sub := range slices.Concat(st.OnTimeout, st.Else) {
+				if sub.Critical {
+					p.addf(sub.criticalLine, "%scritical: true is not allowed in a marketing journey: marketing never bypasses quiet hours", sub.prefix)
+				}
 			}
 		}
 	}
@@ -324,27 +376,54 @@ func exampleOf(t expr.Type) string {
 	return `patient.age >= 18`
 }
 
-// cancelOn parses the cancel_on list of events.
-func (p *fileParser) cancelOn(f field) []string {
+// branch parses the steps of a step's on_timeout or else (name): send
+// steps only, for now.
+func (p *fileParser) branch(f field, prefix, name string) []Step {
+	if f.value.Kind != yaml.SequenceNode || len(f.value.Content) == 0 {
+		p.addf(f.value.Line, "%s%s must be a list of send steps, each starting with \"- send: email\"", prefix, name)
+		return nil
+	}
+	var out []Step
+	for k, n := range f.value.Content {
+		sub := fmt.Sprintf("%s%s step %d: ", prefix, name, k+1)
+		st, ok := p.stepIn(n, k, sub, false)
+		switch {
+		case !ok:
+		case st.Kind != StepSend:
+			p.addf(n.Line, "%sonly send steps are allowed inside %s for now", sub, name)
+		default:
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// events parses a list of events such as cancel_on or replan_on; verb
+// says what the events do, for the messages.
+func (p *fileParser) events(f field, name, verb string) []string {
+	example := "[appointment.cancelled, appointment.noshow]"
+	if name == "replan_on" {
+		example = "[appointment.rescheduled]"
+	}
 	if f.value.Kind != yaml.SequenceNode {
-		p.addf(f.value.Line, "cancel_on must be a list of events such as [appointment.cancelled, appointment.noshow]")
+		p.addf(f.value.Line, "%s must be a list of events such as %s", name, example)
 		return nil
 	}
 	if len(f.value.Content) == 0 {
-		p.addf(f.value.Line, "cancel_on is empty; list the events that cancel, or leave it out")
+		p.addf(f.value.Line, "%s is empty; list the events that %s, or leave it out", name, verb)
 		return nil
 	}
 	var out []string
 	for _, n := range f.value.Content {
 		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || n.Value == "" {
-			p.addf(n.Line, "cancel_on: each entry is one event such as appointment.cancelled")
+			p.addf(n.Line, "%s: each entry is one event such as %s", name, strings.Trim(strings.Split(example, ",")[0], "[]"))
 			continue
 		}
 		switch {
 		case !IsKnownTrigger(n.Value):
-			p.addf(n.Line, "cancel_on: %q is not a known event (known: %s)", n.Value, strings.Join(knownTriggers, ", "))
+			p.addf(n.Line, "%s: %q is not a known event (known: %s)", name, n.Value, strings.Join(knownTriggers, ", "))
 		case slices.Contains(out, n.Value):
-			p.addf(n.Line, "cancel_on: %q is listed twice", n.Value)
+			p.addf(n.Line, "%s: %q is listed twice", name, n.Value)
 		default:
 			out = append(out, n.Value)
 		}
@@ -355,18 +434,27 @@ func (p *fileParser) cancelOn(f field) []string {
 // step parses step i (0-based) of a journey. A step does one thing: send,
 // wait or wait_until.
 func (p *fileParser) step(n *yaml.Node, i int) (Step, bool) {
-	prefix := fmt.Sprintf("step %d: ", i+1)
+	return p.stepIn(n, i, fmt.Sprintf("step %d: ", i+1), true)
+}
+
+// stepIn parses a step; prefix starts its messages, and nested says
+// whether wait_for (with its own on_timeout steps) may appear.
+func (p *fileParser) stepIn(n *yaml.Node, i int, prefix string, nested bool) (Step, bool) {
 	if n.Kind != yaml.MappingNode {
 		p.addf(n.Line, "%sa step is a group of fields such as \"send: email\" and \"template: <id>\", or \"wait: 24h\"", prefix)
 		return Step{}, false
 	}
 	before := len(p.problems)
-	s := Step{Security: SecurityPHI, index: i}
+	s := Step{Security: SecurityPHI, index: i, prefix: prefix}
 	var (
 		kinds                           []string
 		haveSend, haveTemplate, haveSec bool
 		haveCritical                    bool
 		futureKind                      bool
+		haveTimeout, haveOnTimeout      bool
+		timeoutLine                     int
+		haveIf                          bool
+		elseLine                        int
 	)
 	for _, f := range p.fields(n, prefix) {
 		switch f.name {
@@ -434,6 +522,57 @@ func (p *fileParser) step(n *yaml.Node, i int) (Step, bool) {
 					s.Kind, s.WaitUntil = StepWaitUntil, x
 				}
 			}
+		case "wait_for":
+			kinds = append(kinds, f.name)
+			if v, ok := p.scalar(f, prefix); ok {
+				switch {
+				case !nested:
+					p.addf(f.key.Line, "%swait_for is not allowed inside on_timeout (only send steps are, for now)", prefix)
+				case v == "":
+					p.addf(f.value.Line, "%swait_for is empty; name the event to wait for, such as form.submitted", prefix)
+				case !IsKnownTrigger(v):
+					p.addf(f.value.Line, "%swait_for %q is not a known event (known: %s)", prefix, v, strings.Join(knownTriggers, ", "))
+				default:
+					s.Kind, s.WaitFor, s.line = StepWaitFor, v, f.value.Line
+				}
+			}
+		case "timeout":
+			haveTimeout, timeoutLine = true, f.key.Line
+			if v, ok := p.scalar(f, prefix); ok {
+				d, err := time.ParseDuration(v)
+				switch {
+				case err != nil:
+					p.addf(f.value.Line, "%stimeout %q is not a duration such as 30m, 24h or 48h (units: s, m, h)", prefix, v)
+				case d < minWait || d > maxWait:
+					p.addf(f.value.Line, "%stimeout %s must be at least 1s and at most %dh (two years)", prefix, v, int(maxWait.Hours()))
+				default:
+					s.Timeout = d
+				}
+			}
+		case "if":
+			haveIf = true
+			if !nested {
+				p.addf(f.key.Line, "%sif is not allowed here (only on the journey's own steps, not inside on_timeout or else)", prefix)
+				continue
+			}
+			if v, ok := p.scalar(f, prefix); ok {
+				s.If = p.expression(f.value.Line, prefix+"if", v, expr.Bool)
+			}
+		case "else":
+			elseLine = f.key.Line
+			if !nested {
+				p.addf(f.key.Line, "%selse is not allowed here (only on the journey's own steps, not inside on_timeout or else)", prefix)
+				continue
+			}
+			s.Else = p.branch(f, prefix, "else")
+		case "when":
+			p.addf(f.key.Line, "%sa step's condition is written \"if: <CEL>\" (when: is the journey's condition)", prefix)
+		case "on_timeout":
+			haveOnTimeout = true
+			if timeoutLine == 0 {
+				timeoutLine = f.key.Line
+			}
+			s.OnTimeout = p.branch(f, prefix, "on_timeout")
 		default:
 			if hint, ok := stepNotYet[f.name]; ok {
 				futureKind = true
@@ -443,11 +582,21 @@ func (p *fileParser) step(n *yaml.Node, i int) (Step, bool) {
 			p.unknownField(f, prefix, stepFields)
 		}
 	}
+	if elseLine != 0 && !haveIf && nested {
+		p.addf(elseLine, "%selse needs an \"if: <condition>\" on the same step", prefix)
+	}
 	switch {
 	case len(kinds) > 1:
 		p.addf(n.Line, "%sa step does one thing, but this one has %s: make them separate steps, each starting with \"- \"", prefix, strings.Join(kinds, " and "))
+	case len(kinds) == 0 && !futureKind && (haveTimeout || haveOnTimeout):
+		p.addf(timeoutLine, "%s\"timeout\" and \"on_timeout\" belong to wait_for steps: add \"wait_for: <event>\"", prefix)
 	case len(kinds) == 0 && !futureKind:
-		p.addf(n.Line, "%smissing what the step does: \"send: email\", \"wait: <duration>\" or \"wait_until: <time expression>\"", prefix)
+		p.addf(n.Line, "%smissing what the step does: \"send: email\", \"wait: <duration>\", \"wait_until: <time expression>\" or \"wait_for: <event>\"", prefix)
+	case len(kinds) == 0:
+	case kinds[0] == "wait_for" && !haveTimeout:
+		p.addf(n.Line, "%smissing \"timeout: <duration>\": how long to wait for %s", prefix, s.WaitFor)
+	case kinds[0] != "wait_for" && (haveTimeout || haveOnTimeout):
+		p.addf(timeoutLine, "%s\"timeout\" and \"on_timeout\" belong to wait_for steps, not to a %s step", prefix, kinds[0])
 	case haveSend && !haveTemplate:
 		p.addf(n.Line, "%smissing \"template: <id>\" (the template the email is rendered from)", prefix)
 	case !haveSend && (haveTemplate || haveSec || haveCritical) && len(kinds) == 1:

@@ -41,6 +41,7 @@ func TestLoadExamples(t *testing.T) {
 			Trigger:  "appointment.booked",
 			Key:      catalog.KeySubject,
 			CancelOn: []string{"appointment.cancelled", "appointment.noshow"},
+			ReplanOn: []string{"appointment.rescheduled"},
 			Steps: []catalog.Step{
 				{Kind: catalog.StepWaitUntil, Security: catalog.SecurityPHI},
 				{Kind: catalog.StepSend, Send: catalog.ChannelEmail, Template: "appointment-reminder", Security: catalog.SecurityPHI},
@@ -146,7 +147,7 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 		{
 			name: "unknown field",
 			give: map[string]string{"a.yaml": goodJourney + "owner: care-ops\n"},
-			want: []string{`a.yaml:7: unknown field "owner" (known fields: id, purpose, tenant, trigger, when, key, cancel_on, quiet_hours, steps)`},
+			want: []string{`a.yaml:7: unknown field "owner" (known fields: id, purpose, tenant, trigger, when, key, cancel_on, replan_on, quiet_hours, frequency_cap, steps)`},
 		},
 		{
 			name: "misspelt field",
@@ -159,27 +160,109 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 		{
 			name: "unknown trigger",
 			give: map[string]string{"appointment.yaml": strings.Replace(goodJourney, "appointment.booked", "appointment.boked", 1)},
-			want: []string{`appointment.yaml:3: trigger "appointment.boked" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated)`},
+			want: []string{`appointment.yaml:3: trigger "appointment.boked" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated, form.submitted)`},
 		},
 		{
-			name: "wait_for step",
-			give: map[string]string{"appointment.yaml": goodJourney + "  - wait_for: form.submitted\n    timeout: 48h\n"},
+			name: "bad wait_for steps",
+			give: map[string]string{"a.yaml": goodJourney +
+				"  - wait_for: form.sent\n    timeout: 48h\n" + // 7
+				"  - wait_for: form.submitted\n" + // 9
+				"  - wait_for: form.submitted\n    timeout: 2d\n    on_timeout:\n      - wait: 1h\n      - send: email\n        template: nope\n" + // 10
+				"  - wait_for: appointment.booked\n    timeout: 1h\n    on_timeout:\n      - wait_for: form.submitted\n        timeout: 1h\n" + // 16
+				"  - wait: 1h\n    timeout: 1h\n" + // 21
+				"  - on_timeout:\n      - send: email\n        template: confirm\n", // 23
+			},
 			want: []string{
-				`appointment.yaml:7: step 2: "wait_for" is not supported yet (coming with waiting for events)`,
-				`appointment.yaml:8: step 2: "timeout" is not supported yet (coming with waiting for events)`,
+				`a.yaml:7: step 2: wait_for "form.sent" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated, form.submitted)`,
+				`a.yaml:9: step 3: missing "timeout: <duration>": how long to wait for form.submitted`,
+				`a.yaml:11: step 4: timeout "2d" is not a duration such as 30m, 24h or 48h (units: s, m, h)`,
+				`a.yaml:13: step 4: on_timeout step 1: only send steps are allowed inside on_timeout for now`,
+				`a.yaml:19: step 5: on_timeout step 1: wait_for is not allowed inside on_timeout (only send steps are, for now)`,
+				`a.yaml:22: step 6: "timeout" and "on_timeout" belong to wait_for steps, not to a wait step`,
+				`a.yaml:23: step 7: "timeout" and "on_timeout" belong to wait_for steps: add "wait_for: <event>"`,
 			},
 		},
 		{
-			name: "if step",
-			give: map[string]string{"appointment.yaml": goodJourney + "  - if: patient.age >= 18\n"},
-			want: []string{`appointment.yaml:7: step 2: "if" is not supported yet (coming with step conditions)`},
+			name: "wait_for own trigger, cancel_on, missing on_timeout template",
+			give: map[string]string{
+				"a.yaml": goodJourney + "  - wait_for: appointment.booked\n    timeout: 1h\n",
+				"b.yaml": strings.Replace(goodJourney, "id: a", "id: b", 1) + "  - wait_for: form.submitted\n    timeout: 1h\n" +
+					"    on_timeout:\n      - send: email\n        template: nope\ncancel_on: [form.submitted]\n",
+			},
+			want: []string{
+				`a.yaml:7: step 2: wait_for "appointment.booked" is the journey's own trigger: that event starts a new instance instead`,
+				`b.yaml:7: step 2: wait_for "form.submitted" is listed in cancel_on too: the event would cancel the instance it answers`,
+				`b.yaml:11: step 2: on_timeout step 1: template "nope" does not exist in TEMPLATES (known: confirm)`,
+			},
 		},
 		{
-			name: "replan and quiet hours",
+			name: "bad frequency caps",
+			give: map[string]string{
+				"a.yaml": goodJourney + "frequency_cap: {max: 0, per: 1d, every: 2}\n",
+				"b.yaml": strings.Replace(goodJourney, "id: a", "id: b", 1) + "frequency_cap: 3\n",
+				"c.yaml": strings.Replace(goodJourney, "id: a", "id: c", 1) + "frequency_cap: {max: 2}\n",
+			},
+			want: []string{
+				`a.yaml:7: frequency_cap: max "0" must be a whole number of messages from 1 to 1000`,
+				`a.yaml:7: frequency_cap: per "1d" must be a duration from 1h to 744h (31 days), such as 24h or 168h`,
+				`a.yaml:7: frequency_cap: unknown field "every" (known fields: max, per)`,
+				`b.yaml:7: frequency_cap must be a group of fields such as frequency_cap: {max: 3, per: 24h}`,
+				`c.yaml:7: frequency_cap: missing "per" (e.g. frequency_cap: {max: 3, per: 24h})`,
+			},
+		},
+		{
+			name: "good frequency cap",
+			give: map[string]string{"a.yaml": goodJourney + "frequency_cap: {max: 2, per: 24h}\n"},
+		},
+		{
+			name: "good wait_for",
+			give: map[string]string{"a.yaml": goodJourney + "  - wait_for: form.submitted\n    timeout: 48h\n    on_timeout:\n      - send: email\n        template: confirm\n"},
+		},
+		{
+			name: "bad if and else",
+			give: map[string]string{"a.yaml": goodJourney +
+				"  - if: patient.age >= 18\n" + // 7
+				"  - if: patient.age\n    send: email\n    template: confirm\n" + // 8
+				"  - send: email\n    template: confirm\n    else:\n      - send: email\n        template: confirm\n" + // 11
+				"  - if: patient.has_email\n    wait: 1h\n    else:\n      - wait: 1h\n      - send: email\n        template: confirm\n        if: now > now\n" + // 16
+				"  - when: patient.has_email\n    wait: 1h\n", // 23
+			},
+			want: []string{
+				`a.yaml:7: step 2: missing what the step does: "send: email", "wait: <duration>", "wait_until: <time expression>" or "wait_for: <event>"`,
+				`a.yaml:8: step 3: if: the expression is a number (int), but it must be true or false (bool)`,
+				`a.yaml:13: step 4: else needs an "if: <condition>" on the same step`,
+				`a.yaml:19: step 5: else step 1: only send steps are allowed inside else for now`,
+				`a.yaml:22: step 5: else step 2: if is not allowed here (only on the journey's own steps, not inside on_timeout or else)`,
+				`a.yaml:23: step 6: a step's condition is written "if: <CEL>" (when: is the journey's condition)`,
+			},
+		},
+		{
+			name: "good if and else",
+			give: map[string]string{"a.yaml": goodJourney +
+				"  - if: patient.has_email && event.appointment.service_type != \"telehealth\"\n    wait: 1h\n" +
+				"  - if: patient.age >= 18\n    send: email\n    template: confirm\n    else:\n      - send: email\n        template: confirm\n"},
+		},
+		{
+			name: "replan without wait and quiet hours",
 			give: map[string]string{"a.yaml": goodJourney + "replan_on: [appointment.rescheduled]\nquiet_hours: 21:00-08:00\n"},
 			want: []string{
-				`a.yaml:7: "replan_on" is not supported yet (coming with replanning timers)`,
 				`a.yaml:8: quiet_hours must be a group of fields such as quiet_hours: {start: "21:00", end: "08:00"}`,
+			},
+		},
+		{
+			name: "replan without wait",
+			give: map[string]string{"a.yaml": goodJourney + "replan_on: [appointment.rescheduled]\n"},
+			want: []string{`a.yaml:7: replan_on has nothing to re-plan: the journey has no wait or wait_until step`},
+		},
+		{
+			name: "bad replan_on",
+			give: map[string]string{"a.yaml": goodJourney + "  - wait: 1h\n" +
+				"cancel_on: [appointment.cancelled]\nreplan_on: [appointment.booked, appointment.cancelled, appointment.moved, appointment.cancelled]\n"},
+			want: []string{
+				`a.yaml:9: replan_on: "appointment.moved" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated, form.submitted)`,
+				`a.yaml:9: replan_on: "appointment.cancelled" is listed twice`,
+				`a.yaml:9: replan_on lists "appointment.booked", the journey's own trigger: that event starts (and re-plans) the instance already`,
+				`a.yaml:9: replan_on lists "appointment.cancelled", which cancel_on lists too: an event either cancels the instance or moves its timers`,
 			},
 		},
 		{
@@ -275,7 +358,7 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 			name: "bad cancel_on",
 			give: map[string]string{"a.yaml": goodJourney + "  - wait: 1h\ncancel_on: [appointment.booked, appointment.canceled, appointment.noshow, appointment.noshow]\n"},
 			want: []string{
-				`a.yaml:8: cancel_on: "appointment.canceled" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated)`,
+				`a.yaml:8: cancel_on: "appointment.canceled" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated, form.submitted)`,
 				`a.yaml:8: cancel_on: "appointment.noshow" is listed twice`,
 				`a.yaml:8: cancel_on lists "appointment.booked", the journey's own trigger: the event that starts an instance would cancel it`,
 			},
@@ -326,7 +409,7 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 		{
 			name: "step without send",
 			give: map[string]string{"a.yaml": "id: a\npurpose: treatment\ntrigger: appointment.booked\nsteps:\n  - template: confirm\n"},
-			want: []string{`a.yaml:5: step 1: missing what the step does: "send: email", "wait: <duration>" or "wait_until: <time expression>"`},
+			want: []string{`a.yaml:5: step 1: missing what the step does: "send: email", "wait: <duration>", "wait_until: <time expression>" or "wait_for: <event>"`},
 		},
 		{
 			name: "field twice",
@@ -449,7 +532,7 @@ func TestLoadReportsEveryProblemTogether(t *testing.T) {
 	}
 	want := []string{
 		`a.yaml:2: purpose "sales" must be one of treatment, operations, marketing`,
-		`b.yaml:3: trigger "lab_result.ready" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated)`,
+		`b.yaml:3: trigger "lab_result.ready" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated, form.submitted)`,
 		`b.yaml:5: step 1: wait "24 h" is not a duration such as 30m, 24h or 72h (units: s, m, h)`,
 		`b.yaml:7: step 2: template "results" is not loaded (the templates have problems, listed with this one)`,
 		`other.yaml:6: language "english" is not a language tag such as "en" or "es-MX"`,

@@ -21,6 +21,8 @@ type Set struct {
 	byID      map[string]*Journey
 	byTrigger map[string][]*Journey
 	byCancel  map[string][]*Journey // by cancel_on event
+	byReplan  map[string][]*Journey // by replan_on event
+	byWaitFor map[string][]*Journey // by the event a wait_for step waits for
 	templates map[string]*Template
 }
 
@@ -58,7 +60,7 @@ func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
 	}
 	templatesOK := err == nil && len(problems) == 0
 
-	s := &Set{byID: map[string]*Journey{}, byTrigger: map[string][]*Journey{}, byCancel: map[string][]*Journey{}, templates: templates}
+	s := &Set{byID: map[string]*Journey{}, byTrigger: map[string][]*Journey{}, byCancel: map[string][]*Journey{}, byReplan: map[string][]*Journey{}, byWaitFor: map[string][]*Journey{}, templates: templates}
 	journeyFile := map[string]string{}
 	jfiles, err := yamlFiles(journeysDir)
 	if err != nil {
@@ -77,6 +79,9 @@ func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
 			continue
 		}
 		for _, st := range j.Steps {
+			for _, sub := range slices.Concat(st.OnTimeout, st.Else) {
+				problems = append(problems, checkStepTemplate(path, sub, templates, templateFile, templatesDir, templatesOK)...)
+			}
 			if st.Kind != StepSend {
 				continue
 			}
@@ -102,6 +107,14 @@ func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
 		for _, ev := range j.CancelOn {
 			s.byCancel[ev] = append(s.byCancel[ev], j)
 		}
+		for _, ev := range j.ReplanOn {
+			s.byReplan[ev] = append(s.byReplan[ev], j)
+		}
+		for _, st := range j.Steps {
+			if st.Kind == StepWaitFor && !slices.Contains(s.byWaitFor[st.WaitFor], j) {
+				s.byWaitFor[st.WaitFor] = append(s.byWaitFor[st.WaitFor], j)
+			}
+		}
 	}
 	return s, nil
 }
@@ -111,19 +124,18 @@ func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
 // them, so the message says so rather than that it does not exist.
 func checkStepTemplate(path string, st Step, templates map[string]*Template, files map[string]string, dir string, templatesOK bool) []Problem {
 	t, ok := templates[st.Template]
-	i := st.index
 	switch {
 	case !ok && !templatesOK:
-		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("step %d: template %q is not loaded (the templates have problems, listed with this one)", i+1, st.Template)}}
+		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("%stemplate %q is not loaded (the templates have problems, listed with this one)", st.prefix, st.Template)}}
 	case !ok:
 		known := make([]string, 0, len(files))
 		for id := range files {
 			known = append(known, id)
 		}
 		sort.Strings(known)
-		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("step %d: template %q does not exist in %s (known: %s)", i+1, st.Template, dir, strings.Join(known, ", "))}}
+		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("%stemplate %q does not exist in %s (known: %s)", st.prefix, st.Template, dir, strings.Join(known, ", "))}}
 	case t.Channel != st.Send:
-		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("step %d: template %q is for %s, but the step sends %s", i+1, st.Template, t.Channel, st.Send)}}
+		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("%stemplate %q is for %s, but the step sends %s", st.prefix, st.Template, t.Channel, st.Send)}}
 	}
 	return nil
 }
@@ -173,6 +185,30 @@ func (s *Set) Match(tenant, trigger string) []*Journey {
 func (s *Set) CancelledBy(tenant, event string) []*Journey {
 	var out []*Journey
 	for _, j := range s.byCancel[event] {
+		if j.Tenant == "" || j.Tenant == tenant {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// ReplannedBy returns the journeys for tenant whose replan_on lists
+// event ("<kind>.<action>"), ordered by id.
+func (s *Set) ReplannedBy(tenant, event string) []*Journey {
+	var out []*Journey
+	for _, j := range s.byReplan[event] {
+		if j.Tenant == "" || j.Tenant == tenant {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// WaitingFor returns the journeys for tenant with a wait_for step on
+// event ("<kind>.<action>"), ordered by id.
+func (s *Set) WaitingFor(tenant, event string) []*Journey {
+	var out []*Journey
+	for _, j := range s.byWaitFor[event] {
 		if j.Tenant == "" || j.Tenant == tenant {
 			out = append(out, j)
 		}

@@ -1,6 +1,7 @@
-// Package consent keeps the journey service's consent records and
-// sent-email mappings in Redis (ARCHITECTURE.md, "State (Redis)"); it
-// implements app.ConsentStore.
+// Package consent keeps the journey service's consent records,
+// sent-email mappings and frequency-cap send counts in Redis
+// (ARCHITECTURE.md, "State (Redis)"); it implements app.ConsentStore and
+// app.FrequencyCaps.
 //
 // Every value is sealed with pkg/envelope through store.SetSealed, bound
 // to its tenant and key: a record holds the patient's id and a free-text
@@ -13,4 +14,7 @@
 //
 //	cn:{<tenant>}:consent:<hmac>:<channel>:<purpose>   consent record (JSON, sealed), no expiry
 //	cn:{<tenant>}:sent:<idempotency key>                journey's sent email (JSON, sealed), 90 days
+//	cn:{<tenant>}:freq:<hmac>:<purpose>                 sends for frequency caps: sorted set of idempotency
+//	                                                    keys scored by send time (ms), 31 days
+
 package consent

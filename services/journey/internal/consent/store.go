@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,7 +30,10 @@ type Store struct {
 	key    []byte // HMAC key for patient ids in key names
 }
 
-var _ app.ConsentStore = (*Store)(nil)
+var (
+	_ app.ConsentStore  = (*Store)(nil)
+	_ app.FrequencyCaps = (*Store)(nil)
+)
 
 // New returns a Store on c sealing with sealer. pseudonymKey is the audit
 // pseudonym key; the key that hashes patient ids in key names is derived
@@ -141,4 +145,43 @@ func (s *Store) Sent(ctx context.Context, tenant, idempotencyKey string) (app.Se
 		return app.SentMessage{}, errors.New("read sent email: record does not decode")
 	}
 	return app.SentMessage{Patient: m.Patient, Purpose: catalog.Purpose(m.Purpose), Journey: m.Journey}, nil
+}
+
+// capKey is the sorted set of a patient's sends for a purpose: members
+// are idempotency keys, scores send times (Unix milliseconds).
+func (s *Store) capKey(tenant, patient string, purpose catalog.Purpose) string {
+	return store.Key(tenant, "freq", s.PatientHash(tenant, patient), string(purpose))
+}
+
+// SentSince implements app.FrequencyCaps.
+func (s *Store) SentSince(ctx context.Context, tenant, patient string, purpose catalog.Purpose, since time.Time, idempotencyKey string) (int, bool, error) {
+	k := s.capKey(tenant, patient, purpose)
+	var n *redis.IntCmd
+	var score *redis.FloatCmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.ZCount(ctx, k, strconv.FormatInt(since.UnixMilli(), 10), "+inf")
+		score = p.ZScore(ctx, k, idempotencyKey)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, false, fmt.Errorf("read sends: %w", err)
+	}
+	counted := score.Err() == nil && int64(score.Val()) >= since.UnixMilli()
+	return int(n.Val()), counted, nil
+}
+
+// CountSent implements app.FrequencyCaps. Sends older than the longest
+// window are dropped, and the set expires after it.
+func (s *Store) CountSent(ctx context.Context, tenant, patient string, purpose catalog.Purpose, idempotencyKey string, at time.Time) error {
+	k := s.capKey(tenant, patient, purpose)
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAddNX(ctx, k, redis.Z{Score: float64(at.UnixMilli()), Member: idempotencyKey})
+		p.ZRemRangeByScore(ctx, k, "-inf", "("+strconv.FormatInt(at.Add(-catalog.MaxCapWindow).UnixMilli(), 10))
+		p.Expire(ctx, k, catalog.MaxCapWindow)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("count send: %w", err)
+	}
+	return nil
 }

@@ -68,3 +68,48 @@ func TestStore(t *testing.T) {
 		t.Error("patient hash does not depend on the key")
 	}
 }
+
+func TestFrequencyCaps(t *testing.T) {
+	c := storetest.Client(t)
+	s := consent.New(c, envelopetest.Sealer(t), []byte(strings.Repeat("k", 32)))
+	ctx := t.Context()
+	const tenant = "caps-store"
+	now := time.Date(2031, 1, 10, 12, 0, 0, 0, time.UTC)
+	for _, sent := range []struct {
+		key string
+		at  time.Time
+	}{{"k1", now.Add(-30 * time.Hour)}, {"k2", now.Add(-2 * time.Hour)}, {"k3", now.Add(-time.Hour)}, {"k3", now}} {
+		if err := s.CountSent(ctx, tenant, "pcanary-1", catalog.PurposeTreatment, sent.key, sent.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name        string
+		patient     string
+		purpose     catalog.Purpose
+		key         string
+		wantN       int
+		wantCounted bool
+	}{
+		{name: "last 24h, new key", patient: "pcanary-1", purpose: catalog.PurposeTreatment, key: "k9", wantN: 2},
+		{name: "a counted key is a retry", patient: "pcanary-1", purpose: catalog.PurposeTreatment, key: "k3", wantN: 2, wantCounted: true},
+		{name: "outside the window is not a retry", patient: "pcanary-1", purpose: catalog.PurposeTreatment, key: "k1", wantN: 2},
+		{name: "other purpose", patient: "pcanary-1", purpose: catalog.PurposeOperations, key: "k9"},
+		{name: "other patient", patient: "pcanary-2", purpose: catalog.PurposeTreatment, key: "k9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, counted, err := s.SentSince(ctx, tenant, tt.patient, tt.purpose, now.Add(-24*time.Hour), tt.key)
+			if err != nil || n != tt.wantN || counted != tt.wantCounted {
+				t.Errorf("SentSince() = %d, %v, %v; want %d, %v", n, counted, err, tt.wantN, tt.wantCounted)
+			}
+		})
+	}
+	keys, err := c.Keys(ctx, "cn:{"+tenant+"}:*").Result()
+	if err != nil || len(keys) != 1 || strings.Contains(keys[0], "pcanary") {
+		t.Errorf("keys = %q, %v; want one, without the patient id", keys, err)
+	}
+	if ttl, err := c.TTL(ctx, keys[0]).Result(); err != nil || ttl <= 0 {
+		t.Errorf("TTL = %v, %v; want an expiry", ttl, err)
+	}
+}

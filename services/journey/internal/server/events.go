@@ -93,7 +93,7 @@ func (h *Events) Handle(ctx context.Context, msg jetstream.Msg) error {
 	kind, action := labels(ev.GetKind(), ev.GetAction())
 	res, err := h.app.HandleEvent(ctx, &ev)
 	switch {
-	case err == nil && res.Journeys == 0 && res.Cancels == 0:
+	case err == nil && res.Journeys == 0 && res.Cancels == 0 && res.Replans == 0 && res.Waits == 0:
 		h.events.WithLabelValues(kind, action, eventUnmatched).Inc()
 		return nil
 	case err == nil:

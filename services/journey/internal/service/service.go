@@ -27,6 +27,7 @@ import (
 	"github.com/carenotify/carenotify/services/journey/internal/emailclient"
 	"github.com/carenotify/carenotify/services/journey/internal/server"
 	"github.com/carenotify/carenotify/services/journey/internal/timers"
+	"github.com/carenotify/carenotify/services/journey/internal/waits"
 )
 
 // Durable is the name of the journey service's consumer on EHR_EVENTS.
@@ -104,8 +105,9 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	defer cc.Close()
 	ts := timers.New(js, sealer)
-	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), ts,
-		consent.New(rc, sealer, pseudonymKey), aw, logger, tel.Registry, app.WithLocation(loc))
+	cs := consent.New(rc, sealer, pseudonymKey)
+	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), ts, cs, aw, logger, tel.Registry,
+		app.WithLocation(loc), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs))
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
 	fired := server.NewTimers(a, ts)
 	optOuts := server.NewOptOuts(a, logger)

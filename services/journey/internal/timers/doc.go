@@ -15,4 +15,8 @@
 // headers onto the fire subject when the schedule is due and removes the
 // schedule; the fired message carries a TTL (FiredTTL) since the stream
 // has no MaxAge.
+//
+// Pending lists an instance's schedules not yet fired, with their step and
+// due time read from the stored "@at" header, for replan_on; Remove purges
+// one step's schedule and fired message.
 package timers

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,6 +142,71 @@ func (s *Store) Cancel(ctx context.Context, tenant, journey, instance string) (i
 		}
 	}
 	return n, nil
+}
+
+// Pending returns the schedules of an instance that have not fired yet,
+// with their step and due time, ordered by step.
+func (s *Store) Pending(ctx context.Context, tenant, journey, instance string) ([]app.PendingTimer, error) {
+	schedules, err := bus.Subject("journey", "timers", tenant, journey, instance)
+	if err != nil {
+		return nil, fmt.Errorf("timer subject: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	st, err := s.js.Stream(ctx, Stream)
+	if err != nil {
+		return nil, fmt.Errorf("timers stream: %w", err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(schedules+".>"))
+	if err != nil {
+		return nil, fmt.Errorf("timers stream info: %w", err)
+	}
+	var out []app.PendingTimer
+	for subject := range info.State.Subjects {
+		step, err := strconv.Atoi(subject[strings.LastIndexByte(subject, '.')+1:])
+		if err != nil {
+			continue
+		}
+		m, err := st.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // fired in between
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read timer: %w", err)
+		}
+		at, ok := strings.CutPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at ")
+		if !ok {
+			continue
+		}
+		due, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			continue
+		}
+		out = append(out, app.PendingTimer{Step: step, Due: due})
+	}
+	slices.SortFunc(out, func(a, b app.PendingTimer) int { return a.Step - b.Step })
+	return out, nil
+}
+
+// Remove purges the schedule of an instance at step, and its fired
+// message not yet handled.
+func (s *Store) Remove(ctx context.Context, tenant, journey, instance string, step int) error {
+	schedule, fire, err := subjects(tenant, journey, instance, step)
+	if err != nil {
+		return fmt.Errorf("timer subject: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	st, err := s.js.Stream(ctx, Stream)
+	if err != nil {
+		return fmt.Errorf("timers stream: %w", err)
+	}
+	for _, subject := range []string{schedule, fire} {
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+			return fmt.Errorf("purge timer: %w", err)
+		}
+	}
+	return nil
 }
 
 // ErrNotTimer is returned by Open for a message that is not a fired timer

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -139,5 +140,41 @@ func TestReplaceAndCancel(t *testing.T) {
 	defer cancel()
 	if _, err := store.Open(ctx, "journey.fire.demo.reminder.0123456789abcdef.1", []byte("not sealed")); err == nil || errors.Is(err, envelope.ErrUnknownKey) {
 		t.Errorf("Open(unsealed) = %v, want an integrity error", err)
+	}
+}
+
+func TestPendingAndRemove(t *testing.T) {
+	s, _ := setup(t)
+	due1 := time.Now().Add(time.Hour).Truncate(time.Second)
+	due3 := due1.Add(24 * time.Hour)
+	for _, tm := range []app.Timer{timer(3, due3), timer(1, due1.Add(-time.Minute)), timer(1, due1)} {
+		if err := s.Schedule(t.Context(), tm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Pending(t.Context(), "demo", "reminder", "0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second schedule for step 1 replaced the first.
+	want := []app.PendingTimer{{Step: 1, Due: due1.UTC()}, {Step: 3, Due: due3.UTC()}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Pending() (-want +got):\n%s", diff)
+	}
+	if err := s.Remove(t.Context(), "demo", "reminder", "0123456789abcdef", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(t.Context(), "demo", "reminder", "0123456789abcdef", 7); err != nil {
+		t.Errorf("Remove(nothing pending) = %v", err)
+	}
+	got, err = s.Pending(t.Context(), "demo", "reminder", "0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]app.PendingTimer{{Step: 3, Due: due3.UTC()}}, got); diff != "" {
+		t.Errorf("Pending() after Remove (-want +got):\n%s", diff)
+	}
+	if got, err := s.Pending(t.Context(), "demo", "reminder", "fedcba9876543210"); err != nil || len(got) != 0 {
+		t.Errorf("Pending(other instance) = %v, %v; want none", got, err)
 	}
 }
