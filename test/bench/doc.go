@@ -28,8 +28,9 @@
 //     path leg drives bookings through ingest and journey at a smaller N;
 //     ceiling: bare message schedules of the same size.
 //
-// Scenario c (email channel against Listmonk) is listed with the reason
-// it is not measured when no Listmonk build is found.
+// Scenario c's system leg (sends through the email service's gRPC Send
+// into the sink) always runs; its Listmonk ceiling is skipped, with the
+// reason, when no Listmonk build is found.
 // The harness runs only from `make bench`/`make bench-smoke`; its tests
 // check the building blocks and never assert on timing.
 package bench
