@@ -1,12 +1,12 @@
 package bench
 
 import (
-	"context"
-	"errors"
 	"fmt"
+	"github.com/carenotify/carenotify/pkg/corpus"
+
+	"context"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -144,19 +144,4 @@ func (rep *Report) Problems() []string {
 
 // FindRoot returns the nearest directory at or above the working directory
 // that holds go.work.
-func FindRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.work above the working directory: run from the carenotify checkout")
-		}
-		dir = parent
-	}
-}
+func FindRoot() (string, error) { return corpus.FindRoot() }

@@ -27,6 +27,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/embedded"
+	"github.com/carenotify/carenotify/pkg/corpus"
 	"github.com/carenotify/carenotify/pkg/envelope"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 )
@@ -479,23 +480,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.work above the test directory")
-		}
-		dir = parent
-	}
-}
+func repoRoot(t *testing.T) string { return corpus.Root(t) }
 
 func tail(b []byte, n int) string {
 	if len(b) > n {

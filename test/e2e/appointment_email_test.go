@@ -19,6 +19,7 @@ import (
 	"github.com/carenotify/carenotify/deploy/devstack/demo"
 	"github.com/carenotify/carenotify/deploy/devstack/stack"
 	"github.com/carenotify/carenotify/pkg/audit"
+	"github.com/carenotify/carenotify/pkg/corpus"
 	"github.com/carenotify/carenotify/pkg/log/logtest"
 )
 
@@ -90,23 +91,7 @@ func digits(n int) string {
 	return string(b)
 }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.work above the test directory")
-		}
-		dir = parent
-	}
-}
+func repoRoot(t *testing.T) string { return corpus.Root(t) }
 
 func TestAppointmentBookedBecomesOneEmail(t *testing.T) {
 	root := repoRoot(t)

@@ -13,31 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carenotify/carenotify/pkg/corpus"
 	"github.com/carenotify/carenotify/pkg/hl7/mllp"
 )
 
-// CorpusDir returns the HL7 v2 corpus directory, found beside the
-// directory that holds go.work above the working directory.
+// CorpusDir returns the HL7 v2 corpus directory (shared/corpus/hl7v2
+// beside the repository).
 func CorpusDir(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatalf("corpus: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			corpus := filepath.Join(filepath.Dir(dir), "shared", "corpus", "hl7v2")
-			if st, err := os.Stat(corpus); err != nil || !st.IsDir() {
-				tb.Fatalf("corpus: %s is missing: the test corpus must sit beside the repository", corpus)
-			}
-			return corpus
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatalf("corpus: no go.work above the working directory")
-		}
-		dir = parent
-	}
+	return filepath.Join(corpus.Dir(tb), "hl7v2")
 }
 
 // Files returns every corpus file by its slash-separated path relative to

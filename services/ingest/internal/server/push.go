@@ -2,9 +2,7 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"regexp"
 
@@ -141,19 +139,7 @@ func (s *Server) finishPush(r *http.Request, w http.ResponseWriter, source strin
 	}
 	attrs := []any{"source", source, "type", typ, "status", status, "outcome", outcome,
 		"entries", len(res.Entries), "rejectedEntries", rejected, "events", len(res.Events), "eventIds", ids, "unmapped", res.Unmapped}
-	level := slog.LevelInfo
-	if err != nil {
-		attrs = append(attrs, "reason", reason)
-		var ae *app.Error
-		if errors.As(err, &ae) && ae.Expression != "" {
-			attrs = append(attrs, "expression", ae.Expression)
-		}
-		level = slog.LevelWarn
-		if status >= 500 {
-			attrs = append(attrs, "err", err)
-			level = slog.LevelError
-		}
-	}
+	attrs, level := outcomeAttrs(attrs, err, reason, status)
 	s.logger.Log(r.Context(), level, "push handled", attrs...)
 }
 

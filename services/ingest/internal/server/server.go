@@ -134,20 +134,26 @@ func (s *Server) finish(r *http.Request, w http.ResponseWriter, source string, r
 	if res.Payload != "" {
 		attrs = append(attrs, "payload", string(res.Payload))
 	}
-	level := slog.LevelInfo
-	if err != nil {
-		attrs = append(attrs, "reason", reason)
-		var ae *app.Error
-		if errors.As(err, &ae) && ae.Expression != "" {
-			attrs = append(attrs, "expression", ae.Expression)
-		}
-		level = slog.LevelWarn
-		if status >= 500 {
-			attrs = append(attrs, "err", err)
-			level = slog.LevelError
-		}
-	}
+	attrs, level := outcomeAttrs(attrs, err, reason, status)
 	s.logger.Log(r.Context(), level, "notification handled", attrs...)
+}
+
+// outcomeAttrs adds what a failed request's log line says (reason, the
+// failing FHIRPath expression, and the error only for 5xx, whose errors
+// come from infrastructure, not input) and picks the line's level.
+func outcomeAttrs(attrs []any, err error, reason string, status int) ([]any, slog.Level) {
+	if err == nil {
+		return attrs, slog.LevelInfo
+	}
+	attrs = append(attrs, "reason", reason)
+	var ae *app.Error
+	if errors.As(err, &ae) && ae.Expression != "" {
+		attrs = append(attrs, "expression", ae.Expression)
+	}
+	if status >= 500 {
+		return append(attrs, "err", err), slog.LevelError
+	}
+	return attrs, slog.LevelWarn
 }
 
 // recoverPanics answers 500 instead of dropping the connection when a handler

@@ -1,34 +1,19 @@
 package fhirnotifytest
 
 import (
+	"github.com/carenotify/carenotify/pkg/corpus"
+
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-// CorpusDir returns the shared test corpus: <repo>/../shared/corpus, where
-// <repo> is the first directory holding go.work above the working
-// directory (the package under test). It fails the test when the corpus is
-// missing.
+// CorpusDir returns the shared test corpus (<repo>/../shared/corpus),
+// failing the test when it is missing.
 func CorpusDir(tb testing.TB) string {
 	tb.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		tb.Fatalf("corpus: %v", err)
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			corpus := filepath.Join(filepath.Dir(dir), "shared", "corpus")
-			if st, err := os.Stat(corpus); err != nil || !st.IsDir() {
-				tb.Fatalf("corpus: %s is missing: the test corpus must sit beside the repository (found go.work in %s)", corpus, dir)
-			}
-			return corpus
-		}
-		if filepath.Dir(dir) == dir {
-			tb.Fatalf("corpus: no go.work above %s, so the repository root (and shared/corpus beside it) cannot be found", wd)
-		}
-	}
+	return corpus.Dir(tb)
 }
 
 // ReadCorpus returns the corpus file at rel (slash-separated, relative to
