@@ -141,10 +141,11 @@ type IngestProc struct {
 	log  *os.File
 }
 
-// StartIngest runs bin against the NATS server at natsURL with the
+// StartIngest runs bin against the NATS server at natsURL and the Redis at
+// redisURL with the
 // development stack's demo source (over HTTP and MLLP), logging to logFile,
 // and waits until it is ready.
-func StartIngest(ctx context.Context, bin, natsURL, logFile string) (*IngestProc, error) {
+func StartIngest(ctx context.Context, bin, natsURL, redisURL, logFile string) (*IngestProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -168,6 +169,7 @@ func StartIngest(ctx context.Context, bin, natsURL, logFile string) (*IngestProc
 	cmd.Env = append(os.Environ(),
 		"INGEST_HTTP_ADDR="+addr,
 		"INGEST_NATS_URL="+natsURL,
+		"INGEST_REDIS_URL="+redisURL,
 		"INGEST_SOURCES="+stack.DemoSource+"="+stack.DemoTenant+":"+stack.DemoToken,
 		"INGEST_LOG_LEVEL=info",
 		"INGEST_KEYRING_DIR="+keys.keyring,

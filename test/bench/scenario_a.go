@@ -12,6 +12,7 @@ import (
 
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/embedded"
+	"github.com/carenotify/carenotify/pkg/store/redisproc"
 )
 
 // Loads of scenario a.
@@ -76,7 +77,12 @@ func startIngestBench(ctx context.Context, ingestBin, dir string, syncAlways boo
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	})
-	if b.ing, err = StartIngest(ctx, ingestBin, ns.ClientURL(), filepath.Join(dir, "ingest.log")); err != nil {
+	rs, err := redisproc.Start(ctx, redisproc.Options{Dir: filepath.Join(dir, "redis")})
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, rs.Stop)
+	if b.ing, err = StartIngest(ctx, ingestBin, ns.ClientURL(), rs.URL, filepath.Join(dir, "ingest.log")); err != nil {
 		return nil, err
 	}
 	b.closers = append(b.closers, b.ing.Stop)

@@ -29,6 +29,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/bus/embedded"
 	"github.com/carenotify/carenotify/pkg/corpus"
 	"github.com/carenotify/carenotify/pkg/envelope"
+	"github.com/carenotify/carenotify/pkg/store/redisproc"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 )
 
@@ -86,11 +87,18 @@ func TestIngestSurvivesKills(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	rs, err := redisproc.Start(ctx, redisproc.Options{Dir: filepath.Join(dir, "redis"), AppendOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Stop()
+
 	httpAddr, mllpAddr := freeAddr(t), freeAddr(t)
 	logPath := filepath.Join(dir, "ingest.log")
 	ing := &ingest{t: t, bin: bin, logPath: logPath, env: append(os.Environ(),
 		"INGEST_HTTP_ADDR="+httpAddr,
 		"INGEST_NATS_URL="+ns.ClientURL(),
+		"INGEST_REDIS_URL="+rs.URL,
 		"INGEST_LOG_LEVEL=warn",
 		"INGEST_KEYRING_DIR="+keysDir,
 		"INGEST_AUDIT_PSEUDONYM_KEY_FILE="+pseudonym,

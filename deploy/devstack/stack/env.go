@@ -37,6 +37,7 @@ func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir string,
 	return map[string][]string{
 		"ingest": append(common("INGEST", "ingest"),
 			"INGEST_SOURCES="+DemoSource+"="+DemoTenant+":"+DemoToken,
+			"INGEST_REDIS_URL="+redisURL,
 			"INGEST_MLLP_ADDR="+addr("ingest-mllp"),
 			"INGEST_MLLP_SOURCE="+DemoSource+"="+DemoTenant,
 		),

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,9 @@ type Config struct {
 	HTTPListener net.Listener
 	// NATSURL is the NATS server with JetStream.
 	NATSURL string `env:"INGEST_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// RedisURL is the Redis that keeps ingest's fast, rebuildable state
+	// (redis://[:password@]host:port/db, rediss:// for TLS). Required.
+	RedisURL string `env:"INGEST_REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `env:"INGEST_LOG_LEVEL" envDefault:"info"`
 	// ShutdownGrace is how long in-flight requests may take after SIGTERM.
@@ -98,6 +102,13 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSURL == "" {
 		errs = append(errs, errors.New("INGEST_NATS_URL is required"))
+	}
+	switch {
+	case c.RedisURL == "":
+		errs = append(errs, errors.New("INGEST_REDIS_URL is required"))
+	case !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://"):
+		// The URL may hold a password: don't echo it.
+		errs = append(errs, errors.New("INGEST_REDIS_URL must be a redis:// or rediss:// URL"))
 	}
 	if c.ShutdownGrace <= 0 {
 		errs = append(errs, errors.New("INGEST_SHUTDOWN_GRACE must be positive"))

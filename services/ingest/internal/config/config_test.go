@@ -76,7 +76,7 @@ func TestDefaults(t *testing.T) {
 	got.Sources = nil
 	want := &config.Config{
 		KeyringDir: "/keys", AuditPseudonymKeyFile: "/p.key",
-		HTTPAddr: ":8080", NATSURL: "nats://127.0.0.1:4222", LogLevel: slog.LevelInfo,
+		HTTPAddr: ":8080", NATSURL: "nats://127.0.0.1:4222", RedisURL: "redis://127.0.0.1:6379/0", LogLevel: slog.LevelInfo,
 		ShutdownGrace: 10e9, StreamReplicas: 1, MaxBodyBytes: 10 << 20, PublishTimeout: 5e9, HeartbeatCheckInterval: 60e9,
 		MLLPAddr: ":2575", MLLPReadTimeout: 60e9, MLLPMaxFrameBytes: 4 << 20, MLLPMaxConns: 64, MLLPTimeZone: "UTC",
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/lifecycle"
+	"github.com/carenotify/carenotify/pkg/store"
 	"github.com/carenotify/carenotify/pkg/telemetry"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
@@ -41,6 +42,13 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err := bus.EnsureStreams(ctx, js, bus.EHREvents(cfg.StreamReplicas), bus.EHRDead(cfg.StreamReplicas)); err != nil {
 		return err
 	}
+
+	rc, err := store.NewRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rc.Close() }()
+	tel.AddReadiness("redis", store.Ready(rc))
 
 	sealer, err := envelope.NewServiceSealer(ctx, js, cfg.KeyringDir, cfg.StreamReplicas, logger)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/hl7/hl7test"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/pkg/log/logtest"
+	"github.com/carenotify/carenotify/pkg/store/storetest"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify/fhirnotifytest"
 	"github.com/carenotify/carenotify/services/ingest/internal/service"
@@ -46,7 +47,7 @@ func startServiceWith(t *testing.T, logs io.Writer, edit func(*config.Config)) *
 	t.Helper()
 	ns := bustest.Start(t)
 	cfg := &config.Config{
-		HTTPListener: listen(t), NATSURL: ns.ClientURL(), LogLevel: slog.LevelDebug,
+		HTTPListener: listen(t), NATSURL: ns.ClientURL(), RedisURL: storetest.URL(t), LogLevel: slog.LevelDebug,
 		ShutdownGrace: time.Second, StreamReplicas: 1, MaxBodyBytes: 1 << 20, PublishTimeout: 2 * time.Second,
 		Sources: config.Sources{{Name: "demo", Tenant: "demo", Token: "demo-token"}},
 	}
