@@ -54,6 +54,10 @@ func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir string,
 			"EMAIL_SMTP_CA_FILE="+caFile,
 			"EMAIL_SMTP_TLS=required",
 			"EMAIL_FROM=Carenotify Demo Clinic <noreply@carenotify.localhost>",
+			// The default policy puts List-Unsubscribe on marketing only; the
+			// sample policy offers it on every purpose so the sample
+			// (treatment) journey shows one-click unsubscribe.
+			"EMAIL_POLICY_FILE="+filepath.Join(root, "deploy", "examples", "email", "policy.json"),
 		),
 		"sms":   common("SMS", "sms"),
 		"forms": common("FORMS", "forms"),

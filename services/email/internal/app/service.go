@@ -29,6 +29,7 @@ type SendRequest struct {
 	Tenant, IdempotencyKey          string
 	To, Subject, HTMLBody, TextBody string
 	Security                        Security
+	Purpose                         Purpose
 	// ExpiresAt is the caller's expiry; zero means the service default.
 	ExpiresAt             time.Time
 	JourneyInstance, Step string
@@ -135,7 +136,7 @@ func (s *Service) send(ctx context.Context, req SendRequest, now time.Time) (Sen
 	msg := Message{
 		ID: id, Tenant: req.Tenant, IdempotencyKey: req.IdempotencyKey,
 		To: req.To, Subject: req.Subject, HTMLBody: req.HTMLBody, TextBody: req.TextBody,
-		Security: req.Security, ExpiresAt: expires, QueuedAt: now,
+		Security: req.Security, Purpose: req.Purpose, ExpiresAt: expires, QueuedAt: now,
 		JourneyInstance: req.JourneyInstance, Step: req.Step,
 	}
 	if err := s.o.Outbox.Enqueue(ctx, msg); err != nil {

@@ -23,18 +23,24 @@ const (
 	// the message after it was delivered (reason ReasonUnsubscribe or
 	// ReasonComplaint). No further delivery follows.
 	StatusOptedOut Status = "opted_out"
+	// StatusHeld: kept back on purpose because it could not travel as the
+	// tenant's policy requires (PHI and no verified TLS to the next hop, no
+	// recipient key where encryption is required). The message is kept
+	// sealed in EMAIL_HELD for the secure-message portal; nothing of it
+	// was sent.
+	StatusHeld Status = "held"
 )
 
 // Terminal reports whether no further delivery attempt follows s.
 func (s Status) Terminal() bool {
-	return s == StatusSent || s == StatusBounced || s == StatusFailed || s == StatusOptedOut
+	return s == StatusSent || s == StatusBounced || s == StatusFailed || s == StatusOptedOut || s == StatusHeld
 }
 
 // rank orders statuses so that a record never moves backwards: feedback
 // that arrives after delivery (a bounce, an opt-out) moves it forward.
 func (s Status) rank() int {
 	switch s {
-	case StatusSent, StatusFailed:
+	case StatusSent, StatusFailed, StatusHeld:
 		return 1
 	case StatusBounced:
 		return 2
@@ -51,9 +57,26 @@ const (
 	ReasonSMTP4xx = "smtp_4xx" // the relay answered a temporary 4xx
 	ReasonSMTP5xx = "smtp_5xx" // the relay answered a permanent 5xx
 	ReasonConnect = "connect"  // the relay could not be reached, or the connection broke or timed out
-	ReasonTLS     = "tls"      // no STARTTLS, a failed handshake or an unverified certificate
+	ReasonTLS     = "tls"      // the TLS session could not be checked (should not happen)
 	ReasonAuth    = "auth"     // SMTP AUTH was refused or not offered
 	ReasonSession = "session"  // the relay refused the session (greeting, EHLO) with a 5xx
+	// ReasonNoSTARTTLS: the next hop does not offer STARTTLS.
+	ReasonNoSTARTTLS = "no_starttls"
+	// ReasonTLSUnverified: the next hop's certificate did not verify (not
+	// trusted, expired, or not valid for the host name).
+	ReasonTLSUnverified = "tls_unverified"
+	// ReasonTLSHandshake: the next hop refused every TLS version (≥ 1.2)
+	// and cipher suite we offer.
+	ReasonTLSHandshake = "tls_handshake"
+	// ReasonMTASTS: the recipient domain's enforced MTA-STS policy (RFC
+	// 8461) permits none of its MX hosts that could be reached verified.
+	ReasonMTASTS = "mta_sts"
+	// ReasonNoRecipientKey: the tenant's policy requires S/MIME or OpenPGP
+	// encryption of PHI and no key is on record for the recipient.
+	ReasonNoRecipientKey = "no_recipient_key"
+	// ReasonSuppressed: the recipient is on the tenant's suppression list
+	// (an earlier hard bounce or complaint).
+	ReasonSuppressed = "suppressed"
 	// ReasonRecipient: the stored recipient could not be used (Send validates
 	// it, so only a corrupt outbox message gets here).
 	ReasonRecipient = "invalid_recipient"
@@ -72,16 +95,64 @@ const (
 	ReasonComplaint = "complaint"
 )
 
-// Security says whether a message's content may carry PHI. Today every
-// message travels over verified TLS whatever it says.
+// Unverifiable reports whether reason says the next hop cannot offer
+// verified TLS at all (as opposed to a passing network failure): retrying
+// will not help, so a message that needs verified TLS is held.
+func Unverifiable(reason string) bool {
+	switch reason {
+	case ReasonNoSTARTTLS, ReasonTLSUnverified, ReasonTLSHandshake, ReasonMTASTS:
+		return true
+	}
+	return false
+}
+
+// Security says whether a message's content may carry PHI, which decides
+// how it may travel (see Policy).
 type Security int
 
 // Security values, as in carenotify.email.v1.Security.
 const (
+	// SecurityUnspecified is treated as SecurityPHI (fail safe).
 	SecurityUnspecified Security = iota
 	SecurityPHI
 	SecurityNoPHI
 )
+
+// PHI reports whether the content may carry PHI: anything but SecurityNoPHI.
+func (s Security) PHI() bool { return s != SecurityNoPHI }
+
+// Purpose is why a message is sent, as in carenotify.email.v1.Purpose.
+type Purpose int
+
+// Purpose values.
+const (
+	// PurposeUnspecified is treated as PurposeTreatment.
+	PurposeUnspecified Purpose = iota
+	PurposeTreatment
+	PurposeOperations
+	PurposeMarketing
+)
+
+// String returns the purpose's lower-case name ("treatment" for unspecified).
+func (p Purpose) String() string {
+	switch p {
+	case PurposeOperations:
+		return "operations"
+	case PurposeMarketing:
+		return "marketing"
+	}
+	return "treatment"
+}
+
+// ParsePurpose returns the purpose named s (treatment, operations, marketing).
+func ParsePurpose(s string) (Purpose, bool) {
+	for _, p := range []Purpose{PurposeTreatment, PurposeOperations, PurposeMarketing} {
+		if p.String() == s {
+			return p, true
+		}
+	}
+	return 0, false
+}
 
 // Message is one email to one recipient as it waits in the outbox.
 // To, Subject, HTMLBody and TextBody are PHI: never log them or put them in
@@ -103,6 +174,8 @@ type Message struct {
 	TextBody string
 	// Security says whether the content carries PHI.
 	Security Security
+	// Purpose is why the message is sent.
+	Purpose Purpose
 	// ExpiresAt is when delivery is given up.
 	ExpiresAt time.Time
 	// QueuedAt is when Send accepted the message.
@@ -117,8 +190,17 @@ type Transport struct {
 	TLSVersion string
 	// TLSVerified is true when the next hop's certificate was verified.
 	TLSVerified bool
-	// NextHop is the host name of the relay.
+	// NextHop is the host name of the relay or MX host.
 	NextHop string
+	// SMIME and PGP are true when the body was encrypted for the
+	// recipient's key (S/MIME enveloped-data, PGP/MIME).
+	SMIME, PGP bool
+	// Portal is true when the message went to the secure-message portal
+	// and only a PHI-free notice was emailed (not built yet).
+	Portal bool
+	// RequireTLS is true when the next hop accepted the message with the
+	// REQUIRETLS option (RFC 8689).
+	RequireTLS bool
 }
 
 // Record is the delivery record of one message. It holds no PHI.
@@ -217,11 +299,19 @@ type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
 }
 
-// Mailer delivers one message to the next hop (the SMTP relay). Its errors
-// are *DeliveryError (or the context's error when ctx ended first) and
-// never contain PHI.
+// Mailer delivers one message to the next hop (the SMTP relay, or the
+// recipient domain's MX). Its errors are *DeliveryError (or the context's
+// error when ctx ended first) and never contain PHI. It never sends over a
+// connection weaker than o.TLS allows.
 type Mailer interface {
-	Deliver(ctx context.Context, m Message) (Transport, error)
+	Deliver(ctx context.Context, o Outgoing) (Transport, error)
+}
+
+// Holder keeps messages that are held (StatusHeld), sealed, for the
+// secure-message portal (JetStream EMAIL_HELD).
+type Holder interface {
+	// Hold stores m and returns once the stream has acknowledged it.
+	Hold(ctx context.Context, m Message, reason string) error
 }
 
 // Proto maps the status to its carenotify.delivery.v1 value.
@@ -239,6 +329,20 @@ func (s Status) Proto() deliveryv1.Status {
 		return deliveryv1.Status_STATUS_FAILED
 	case StatusOptedOut:
 		return deliveryv1.Status_STATUS_OPTED_OUT
+	case StatusHeld:
+		return deliveryv1.Status_STATUS_HELD
 	}
 	return deliveryv1.Status_STATUS_UNSPECIFIED
+}
+
+// Proto maps the transport to its carenotify.delivery.v1 message, nil for
+// none.
+func (t Transport) Proto() *deliveryv1.Transport {
+	if t == (Transport{}) {
+		return nil
+	}
+	return &deliveryv1.Transport{
+		TlsVersion: t.TLSVersion, TlsVerified: t.TLSVerified, NextHop: t.NextHop,
+		Smime: t.SMIME, Pgp: t.PGP, Portal: t.Portal,
+	}
 }

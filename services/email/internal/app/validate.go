@@ -56,6 +56,12 @@ func (s *Service) validate(req SendRequest, now time.Time) error {
 		}
 		add(field, fmt.Sprintf("subject and bodies together must be at most %d bytes", s.o.MaxBytes))
 	}
+	if req.Security < SecurityUnspecified || req.Security > SecurityNoPHI {
+		add("security", "must be SECURITY_PHI or SECURITY_NO_PHI (unset means PHI)")
+	}
+	if req.Purpose < PurposeUnspecified || req.Purpose > PurposeMarketing {
+		add("purpose", "must be PURPOSE_TREATMENT, PURPOSE_OPERATIONS or PURPOSE_MARKETING (unset means treatment)")
+	}
 	if !req.ExpiresAt.IsZero() {
 		switch {
 		case !req.ExpiresAt.After(now):

@@ -31,6 +31,13 @@ type WorkerOptions struct {
 	Store  Store
 	Events Events
 	Mailer Mailer
+	// Policies are the tenants' transport policies; DefaultPolicies when
+	// zero.
+	Policies Policies
+	// Holder keeps held messages (required once a policy can hold).
+	Holder Holder
+	// Keys finds recipients' encryption keys; nil means none is on record.
+	Keys Keys
 	// Auditor records every final outcome (sent, bounced, failed) in the
 	// audit trail.
 	Auditor Auditor
@@ -60,6 +67,9 @@ func NewWorker(o WorkerOptions) *Worker {
 	}
 	if o.Backoff == nil {
 		o.Backoff = func(n uint64) time.Duration { return bus.Backoff(n, time.Minute) }
+	}
+	if o.Policies.Default.Encryption == "" {
+		o.Policies.Default = DefaultPolicy()
 	}
 	return &Worker{o: o}
 }
@@ -103,8 +113,20 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(errors.New(ReasonExpired)))
 	}
 
+	pol := w.o.Policies.For(m.Tenant)
+	var key *RecipientKey
+	if m.Security.PHI() && pol.Encryption != EncryptOff && w.o.Keys != nil {
+		if key, err = w.o.Keys.Key(ctx, m.Tenant, m.To); err != nil {
+			return fmt.Errorf("read recipient key: %w", err)
+		}
+	}
+	out, hold := pol.plan(m, key)
+	if hold != "" {
+		return w.hold(ctx, log, m, rec, hold)
+	}
+
 	start := time.Now()
-	tr, derr := w.o.Mailer.Deliver(ctx, m)
+	tr, derr := w.o.Mailer.Deliver(ctx, out)
 	w.o.Metrics.DeliveryDuration(time.Since(start))
 	if derr != nil && ctx.Err() != nil {
 		// Shutting down: the attempt was cut short, not answered. Try again
@@ -124,10 +146,28 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 	if de.Permanent {
 		return w.finish(ctx, log, m, rec, StatusBounced, de.Reason, Transport{}, permanent(de))
 	}
+	if pol.holds(out, de.Reason) {
+		log.Warn("next hop cannot offer the TLS the message needs; holding it", "reason", de.Reason,
+			"tls", out.TLS.String(), "detail", de.Detail)
+		return w.hold(ctx, log, m, rec, de.Reason)
+	}
 	if next := now.Add(w.o.Backoff(d.NumDelivered)); !next.Before(m.ExpiresAt) {
 		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(de))
 	}
 	return w.finish(ctx, log, m, rec, StatusDeferred, de.Reason, Transport{}, de)
+}
+
+// hold keeps m sealed in the held stream, then records it as held with
+// reason. Nothing of m was sent. Until the held copy is stored the outbox
+// message is retried.
+func (w *Worker) hold(ctx context.Context, log *slog.Logger, m Message, rec Record, reason string) error {
+	if w.o.Holder == nil {
+		return errors.New("message must be held and no holder is configured")
+	}
+	if err := w.o.Holder.Hold(ctx, m, reason); err != nil {
+		return fmt.Errorf("hold message: %w", err)
+	}
+	return w.finish(ctx, log, m, rec, StatusHeld, reason, Transport{}, permanent(errors.New("held: "+reason)))
 }
 
 // Refuse handles an outbox message that must never be delivered because it
@@ -192,11 +232,14 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m Message, rec Re
 		attrs = append(attrs, "smtpCode", de.Code, "enhancedCode", de.EnhancedCode, "detail", de.Detail)
 	}
 	if st == StatusSent {
-		attrs = append(attrs, "tlsVersion", tr.TLSVersion, "tlsVerified", tr.TLSVerified, "nextHop", tr.NextHop)
+		attrs = append(attrs, "tlsVersion", tr.TLSVersion, "tlsVerified", tr.TLSVerified, "nextHop", tr.NextHop,
+			"smime", tr.SMIME, "pgp", tr.PGP, "requireTLS", tr.RequireTLS)
 	}
 	switch st {
 	case StatusSent:
 		log.Info("email sent", attrs...)
+	case StatusHeld:
+		log.Warn("email held", attrs...)
 	default:
 		log.Warn("email not sent", attrs...)
 	}
@@ -241,7 +284,11 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m Message, rec Re
 // message, and why. The recipient is not in it: the trail holds no PHI.
 func (w *Worker) audit(ctx context.Context, m Message, rec Record) error {
 	outcome := audit.OutcomeSuccess
-	if rec.Status != StatusSent {
+	switch rec.Status {
+	case StatusSent:
+	case StatusHeld:
+		outcome = audit.OutcomeSuppressed
+	default:
 		outcome = audit.OutcomeFailure
 	}
 	reason := string(rec.Status)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	netmail "net/mail"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/bus/bustest"
+	"github.com/carenotify/carenotify/pkg/envelope"
+	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/store/storetest"
 	"github.com/carenotify/carenotify/services/email/internal/app"
 	"github.com/carenotify/carenotify/services/email/internal/metrics"
@@ -54,6 +57,7 @@ func TestWorkerProcess(t *testing.T) {
 	}
 	st := records.New(storetest.Client(t))
 	aw, _ := audittest.Writer(t, js, "email")
+	sealer := envelopetest.Sealer(t)
 	refuse := func(code int) func(int) *smtp.SMTPError {
 		return func(int) *smtp.SMTPError { return &smtp.SMTPError{Code: code, Message: "no"} }
 	}
@@ -66,15 +70,42 @@ func TestWorkerProcess(t *testing.T) {
 		record app.Status
 		// expiresIn is the message's expiry from now; clock shifts the worker's clock.
 		expiresIn, clock time.Duration
-		want             outcome
+		// security is the message's; policy the tenant's (DefaultPolicy when zero).
+		security app.Security
+		policy   app.Policy
+		want     outcome
 	}{
 		{
 			name: "sent", relay: smtptest.Options{CA: ca}, record: app.StatusQueued, expiresIn: time.Hour,
 			want: outcome{Status: app.StatusSent, Attempts: 1, Mail: 1, Data: 1, Events: []string{"sent"}, TLSVerifiedOnEvent: true},
 		},
 		{
-			name: "relay without STARTTLS", relay: smtptest.Options{}, record: app.StatusQueued, expiresIn: time.Hour,
-			want: outcome{Err: "retry", Status: app.StatusDeferred, Reason: app.ReasonTLS, Attempts: 1, Events: []string{"deferred"}},
+			name: "PHI, relay without STARTTLS: held", relay: smtptest.Options{}, record: app.StatusQueued, expiresIn: time.Hour,
+			want: outcome{Err: "permanent", Status: app.StatusHeld, Reason: app.ReasonNoSTARTTLS, Attempts: 1, Events: []string{"held"}},
+		},
+		{
+			name: "PHI, untrusted certificate: held", relay: smtptest.Options{CA: smtptest.NewCA(t)}, record: app.StatusQueued, expiresIn: time.Hour,
+			want: outcome{Err: "permanent", Status: app.StatusHeld, Reason: app.ReasonTLSUnverified, Attempts: 1, Events: []string{"held"}},
+		},
+		{
+			name: "PHI, untrusted certificate, policy defers", relay: smtptest.Options{CA: smtptest.NewCA(t)}, record: app.StatusQueued, expiresIn: time.Hour,
+			policy: func() app.Policy { p := app.DefaultPolicy(); p.Unverified = app.UnverifiedDefer; return p }(),
+			want:   outcome{Err: "retry", Status: app.StatusDeferred, Reason: app.ReasonTLSUnverified, Attempts: 1, Events: []string{"deferred"}},
+		},
+		{
+			name: "no-phi, relay without STARTTLS: sent in clear", relay: smtptest.Options{}, record: app.StatusQueued, expiresIn: time.Hour,
+			security: app.SecurityNoPHI,
+			want:     outcome{Status: app.StatusSent, Attempts: 1, Mail: 1, Data: 1, Events: []string{"sent"}},
+		},
+		{
+			name: "no-phi, policy wants verified TLS: held", relay: smtptest.Options{}, record: app.StatusQueued, expiresIn: time.Hour,
+			security: app.SecurityNoPHI, policy: func() app.Policy { p := app.DefaultPolicy(); p.NoPHITLS = app.TLSNameVerified; return p }(),
+			want: outcome{Err: "permanent", Status: app.StatusHeld, Reason: app.ReasonNoSTARTTLS, Attempts: 1, Events: []string{"held"}},
+		},
+		{
+			name: "PHI, encryption required and no key: held untried", relay: smtptest.Options{CA: ca}, record: app.StatusQueued, expiresIn: time.Hour,
+			policy: func() app.Policy { p := app.DefaultPolicy(); p.Encryption = app.EncryptRequired; return p }(),
+			want:   outcome{Err: "permanent", Status: app.StatusHeld, Reason: app.ReasonNoRecipientKey, Events: []string{"held"}},
 		},
 		{
 			name: "550 on RCPT", relay: smtptest.Options{CA: ca, Rcpt: refuse(550)}, record: app.StatusQueued, expiresIn: time.Hour,
@@ -111,8 +142,13 @@ func TestWorkerProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			now := time.Now()
+			var policies app.Policies
+			if tt.policy.Encryption != "" {
+				policies.Default = tt.policy
+			}
 			w := app.NewWorker(app.WorkerOptions{
-				Store: st, Events: queue.NewEvents(js), Mailer: mailer, Auditor: aw,
+				Store: st, Events: queue.NewEvents(js), Mailer: mailer, Auditor: aw, Policies: policies,
+				Holder:  queue.NewHeld(js, sealer),
 				Metrics: metrics.New(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler),
 				LockTTL: time.Minute,
 				Backoff: func(uint64) time.Duration { return time.Second },
@@ -121,6 +157,7 @@ func TestWorkerProcess(t *testing.T) {
 			m := app.Message{
 				ID: "0193a5b2-7c1d-7e2f-8a9b-0c1d2e3f4a5" + string(rune('0'+i)), Tenant: tenant, IdempotencyKey: "k",
 				To: "patient@example.org", Subject: "s", TextBody: "b", ExpiresAt: now.Add(tt.expiresIn),
+				Security: tt.security,
 			}
 			if tt.record != "" {
 				rec := app.Record{ID: m.ID, Tenant: tenant, Status: tt.record, UpdatedAt: now, ExpiresAt: m.ExpiresAt}
@@ -141,8 +178,42 @@ func TestWorkerProcess(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("outcome (-want +got):\n%s", diff)
 			}
+			if held := heldCopy(t, js, sealer, m); held != (tt.want.Status == app.StatusHeld) {
+				t.Errorf("held copy in %s = %v, want %v", queue.StreamHeld, held, !held)
+			}
 		})
 	}
+}
+
+// heldCopy reports whether EMAIL_HELD holds m, sealed: it must open with
+// m's held binding and give back its recipient.
+func heldCopy(t *testing.T, js jetstream.JetStream, sealer *envelope.Sealer, m app.Message) bool {
+	t.Helper()
+	stream, err := js.Stream(t.Context(), queue.StreamHeld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := stream.GetLastMsgForSubject(t.Context(), "held.email."+m.Tenant)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw.Data), m.To) {
+		t.Errorf("held copy holds the recipient in clear")
+	}
+	plain, err := sealer.Open(t.Context(), raw.Data, queue.HeldBinding(m.Tenant, m.ID))
+	if err != nil {
+		t.Fatalf("open held copy: %v", err)
+	}
+	if !strings.Contains(string(plain), m.To) {
+		t.Errorf("held copy does not hold the message")
+	}
+	if raw.Header.Get(bus.HeaderReason) == "" {
+		t.Errorf("held copy has no %s header", bus.HeaderReason)
+	}
+	return true
 }
 
 // deliveryEvents lists the statuses published for tenant, and whether the
@@ -151,7 +222,7 @@ func deliveryEvents(t *testing.T, js jetstream.JetStream, tenant string) ([]stri
 	t.Helper()
 	var statuses []string
 	verified := false
-	for _, s := range []app.Status{app.StatusQueued, app.StatusSent, app.StatusDeferred, app.StatusBounced, app.StatusFailed} {
+	for _, s := range []app.Status{app.StatusQueued, app.StatusSent, app.StatusDeferred, app.StatusBounced, app.StatusFailed, app.StatusHeld} {
 		ev, ok := lastEvent(t, js, tenant, string(s))
 		if !ok {
 			continue

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,9 +12,11 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/carenotify/carenotify/services/email/internal/app"
 	"github.com/carenotify/carenotify/services/email/internal/relay"
 	"github.com/carenotify/carenotify/services/email/internal/token"
 )
@@ -77,6 +81,11 @@ type Config struct {
 	// SMTPIdleTimeout closes an SMTP session with the relay that stayed
 	// unused this long.
 	SMTPIdleTimeout time.Duration `env:"EMAIL_SMTP_IDLE_TIMEOUT" envDefault:"30s"`
+	// SMTPHeloName is the name given in EHLO; the host name when empty.
+	SMTPHeloName string `env:"EMAIL_SMTP_HELO_NAME"`
+	// PolicyFile names a JSON file of per-tenant transport policies (see
+	// app.Policies); every tenant gets app.DefaultPolicy without it.
+	PolicyFile string `env:"EMAIL_POLICY_FILE"`
 
 	// DKIMKeyFile is a PEM private key (PKCS#8 RSA or Ed25519, or PKCS#1
 	// RSA), a mounted secret; DKIM signing is off without it.
@@ -178,6 +187,64 @@ func (c *Config) RootCAs() (*x509.CertPool, error) {
 	return pool, nil
 }
 
+// Policies returns the tenants' transport policies from PolicyFile:
+// {"default": {...}, "tenants": {"<tenant>": {...}}}, each policy's
+// missing fields taken from app.DefaultPolicy (a tenant's from the file's
+// default). Unknown fields are an error.
+func (c *Config) Policies() (app.Policies, error) {
+	ps := app.DefaultPolicies()
+	if c.PolicyFile == "" {
+		return ps, nil
+	}
+	raw, err := os.ReadFile(c.PolicyFile)
+	if err != nil {
+		return ps, fmt.Errorf("EMAIL_POLICY_FILE: %w", err)
+	}
+	var file struct {
+		Default json.RawMessage            `json:"default"`
+		Tenants map[string]json.RawMessage `json:"tenants"`
+	}
+	decode := func(b []byte, v any) error {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.DisallowUnknownFields()
+		return d.Decode(v)
+	}
+	if err := decode(raw, &file); err != nil {
+		return ps, fmt.Errorf("EMAIL_POLICY_FILE: %w", err)
+	}
+	if len(file.Default) > 0 {
+		if err := decode(file.Default, &ps.Default); err != nil {
+			return ps, fmt.Errorf("EMAIL_POLICY_FILE: default: %w", err)
+		}
+	}
+	for t, b := range file.Tenants {
+		p := ps.Default
+		p.Unsubscribe = slices.Clone(p.Unsubscribe)
+		if err := decode(b, &p); err != nil {
+			return ps, fmt.Errorf("EMAIL_POLICY_FILE: tenants.%s: %w", t, err)
+		}
+		if ps.Tenants == nil {
+			ps.Tenants = map[string]app.Policy{}
+		}
+		ps.Tenants[t] = p
+	}
+	if err := ps.Validate(); err != nil {
+		return ps, fmt.Errorf("EMAIL_POLICY_FILE: %w", err)
+	}
+	return ps, nil
+}
+
+// HeloName returns the EHLO name: SMTPHeloName, else the host name.
+func (c *Config) HeloName() string {
+	if c.SMTPHeloName != "" {
+		return c.SMTPHeloName
+	}
+	if h, err := os.Hostname(); err == nil && h != "" && !strings.ContainsAny(h, " \r\n") {
+		return h
+	}
+	return "localhost"
+}
+
 // Validate checks the configuration. It reads EMAIL_SMTP_CA_FILE, so that
 // -check-config catches a missing or broken file.
 func (c *Config) Validate() error {
@@ -217,6 +284,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.RootCAs(); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := c.Policies(); err != nil {
+		errs = append(errs, err)
+	}
+	if strings.ContainsAny(c.SMTPHeloName, " \r\n<>") {
+		errs = append(errs, errors.New("EMAIL_SMTP_HELO_NAME must be a host name"))
 	}
 	positive := []struct {
 		name string

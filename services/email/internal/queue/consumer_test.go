@@ -33,10 +33,10 @@ type fakeMailer struct {
 	sent []app.Message
 }
 
-func (f *fakeMailer) Deliver(_ context.Context, m app.Message) (app.Transport, error) {
+func (f *fakeMailer) Deliver(_ context.Context, o app.Outgoing) (app.Transport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.sent = append(f.sent, m)
+	f.sent = append(f.sent, o.Message)
 	return app.Transport{TLSVersion: "TLS1.3", TLSVerified: true, NextHop: "fake"}, nil
 }
 

@@ -42,11 +42,7 @@ func (p *Events) Publish(ctx context.Context, e app.Event) error {
 		OccurredAt:     timestamppb.New(e.OccurredAt),
 		Attempts:       int32(e.Attempts),
 		Reason:         e.Reason,
-	}
-	if e.Transport != (app.Transport{}) {
-		ev.Transport = &deliveryv1.Transport{
-			TlsVersion: e.Transport.TLSVersion, TlsVerified: e.Transport.TLSVerified, NextHop: e.Transport.NextHop,
-		}
+		Transport:      e.Transport.Proto(),
 	}
 	data, err := proto.Marshal(ev)
 	if err != nil {

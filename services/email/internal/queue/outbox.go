@@ -32,6 +32,7 @@ type payload struct {
 	HTMLBody        string    `json:"htmlBody,omitempty"`
 	TextBody        string    `json:"textBody,omitempty"`
 	Security        int       `json:"security"`
+	Purpose         int       `json:"purpose,omitempty"`
 	ExpiresAt       time.Time `json:"expiresAt"`
 	QueuedAt        time.Time `json:"queuedAt"`
 	JourneyInstance string    `json:"journeyInstance,omitempty"`
@@ -42,7 +43,7 @@ func newPayload(m app.Message) payload {
 	return payload{
 		Version: payloadVersion, ID: m.ID, Tenant: m.Tenant, IdempotencyKey: m.IdempotencyKey,
 		To: m.To, Subject: m.Subject, HTMLBody: m.HTMLBody, TextBody: m.TextBody,
-		Security: int(m.Security), ExpiresAt: m.ExpiresAt, QueuedAt: m.QueuedAt,
+		Security: int(m.Security), Purpose: int(m.Purpose), ExpiresAt: m.ExpiresAt, QueuedAt: m.QueuedAt,
 		JourneyInstance: m.JourneyInstance, Step: m.Step,
 	}
 }
@@ -51,7 +52,7 @@ func (e payload) message() app.Message {
 	return app.Message{
 		ID: e.ID, Tenant: e.Tenant, IdempotencyKey: e.IdempotencyKey,
 		To: e.To, Subject: e.Subject, HTMLBody: e.HTMLBody, TextBody: e.TextBody,
-		Security: app.Security(e.Security), ExpiresAt: e.ExpiresAt, QueuedAt: e.QueuedAt,
+		Security: app.Security(e.Security), Purpose: app.Purpose(e.Purpose), ExpiresAt: e.ExpiresAt, QueuedAt: e.QueuedAt,
 		JourneyInstance: e.JourneyInstance, Step: e.Step,
 	}
 }
@@ -73,9 +74,11 @@ func binding(tenant, id string) envelope.Binding {
 }
 
 // Streams returns the configs of the streams the email service uses: its
-// outbox, DELIVERY and its dead-letter stream EMAIL_DEAD.
+// outbox, DELIVERY, its dead-letter stream EMAIL_DEAD and EMAIL_HELD.
 func Streams(replicas int) []jetstream.StreamConfig {
-	return []jetstream.StreamConfig{bus.Outbox(Channel, replicas), bus.Delivery(replicas), DeadStreamConfig(replicas)}
+	return []jetstream.StreamConfig{
+		bus.Outbox(Channel, replicas), bus.Delivery(replicas), DeadStreamConfig(replicas), HeldStreamConfig(replicas),
+	}
 }
 
 // Outbox is app.Outbox on JetStream. It seals every message before it
@@ -98,24 +101,35 @@ func NewOutbox(js jetstream.JetStream, sealer Sealer) *Outbox {
 // set to the message id, and waits for the PubAck. Headers carry tenant,
 // channel and message id only.
 func (o *Outbox) Enqueue(ctx context.Context, m app.Message) error {
-	subject, err := bus.Subject("outbox", Channel, m.Tenant)
+	return publishSealed(ctx, o.js, o.sealer, "outbox", m, binding(m.Tenant, m.ID), m.ID, nil)
+}
+
+// publishSealed seals m's payload for b and publishes it to
+// <prefix>.email.<tenant> with Nats-Msg-Id msgID and the headers
+// Cn-Tenant, Cn-Channel and Cn-Message-Id (plus extra), waiting for the
+// PubAck. No header carries PHI.
+func publishSealed(ctx context.Context, js jetstream.JetStream, sealer Sealer, prefix string, m app.Message, b envelope.Binding, msgID string, extra nats.Header) error {
+	subject, err := bus.Subject(prefix, Channel, m.Tenant)
 	if err != nil {
 		return err
 	}
 	plain, err := json.Marshal(newPayload(m))
 	if err != nil {
-		return fmt.Errorf("encode outbox message: %w", err)
+		return fmt.Errorf("encode %s message: %w", prefix, err)
 	}
-	data, err := o.sealer.Seal(ctx, plain, binding(m.Tenant, m.ID))
+	data, err := sealer.Seal(ctx, plain, b)
 	clear(plain)
 	if err != nil {
-		return fmt.Errorf("seal outbox message: %w", err)
+		return fmt.Errorf("seal %s message: %w", prefix, err)
 	}
 	hdr := nats.Header{
 		bus.HeaderTenant: []string{m.Tenant}, bus.HeaderChannel: []string{Channel},
 		HeaderMessageID: []string{m.ID},
 	}
-	if _, err := bus.Publish(ctx, o.js, subject, data, m.ID, hdr); err != nil {
+	for k, v := range extra {
+		hdr[k] = v
+	}
+	if _, err := bus.Publish(ctx, js, subject, data, msgID, hdr); err != nil {
 		return err
 	}
 	return nil

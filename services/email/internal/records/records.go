@@ -25,6 +25,10 @@ const (
 	fTLSVersion  = "tls_version"
 	fTLSVerified = "tls_verified"
 	fNextHop     = "next_hop"
+	fSMIME       = "smime"
+	fPGP         = "pgp"
+	fPortal      = "portal"
+	fRequireTLS  = "require_tls"
 
 	// Fields of the sent index (SentKey).
 	fTenant  = "tenant"
@@ -136,6 +140,7 @@ func (s *Store) Record(ctx context.Context, tenant, id string) (app.Record, erro
 		IdempotencyKeyHash: h[fIdemHash], Committed: h[fCommitted] == "1",
 		Transport: app.Transport{
 			TLSVersion: h[fTLSVersion], TLSVerified: h[fTLSVerified] == "1", NextHop: h[fNextHop],
+			SMIME: h[fSMIME] == "1", PGP: h[fPGP] == "1", Portal: h[fPortal] == "1", RequireTLS: h[fRequireTLS] == "1",
 		},
 	}
 	r.Attempts, _ = strconv.Atoi(h[fAttempts])
@@ -231,6 +236,10 @@ func fields(r app.Record) map[string]any {
 		fTLSVersion:  r.Transport.TLSVersion,
 		fTLSVerified: boolField(r.Transport.TLSVerified),
 		fNextHop:     r.Transport.NextHop,
+		fSMIME:       boolField(r.Transport.SMIME),
+		fPGP:         boolField(r.Transport.PGP),
+		fPortal:      boolField(r.Transport.Portal),
+		fRequireTLS:  boolField(r.Transport.RequireTLS),
 	}
 }
 

@@ -23,7 +23,7 @@ func BenchmarkDeliver(b *testing.B) {
 			})
 			m := message()
 			for b.Loop() {
-				if _, err := r.Deliver(b.Context(), m); err != nil {
+				if _, err := r.Deliver(b.Context(), verified(m)); err != nil {
 					b.Fatal(err)
 				}
 			}

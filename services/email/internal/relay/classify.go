@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
 	"net"
 	"net/textproto"
 	"strings"
@@ -12,28 +11,38 @@ import (
 	"github.com/carenotify/carenotify/services/email/internal/app"
 )
 
-// classifySetup classifies a failure to connect, greet, EHLO or STARTTLS.
-// Nothing about the message has been sent yet, so error texts carry no PHI;
-// the relay's reply text is still left out, as everywhere.
-func classifySetup(err error, dialFailed bool) error {
+// classifySetup classifies a failure to greet or EHLO. Nothing about the
+// message has been sent yet; the next hop's reply text is still left
+// out, as everywhere.
+func classifySetup(err error) error {
 	if code, ok := replyCode(err); ok {
 		reason := app.ReasonSession
 		if code >= 400 && code < 500 {
 			reason = app.ReasonSMTP4xx
 		}
-		return &app.DeliveryError{Reason: reason, Code: code, Detail: "relay refused the session"}
+		return &app.DeliveryError{Reason: reason, Code: code, Detail: "next hop refused the session"}
+	}
+	return &app.DeliveryError{Reason: app.ReasonConnect, Detail: err.Error()}
+}
+
+// classifyStartTLS classifies a failed STARTTLS: refused by a 5xx (the
+// hop cannot do TLS: no_starttls) or a 4xx (try later), a certificate
+// that does not verify (tls_unverified), a handshake the hop refused
+// (tls_handshake), or a network failure (connect).
+func classifyStartTLS(err error) error {
+	if code, ok := replyCode(err); ok {
+		if code >= 400 && code < 500 {
+			return &app.DeliveryError{Reason: app.ReasonSMTP4xx, Code: code, Detail: "next hop deferred STARTTLS"}
+		}
+		return &app.DeliveryError{Reason: app.ReasonNoSTARTTLS, Code: code, Detail: "next hop refused STARTTLS"}
 	}
 	switch {
-	case dialFailed:
-		return &app.DeliveryError{Reason: app.ReasonConnect, Detail: err.Error()}
-	case isTLSError(err):
-		return &app.DeliveryError{Reason: app.ReasonTLS, Detail: err.Error()}
-	case isNetError(err):
-		return &app.DeliveryError{Reason: app.ReasonConnect, Detail: err.Error()}
+	case isVerifyError(err):
+		return &app.DeliveryError{Reason: app.ReasonTLSUnverified, Detail: err.Error()}
+	case isHandshakeError(err):
+		return &app.DeliveryError{Reason: app.ReasonTLSHandshake, Detail: err.Error()}
 	}
-	// What is left is go-mail refusing to go on without TLS: the relay
-	// offers no STARTTLS, or the session did not become TLS.
-	return &app.DeliveryError{Reason: app.ReasonTLS, Detail: err.Error()}
+	return &app.DeliveryError{Reason: app.ReasonConnect, Detail: err.Error()}
 }
 
 // classifyTx classifies a failure of the mail transaction at stage (MAIL
@@ -87,26 +96,25 @@ func replyCode(err error) (int, bool) {
 	return 0, false
 }
 
-// isTLSError reports whether err comes from a TLS handshake or from
-// verifying the relay's certificate.
-func isTLSError(err error) bool {
+// isVerifyError reports whether err comes from verifying the next hop's
+// certificate (untrusted, expired, wrong host name).
+func isVerifyError(err error) bool {
 	var (
 		verify   *tls.CertificateVerificationError
-		alert    tls.AlertError
-		record   tls.RecordHeaderError
 		unknown  x509.UnknownAuthorityError
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
-		op       *net.OpError
 	)
-	return errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &record) ||
-		errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
-		(errors.As(err, &op) && op.Op == "remote error")
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 
-// isNetError reports whether err is a network failure: reset, closed,
-// timed out, or ended early.
-func isNetError(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+// isHandshakeError reports whether err is a TLS handshake the next hop
+// refused or broke off by protocol (an alert, not TLS at all).
+func isHandshakeError(err error) bool {
+	var (
+		alert  tls.AlertError
+		record tls.RecordHeaderError
+		op     *net.OpError
+	)
+	return errors.As(err, &alert) || errors.As(err, &record) || (errors.As(err, &op) && op.Op == "remote error")
 }

@@ -91,7 +91,9 @@ func TestDeliverSignsWithDKIM(t *testing.T) {
 				Host: "localhost", Port: srv.Port, RootCAs: ca.Pool, Signer: signer,
 				Unsubscribe: func(m app.Message) string { return "https://notify.example.org/u/tok-" + m.ID },
 			})
-			if _, err := r.Deliver(t.Context(), message()); err != nil {
+			out := verified(message())
+			out.Unsubscribe = true
+			if _, err := r.Deliver(t.Context(), out); err != nil {
 				t.Fatalf("Deliver() = %v", err)
 			}
 			msgs := srv.Messages()

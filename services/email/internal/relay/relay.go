@@ -1,17 +1,15 @@
 package relay
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	netmail "net/mail"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/wneessen/go-mail"
 	mailsmtp "github.com/wneessen/go-mail/smtp"
 
 	"github.com/carenotify/carenotify/services/email/internal/app"
@@ -47,6 +45,9 @@ type Options struct {
 	From *netmail.Address
 	// Timeout bounds one delivery, connection included.
 	Timeout time.Duration
+	// HeloName is the name this client gives in EHLO; "localhost" when
+	// empty.
+	HeloName string
 
 	// MaxMessagesPerConnection is how many messages one session carries
 	// before it is closed with QUIT; DefaultMaxMessagesPerConnection when 0.
@@ -74,17 +75,18 @@ type Signer interface {
 	Sign(msg []byte) ([]byte, error)
 }
 
-// Relay is app.Mailer for one SMTP relay. It keeps up to MaxIdle verified
-// sessions open between deliveries and sends messages over them one after
-// another (RSET between two), so that a busy worker pays for TCP, TLS and
-// AUTH once per MaxMessagesPerConnection messages rather than per message.
+// Relay is app.Mailer for one SMTP relay. It keeps up to MaxIdle sessions
+// open between deliveries and sends messages over them one after another
+// (RSET between two), so that a busy worker pays for TCP, TLS and AUTH
+// once per MaxMessagesPerConnection messages rather than per message. A
+// session is reused only for a message whose TLS level it meets.
 type Relay struct {
 	o          Options
 	fromDomain string
-	tlsConfig  *tls.Config
 
 	mu     sync.Mutex
-	idle   []*session
+	idle   map[string][]*session // by hop address
+	nidle  int
 	closed bool
 }
 
@@ -108,20 +110,16 @@ func New(o Options) (*Relay, error) {
 	if o.MaxIdle <= 0 {
 		o.MaxIdle = 1
 	}
-	return &Relay{
-		o:          o,
-		fromDomain: domain,
-		tlsConfig: &tls.Config{
-			ServerName: o.Host,
-			RootCAs:    o.RootCAs,
-			MinVersion: tls.VersionTLS12,
-		},
-	}, nil
+	if o.HeloName == "" {
+		o.HeloName = "localhost"
+	}
+	return &Relay{o: o, fromDomain: domain, idle: map[string][]*session{}}, nil
 }
 
 // Deliver implements app.Mailer: it sends one message over an idle
-// session with the relay, or a new one. It returns the transport used, a
-// *app.DeliveryError, or ctx's error when ctx ended first.
+// session with the relay that meets o.TLS, or a new one. It returns the
+// transport used, a *app.DeliveryError, or ctx's error when ctx ended
+// first.
 //
 // A reused session that turns out to be dead (the relay closed it while
 // idle, or answers 421) before MAIL FROM is accepted has carried nothing of
@@ -129,26 +127,31 @@ func New(o Options) (*Relay, error) {
 // away. A failure after that is classified and left to the worker's retry:
 // if the connection broke after the data was sent, the relay may have
 // accepted it (delivery is at least once).
-func (r *Relay) Deliver(ctx context.Context, m app.Message) (app.Transport, error) {
+func (r *Relay) Deliver(ctx context.Context, o app.Outgoing) (app.Transport, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
 
-	data, err := r.compose(m)
+	data, enc, err := r.compose(o)
 	if err != nil {
 		return app.Transport{}, err
 	}
 	from := r.o.From.Address
 	if r.o.ReturnPath != nil {
-		if rp := r.o.ReturnPath(m); rp != "" {
+		if rp := r.o.ReturnPath(o.Message); rp != "" {
 			from = rp
 		}
 	}
+	if strings.ContainsAny(o.Message.To, "\r\n<>") || strings.ContainsAny(from, "\r\n<>") {
+		// Send validated the address; the error would quote it.
+		return app.Transport{}, &app.DeliveryError{Permanent: true, Reason: app.ReasonRecipient}
+	}
+	h := hop{host: r.o.Host, port: r.o.Port}
 	for {
-		s, reused, err := r.get(ctx)
+		s, reused, err := r.get(ctx, h, o.TLS)
 		if err != nil {
 			return app.Transport{}, err
 		}
-		out := r.transact(ctx, s, from, m.To, data)
+		out := r.transact(ctx, s, o, from, data)
 		if out.keep {
 			s.sent++
 			r.put(s)
@@ -157,7 +160,9 @@ func (r *Relay) Deliver(ctx context.Context, m app.Message) (app.Transport, erro
 		}
 		switch {
 		case out.err == nil:
-			return s.tr, nil
+			tr := s.tr
+			tr.SMIME, tr.PGP, tr.RequireTLS = enc.SMIME, enc.PGP, out.requireTLS
+			return tr, nil
 		case ctx.Err() != nil:
 			return app.Transport{}, ctxErr(ctx)
 		case reused && out.retry:
@@ -178,24 +183,26 @@ type outcome struct {
 	// retry is true when nothing of the message reached the relay and the
 	// session was dead, so a new session may try again at once.
 	retry bool
+	// requireTLS is true when MAIL FROM carried REQUIRETLS.
+	requireTLS bool
 }
 
 // transact runs one mail transaction (MAIL, RCPT, DATA, RSET) on s.
-func (r *Relay) transact(ctx context.Context, s *session, from, to string, data []byte) outcome {
+func (r *Relay) transact(ctx context.Context, s *session, o app.Outgoing, from string, data []byte) outcome {
 	// Bound this transaction by ctx: its deadline, and closing the
 	// connection when it ends early.
 	if d, ok := ctx.Deadline(); ok {
 		_ = s.conn.SetDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = s.conn.Close() })
-	out := r.transaction(s, from, to, data)
+	out := r.transaction(s, o, from, data)
 	if !stop() {
 		out.keep, out.polite, out.retry = false, false, false
 	}
 	return out
 }
 
-func (r *Relay) transaction(s *session, from, to string, data []byte) outcome {
+func (r *Relay) transaction(s *session, o app.Outgoing, from string, data []byte) outcome {
 	// failed classifies err at stage; a reply leaves the session usable
 	// after RSET, unless it is 421 (the relay is closing it).
 	failed := func(stage string, err error, retry bool) outcome {
@@ -212,10 +219,11 @@ func (r *Relay) transaction(s *session, from, to string, data []byte) outcome {
 		}
 		return out
 	}
-	if err := s.sc.Mail(angle(from)); err != nil {
+	params, requireTLS := r.mailParams(s, o, from, len(data))
+	if err := command(s.sc, 250, "MAIL FROM:<"+from+">"+params); err != nil {
 		return failed("MAIL FROM", err, true)
 	}
-	if err := s.sc.Rcpt(angle(to)); err != nil {
+	if err := command(s.sc, 25, "RCPT TO:<"+o.Message.To+">"+r.rcptParams(s)); err != nil {
 		return failed("RCPT TO", err, false)
 	}
 	w, err := s.sc.Data()
@@ -231,100 +239,59 @@ func (r *Relay) transaction(s *session, from, to string, data []byte) outcome {
 	// Accepted. RSET starts the next transaction afresh; if it fails the
 	// session is closed, the message stays sent.
 	if err := s.sc.Reset(); err != nil {
-		return outcome{}
+		return outcome{requireTLS: requireTLS}
 	}
-	return outcome{keep: true}
+	return outcome{keep: true, requireTLS: requireTLS}
 }
 
-// angle returns addr as an SMTP path, <addr>.
-func angle(addr string) string { return "<" + addr + ">" }
-
-// transport checks that the session is TLS with a verified chain, as
-// TLSMandatory promises, and describes it.
-func (r *Relay) transport(sc *mailsmtp.Client) (app.Transport, error) {
-	st, err := sc.GetTLSConnectionState()
-	if err != nil || !st.HandshakeComplete || len(st.VerifiedChains) == 0 {
-		return app.Transport{}, &app.DeliveryError{Reason: app.ReasonTLS, Detail: "session is not verified TLS"}
+// mailParams returns the MAIL FROM parameters for o on s: BODY=8BITMIME
+// and SIZE when offered, SMTPUTF8 when an address needs it and it is
+// offered, and REQUIRETLS (RFC 8689) when o asks for it, the session is
+// verified TLS and the hop offers it. requireTLS says whether it is set.
+func (r *Relay) mailParams(s *session, o app.Outgoing, from string, size int) (params string, requireTLS bool) {
+	var b strings.Builder
+	if ok, _ := s.sc.Extension("8BITMIME"); ok {
+		b.WriteString(" BODY=8BITMIME")
 	}
-	return app.Transport{
-		TLSVersion:  strings.ReplaceAll(tls.VersionName(st.Version), " ", ""),
-		TLSVerified: true,
-		NextHop:     r.o.Host,
-	}, nil
+	if ok, _ := s.sc.Extension("SIZE"); ok {
+		b.WriteString(" SIZE=" + strconv.Itoa(size))
+	}
+	if ok, _ := s.sc.Extension("SMTPUTF8"); ok && (!ascii(from) || !ascii(o.Message.To)) {
+		b.WriteString(" SMTPUTF8")
+	}
+	if ok, _ := s.sc.Extension("REQUIRETLS"); ok && o.RequireTLS && s.tr.TLSVerified {
+		b.WriteString(" REQUIRETLS")
+		requireTLS = true
+	}
+	return b.String(), requireTLS
 }
 
-// auth runs SMTP AUTH when a username is configured: PLAIN, or LOGIN when
-// the relay offers only that. Both are safe here because the session is
-// verified TLS; the smtp package refuses them otherwise.
-func (r *Relay) auth(sc *mailsmtp.Client) error {
-	if r.o.Username == "" {
-		return nil
+// rcptParams returns the RCPT TO parameters on s.
+func (r *Relay) rcptParams(*session) string { return "" }
+
+// command sends one command line on sc's connection and reads the reply,
+// which must start with expect (250, or 25 for 250/251). The go-mail
+// client has no way to add REQUIRETLS, ENVID or SIZE to MAIL FROM, so the
+// transaction's commands are sent on its text connection directly. Reply
+// errors are *textproto.Error, as the client's own.
+func command(sc *mailsmtp.Client, expect int, line string) error {
+	id, err := sc.Text.Cmd("%s", line)
+	if err != nil {
+		return err
 	}
-	ok, mechs := sc.Extension("AUTH")
-	if !ok {
-		return &app.DeliveryError{Reason: app.ReasonAuth, Detail: "relay offers no SMTP AUTH"}
-	}
-	var a mailsmtp.Auth
-	switch offered := strings.Fields(strings.ToUpper(mechs)); {
-	case contains(offered, "PLAIN"):
-		a = mailsmtp.PlainAuth("", r.o.Username, r.o.Password, r.o.Host, false)
-	case contains(offered, "LOGIN"):
-		a = mailsmtp.LoginAuth(r.o.Username, r.o.Password, r.o.Host, false)
-	default:
-		return &app.DeliveryError{Reason: app.ReasonAuth, Detail: "relay offers neither AUTH PLAIN nor LOGIN"}
-	}
-	if err := sc.Auth(a); err != nil {
-		code, _ := replyCode(err)
-		return &app.DeliveryError{Reason: app.ReasonAuth, Code: code, Detail: "authentication refused"}
-	}
-	return nil
+	sc.Text.StartResponse(id)
+	defer sc.Text.EndResponse(id)
+	_, _, err = sc.Text.ReadResponse(expect)
+	return err
 }
 
-// compose builds the MIME message: From, To, Subject, Date, Message-ID
-// <id@from-domain>, X-Carenotify-Message-Id, Auto-Submitted, List-Unsubscribe
-// and List-Unsubscribe-Post when Unsubscribe gives a URL, and the bodies
-// (multipart/alternative when both are given); then signs it when a
-// Signer is set. The result has CRLF line endings.
-func (r *Relay) compose(m app.Message) ([]byte, error) {
-	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
-	msg.FromMailAddress(r.o.From)
-	if err := msg.To(m.To); err != nil {
-		// Send validated the address; the error would quote it.
-		return nil, &app.DeliveryError{Permanent: true, Reason: app.ReasonRecipient}
-	}
-	msg.Subject(m.Subject)
-	msg.SetDate()
-	msg.SetMessageIDWithValue(m.ID + "@" + r.fromDomain)
-	msg.SetGenHeader(mail.Header(HeaderMessageID), m.ID)
-	msg.SetGenHeader(mail.Header("Auto-Submitted"), "auto-generated")
-	if r.o.Unsubscribe != nil {
-		if u := r.o.Unsubscribe(m); u != "" {
-			msg.SetGenHeader(mail.Header(HeaderListUnsubscribe), "<"+u+">")
-			msg.SetGenHeader(mail.Header(HeaderListUnsubscribePost), "List-Unsubscribe=One-Click")
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
 		}
 	}
-	switch {
-	case m.TextBody != "" && m.HTMLBody != "":
-		msg.SetBodyString(mail.TypeTextPlain, m.TextBody)
-		msg.AddAlternativeString(mail.TypeTextHTML, m.HTMLBody)
-	case m.HTMLBody != "":
-		msg.SetBodyString(mail.TypeTextHTML, m.HTMLBody)
-	default:
-		msg.SetBodyString(mail.TypeTextPlain, m.TextBody)
-	}
-	var buf bytes.Buffer
-	if _, err := msg.WriteTo(&buf); err != nil {
-		return nil, &app.DeliveryError{Permanent: true, Reason: app.ReasonSession, Detail: "compose message"}
-	}
-	if r.o.Signer == nil {
-		return buf.Bytes(), nil
-	}
-	signed, err := r.o.Signer.Sign(buf.Bytes())
-	if err != nil {
-		// Temporary: a key problem is for the operator to fix.
-		return nil, &app.DeliveryError{Reason: app.ReasonSession, Detail: "dkim: " + err.Error()}
-	}
-	return signed, nil
+	return true
 }
 
 func contains(list []string, s string) bool {

@@ -55,12 +55,15 @@ func message() app.Message {
 	}
 }
 
+// verified returns m as an outgoing message that needs verified TLS (PHI).
+func verified(m app.Message) app.Outgoing { return app.Outgoing{Message: m, TLS: app.TLSVerified} }
+
 func TestDeliverOverVerifiedTLS(t *testing.T) {
 	ca := smtptest.NewCA(t)
 	srv := smtptest.Start(t, smtptest.Options{CA: ca, Username: "svc", Password: "s3cret"})
 	r := newRelay(t, ca, "localhost", srv.Port, "svc", "s3cret")
 
-	tr, err := r.Deliver(t.Context(), message())
+	tr, err := r.Deliver(t.Context(), verified(message()))
 	if err != nil {
 		t.Fatalf("Deliver() = %v", err)
 	}
@@ -159,9 +162,9 @@ func TestDeliverFailures(t *testing.T) {
 		user  string
 		want  want
 	}{
-		{name: "no STARTTLS", give: smtptest.Options{}, trust: ca, want: want{Reason: app.ReasonTLS}},
-		{name: "untrusted certificate", give: smtptest.Options{CA: otherCA}, trust: ca, want: want{Reason: app.ReasonTLS}},
-		{name: "certificate for another host", give: smtptest.Options{CA: wrongName}, trust: wrongName, want: want{Reason: app.ReasonTLS}},
+		{name: "no STARTTLS", give: smtptest.Options{}, trust: ca, want: want{Reason: app.ReasonNoSTARTTLS}},
+		{name: "untrusted certificate", give: smtptest.Options{CA: otherCA}, trust: ca, want: want{Reason: app.ReasonTLSUnverified}},
+		{name: "certificate for another host", give: smtptest.Options{CA: wrongName}, trust: wrongName, want: want{Reason: app.ReasonTLSUnverified}},
 		{name: "550 on RCPT", give: smtptest.Options{CA: ca, Rcpt: refused}, trust: ca, want: want{Permanent: true, Reason: app.ReasonSMTP5xx, Code: 550, Mail: 1, Rcpt: 1}},
 		{name: "451 on RCPT", give: smtptest.Options{CA: ca, Rcpt: deferred}, trust: ca, want: want{Reason: app.ReasonSMTP4xx, Code: 451, Mail: 1, Rcpt: 1}},
 		{name: "wrong password", give: smtptest.Options{CA: ca, Username: "svc", Password: "right"}, trust: ca, user: "svc", want: want{Reason: app.ReasonAuth, Code: 535}},
@@ -170,7 +173,7 @@ func TestDeliverFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := smtptest.Start(t, tt.give)
 			r := newRelay(t, tt.trust, "localhost", srv.Port, tt.user, "wrong")
-			_, err := r.Deliver(t.Context(), message())
+			_, err := r.Deliver(t.Context(), verified(message()))
 			var de *app.DeliveryError
 			if !errors.As(err, &de) {
 				t.Fatalf("Deliver() = %v, want *app.DeliveryError", err)
@@ -195,7 +198,7 @@ func TestDeliverConnectionRefused(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	_, err = newRelay(t, ca, "127.0.0.1", port, "", "").Deliver(t.Context(), message())
+	_, err = newRelay(t, ca, "127.0.0.1", port, "", "").Deliver(t.Context(), verified(message()))
 	var de *app.DeliveryError
 	if !errors.As(err, &de) || de.Reason != app.ReasonConnect || de.Permanent {
 		t.Errorf("Deliver() = %v, want a temporary %q error", err, app.ReasonConnect)
@@ -207,7 +210,7 @@ func TestDeliverCancelled(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{CA: ca})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := newRelay(t, ca, "localhost", srv.Port, "", "").Deliver(ctx, message())
+	_, err := newRelay(t, ca, "localhost", srv.Port, "", "").Deliver(ctx, verified(message()))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Deliver() = %v, want context.Canceled", err)
 	}

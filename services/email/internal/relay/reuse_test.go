@@ -63,7 +63,7 @@ func TestDeliverReusesConnections(t *testing.T) {
 					time.Sleep(tt.pause)
 				}
 				m := messageN(i)
-				tr, err := r.Deliver(t.Context(), m)
+				tr, err := r.Deliver(t.Context(), verified(m))
 				if err != nil {
 					t.Fatalf("Deliver(%d) = %v", i, err)
 				}
@@ -142,7 +142,7 @@ func TestDeliverReconnects(t *testing.T) {
 			var got, deferred []string
 			for i := range 3 {
 				m := messageN(i)
-				_, err := r.Deliver(t.Context(), m)
+				_, err := r.Deliver(t.Context(), verified(m))
 				var de *app.DeliveryError
 				switch {
 				case err == nil:
@@ -160,7 +160,7 @@ func TestDeliverReconnects(t *testing.T) {
 			for _, id := range deferred {
 				m := message()
 				m.ID = id
-				if _, err := r.Deliver(t.Context(), m); err != nil {
+				if _, err := r.Deliver(t.Context(), verified(m)); err != nil {
 					t.Fatalf("retry of %s = %v", id, err)
 				}
 			}

@@ -6,7 +6,6 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	deliveryv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/delivery/v1"
 	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
 	"github.com/carenotify/carenotify/services/email/internal/app"
 )
@@ -35,6 +34,7 @@ func (s *Email) Send(ctx context.Context, req *emailv1.SendRequest) (*emailv1.Se
 		HTMLBody:        req.GetHtmlBody(),
 		TextBody:        req.GetTextBody(),
 		Security:        app.Security(req.GetSecurity()),
+		Purpose:         app.Purpose(req.GetPurpose()),
 		JourneyInstance: req.GetJourneyInstance(),
 		Step:            req.GetStep(),
 	}
@@ -65,12 +65,6 @@ func (s *Email) GetStatus(ctx context.Context, req *emailv1.GetStatusRequest) (*
 		Reason:    rec.Reason,
 		UpdatedAt: timestamppb.New(rec.UpdatedAt),
 	}
-	if rec.Transport != (app.Transport{}) {
-		resp.Transport = &deliveryv1.Transport{
-			TlsVersion:  rec.Transport.TLSVersion,
-			TlsVerified: rec.Transport.TLSVerified,
-			NextHop:     rec.Transport.NextHop,
-		}
-	}
+	resp.Transport = rec.Transport.Proto()
 	return resp, nil
 }

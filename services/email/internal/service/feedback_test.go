@@ -92,13 +92,22 @@ func TestDKIMAndOneClickUnsubscribe(t *testing.T) {
 	h.cfg.UnsubscribeBaseURL = base
 	h.run(t)
 
+	// Treatment messages carry no marketing unsubscribe (the default
+	// policy): only the marketing one has List-Unsubscribe.
+	treatment := validRequest("acme", "treatment-1")
+	h.send(t, treatment)
+	if msgs := h.relay.Wait(1, 15*time.Second); len(msgs) != 1 || bytes.Contains(msgs[0].Data, []byte("\r\nList-Unsubscribe:")) {
+		t.Fatalf("treatment message: %d received, or it carries List-Unsubscribe", len(msgs))
+	}
 	req := validRequest("acme", "unsubscribe-1")
 	req.To = "zz.canary.unsub@example.org"
+	req.Purpose = emailv1.Purpose_PURPOSE_MARKETING
 	resp := h.send(t, req)
-	msgs := h.relay.Wait(1, 15*time.Second)
-	if len(msgs) != 1 {
-		t.Fatalf("relay received %d messages, want 1", len(msgs))
+	msgs := h.relay.Wait(2, 15*time.Second)
+	if len(msgs) != 2 {
+		t.Fatalf("relay received %d messages, want 2", len(msgs))
 	}
+	msgs = msgs[1:]
 	h.waitStatus(t, "acme", resp.GetMessageId(), deliveryv1.Status_STATUS_SENT)
 
 	vs, err := dkim.VerifyWithOptions(bytes.NewReader(msgs[0].Data), &dkim.VerifyOptions{

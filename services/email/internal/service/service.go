@@ -39,6 +39,10 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	policies, err := cfg.Policies()
+	if err != nil {
+		return err
+	}
 	relayOpts := relay.Options{
 		Host: cfg.SMTPHost, Port: cfg.SMTPPort,
 		Username: cfg.SMTPUsername, Password: cfg.Password(),
@@ -46,6 +50,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		MaxMessagesPerConnection: cfg.SMTPMaxMessagesPerConnection,
 		IdleTimeout:              cfg.SMTPIdleTimeout,
 		MaxIdle:                  cfg.Workers,
+		HeloName:                 cfg.HeloName(),
 	}
 	if cfg.DKIMKeyFile != "" {
 		key, err := relay.LoadDKIMKey(cfg.DKIMKeyFile)
@@ -125,7 +130,8 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		}
 	}()
 	worker := app.NewWorker(app.WorkerOptions{
-		Store: st, Events: events, Mailer: mailer, Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
+		Store: st, Events: events, Mailer: mailer, Policies: policies, Holder: queue.NewHeld(js, sealer),
+		Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
 	})
 
 	feedback := app.NewFeedback(app.FeedbackOptions{

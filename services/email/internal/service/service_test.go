@@ -416,18 +416,72 @@ func TestGetStatusErrors(t *testing.T) {
 	}
 }
 
-func TestRelayWithoutSTARTTLSGetsNothing(t *testing.T) {
-	h := start(t, smtptest.Options{})
-	resp := h.send(t, validRequest("acme", "no-tls"))
-	got := h.waitStatus(t, "acme", resp.GetMessageId(), deliveryv1.Status_STATUS_DEFERRED)
-	if got.GetReason() != "tls" || got.GetAttempts() < 1 {
-		t.Errorf("GetStatus() = %v, want deferred for tls", got)
+// TestRelayWithoutVerifiedTLS runs the service against relays that offer
+// no STARTTLS, a certificate from an issuer it does not trust, or a
+// certificate for another host name. A PHI message is held (STATUS_HELD,
+// a held DELIVERY event with the reason, a sealed copy in EMAIL_HELD) and
+// nothing of it reaches the relay; a no-phi message sent after it is
+// delivered over opportunistic TLS (or in clear) and says so.
+func TestRelayWithoutVerifiedTLS(t *testing.T) {
+	tests := []struct {
+		name       string
+		relay      smtptest.Options
+		trust      *smtptest.CA // the CA the service trusts; the relay's when nil
+		wantReason string
+		wantTLS    bool // the no-phi message arrived over TLS
+	}{
+		{name: "no STARTTLS", relay: smtptest.Options{}, wantReason: "no_starttls"},
+		{name: "untrusted issuer", relay: smtptest.Options{CA: smtptest.NewCA(t)}, trust: smtptest.NewCA(t), wantReason: "tls_unverified", wantTLS: true},
+		{name: "certificate for another host", relay: smtptest.Options{CA: smtptest.NewCA(t, "relay.example.org")}, wantReason: "tls_unverified", wantTLS: true},
 	}
-	if mail, rcpt, data := h.relay.Commands(); mail+rcpt+data != 0 {
-		t.Errorf("relay saw MAIL %d, RCPT %d, DATA %d; want nothing sent in clear", mail, rcpt, data)
-	}
-	if ev := h.waitEvent(t, "acme", "deferred"); ev.GetReason() != "tls" {
-		t.Errorf("deferred event = %v", ev)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var env []string
+			if tt.trust != nil {
+				env = append(env, "EMAIL_SMTP_CA_FILE="+tt.trust.CertFile)
+			}
+			h := setup(t, tt.relay, env...)
+			h.run(t)
+			phi := validRequest("acme", "phi")
+			resp := h.send(t, phi)
+			got := h.waitStatus(t, "acme", resp.GetMessageId(), deliveryv1.Status_STATUS_HELD)
+			if got.GetReason() != tt.wantReason || got.GetAttempts() != 1 {
+				t.Errorf("GetStatus() = %v, want held for %s", got, tt.wantReason)
+			}
+			if mail, rcpt, data := h.relay.Commands(); mail+rcpt+data != 0 {
+				t.Errorf("relay saw MAIL %d, RCPT %d, DATA %d; want nothing of a PHI message", mail, rcpt, data)
+			}
+			if ev := h.waitEvent(t, "acme", "held"); ev.GetReason() != tt.wantReason || ev.GetMessageId() != resp.GetMessageId() {
+				t.Errorf("held event = %v", ev)
+			}
+			stream, err := h.js.Stream(t.Context(), "EMAIL_HELD")
+			if err != nil {
+				t.Fatal(err)
+			}
+			held, err := stream.GetLastMsgForSubject(t.Context(), "held.email.acme")
+			if err != nil {
+				t.Fatalf("no held copy: %v", err)
+			}
+			if bytes.Contains(held.Data, []byte(phi.GetTo())) || bytes.Contains(held.Data, []byte("Tuesday")) {
+				t.Error("the held copy is not sealed")
+			}
+
+			noPHI := validRequest("acme", "no-phi")
+			noPHI.Security = emailv1.Security_SECURITY_NO_PHI
+			noPHI.Subject, noPHI.TextBody, noPHI.HtmlBody = "News from the clinic", "We moved.", ""
+			resp = h.send(t, noPHI)
+			got = h.waitStatus(t, "acme", resp.GetMessageId(), deliveryv1.Status_STATUS_SENT)
+			msgs := h.relay.Wait(1, 10*time.Second)
+			if len(msgs) != 1 || !bytes.Contains(msgs[0].Data, []byte("We moved.")) {
+				t.Fatalf("relay received %d messages, want the no-phi one", len(msgs))
+			}
+			if (msgs[0].TLS != nil) != tt.wantTLS {
+				t.Errorf("no-phi message over TLS = %v, want %v", msgs[0].TLS != nil, tt.wantTLS)
+			}
+			if tr := got.GetTransport(); tr.GetTlsVerified() || (tr.GetTlsVersion() != "") != tt.wantTLS {
+				t.Errorf("transport = %v, want unverified, TLS %v", tr, tt.wantTLS)
+			}
+		})
 	}
 }
 

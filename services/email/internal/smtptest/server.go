@@ -34,6 +34,9 @@ type Options struct {
 	// DropOnData, when set and true for the n-th DATA, reads the message and
 	// closes the connection without a reply: the message is not accepted.
 	DropOnData func(n int) bool
+	// RequireTLS and DSN make the server offer the REQUIRETLS (RFC 8689)
+	// and DSN (RFC 3461) extensions.
+	RequireTLS, DSN bool
 }
 
 // Message is one message the server accepted.
@@ -44,6 +47,10 @@ type Message struct {
 	Data []byte
 	// TLS is the connection's TLS state; nil when it was plaintext.
 	TLS *tls.ConnectionState
+	// MailOptions are the MAIL FROM parameters (REQUIRETLS, RET, ENVID).
+	MailOptions smtp.MailOptions
+	// RcptOptions are the RCPT TO parameters of each recipient (NOTIFY).
+	RcptOptions []smtp.RcptOptions
 }
 
 // Server is a running test SMTP server.
@@ -85,6 +92,8 @@ func Start(t testing.TB, o Options) *Server {
 	srv.WriteTimeout = 10 * time.Second
 	srv.MaxMessageBytes = 10 << 20
 	srv.ErrorLog = log.New(io.Discard, "", 0)
+	srv.EnableREQUIRETLS = o.RequireTLS
+	srv.EnableDSN = o.DSN
 	if o.CA != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{o.CA.Server}, MinVersion: tls.VersionTLS12}
 	}
@@ -141,11 +150,13 @@ var _ smtp.AuthSession = (*session)(nil)
 var errDropped = errors.New("connection dropped")
 
 type session struct {
-	s    *Server
-	c    *smtp.Conn
-	from string
-	to   []string
-	auth bool
+	s     *Server
+	c     *smtp.Conn
+	from  string
+	to    []string
+	auth  bool
+	mopts smtp.MailOptions
+	ropts []smtp.RcptOptions
 }
 
 // The session methods implement smtp.AuthSession.
@@ -167,7 +178,7 @@ func (ss *session) Auth(string) (sasl.Server, error) {
 	}), nil
 }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.s.mu.Lock()
 	ss.s.mails++
 	n := ss.s.mails
@@ -185,10 +196,13 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 		return smtp.ErrAuthRequired
 	}
 	ss.from = from
+	if opts != nil {
+		ss.mopts = *opts
+	}
 	return nil
 }
 
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	ss.s.mu.Lock()
 	ss.s.rcpts++
 	n := ss.s.rcpts
@@ -199,6 +213,11 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		}
 	}
 	ss.to = append(ss.to, to)
+	var ro smtp.RcptOptions
+	if opts != nil {
+		ro = *opts
+	}
+	ss.ropts = append(ss.ropts, ro)
 	return nil
 }
 
@@ -215,7 +234,7 @@ func (ss *session) Data(r io.Reader) error {
 		_ = ss.c.Conn().Close()
 		return errDropped
 	}
-	m := Message{From: ss.from, To: ss.to, Data: buf.Bytes()}
+	m := Message{From: ss.from, To: ss.to, Data: buf.Bytes(), MailOptions: ss.mopts, RcptOptions: ss.ropts}
 	if st, ok := ss.c.TLSConnectionState(); ok {
 		m.TLS = &st
 	}
@@ -229,6 +248,6 @@ func (ss *session) Data(r io.Reader) error {
 	return nil
 }
 
-func (ss *session) Reset() { ss.from, ss.to = "", nil }
+func (ss *session) Reset() { ss.from, ss.to, ss.mopts, ss.ropts = "", nil, smtp.MailOptions{}, nil }
 
 func (ss *session) Logout() error { return nil }

@@ -358,6 +358,7 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		HTML:            log.PHI(msg.HTML),
 		Text:            log.PHI(msg.Text),
 		Security:        st.Security,
+		Purpose:         j.Purpose,
 		JourneyInstance: instance,
 		Step:            stepID,
 	})

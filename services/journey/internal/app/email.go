@@ -78,6 +78,9 @@ type Email struct {
 	Subject, HTML, Text log.PHI
 	// Security is the PHI level, which decides how the email may travel.
 	Security catalog.Security
+	// Purpose is the journey's purpose; the email channel puts marketing
+	// unsubscribe headers on marketing messages only.
+	Purpose catalog.Purpose
 	// JourneyInstance and Step identify what produced the email, for
 	// tracing. Not PHI.
 	JourneyInstance, Step string

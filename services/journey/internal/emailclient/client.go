@@ -44,6 +44,7 @@ func (c *Client) SendEmail(ctx context.Context, e app.Email) (app.SendResult, er
 		HtmlBody:        string(e.HTML),
 		TextBody:        string(e.Text),
 		Security:        security(e.Security),
+		Purpose:         purpose(e.Purpose),
 		JourneyInstance: e.JourneyInstance,
 		Step:            e.Step,
 	})
@@ -59,6 +60,18 @@ func security(s catalog.Security) emailv1.Security {
 		return emailv1.Security_SECURITY_NO_PHI
 	}
 	return emailv1.Security_SECURITY_PHI
+}
+
+// purpose maps a journey's purpose; anything unknown is treatment, which
+// carries no marketing unsubscribe.
+func purpose(p catalog.Purpose) emailv1.Purpose {
+	switch p {
+	case catalog.PurposeOperations:
+		return emailv1.Purpose_PURPOSE_OPERATIONS
+	case catalog.PurposeMarketing:
+		return emailv1.Purpose_PURPOSE_MARKETING
+	}
+	return emailv1.Purpose_PURPOSE_TREATMENT
 }
 
 // sendError maps a Send failure. A rejection is described by its code, the

@@ -99,7 +99,7 @@ func TestSendEmailMapsErrors(t *testing.T) {
 			srv := &scripted{err: tt.give}
 			res, err := serve(t, srv).SendEmail(t.Context(), app.Email{
 				Tenant: "demo", IdempotencyKey: "k", To: address, Subject: "s", Text: "t", HTML: "h",
-				Security: catalog.SecurityNoPHI, JourneyInstance: "j/1", Step: "0",
+				Security: catalog.SecurityNoPHI, Purpose: catalog.PurposeOperations, JourneyInstance: "j/1", Step: "0",
 			})
 			if tt.wantErr == "" {
 				if err != nil || res != (app.SendResult{MessageID: "msg-1", Duplicate: true}) {
@@ -113,7 +113,7 @@ func TestSendEmailMapsErrors(t *testing.T) {
 			}
 			want := &emailv1.SendRequest{
 				Tenant: "demo", IdempotencyKey: "k", To: address, Subject: "s", TextBody: "t", HtmlBody: "h",
-				Security: emailv1.Security_SECURITY_NO_PHI, JourneyInstance: "j/1", Step: "0",
+				Security: emailv1.Security_SECURITY_NO_PHI, Purpose: emailv1.Purpose_PURPOSE_OPERATIONS, JourneyInstance: "j/1", Step: "0",
 			}
 			if diff := cmp.Diff(want, srv.last, cmp.Comparer(proto.Equal)); diff != "" || !srv.hadDeadline {
 				t.Errorf("request (-want +got):\n%s; deadline set: %t", diff, srv.hadDeadline)

@@ -80,6 +80,64 @@ func (Security) EnumDescriptor() ([]byte, []int) {
 	return file_carenotify_email_v1_email_service_proto_rawDescGZIP(), []int{0}
 }
 
+// Purpose is why a message is sent; it decides which headers it carries.
+type Purpose int32
+
+const (
+	// Not set: treated as PURPOSE_TREATMENT (no marketing unsubscribe headers).
+	Purpose_PURPOSE_UNSPECIFIED Purpose = 0
+	// Care of the patient (appointment confirmations, reminders, results ready).
+	Purpose_PURPOSE_TREATMENT Purpose = 1
+	// Running the practice (surveys, billing notices).
+	Purpose_PURPOSE_OPERATIONS Purpose = 2
+	// Marketing (newsletters, campaigns): carries one-click List-Unsubscribe
+	// (RFC 8058) under the default tenant policy.
+	Purpose_PURPOSE_MARKETING Purpose = 3
+)
+
+// Enum value maps for Purpose.
+var (
+	Purpose_name = map[int32]string{
+		0: "PURPOSE_UNSPECIFIED",
+		1: "PURPOSE_TREATMENT",
+		2: "PURPOSE_OPERATIONS",
+		3: "PURPOSE_MARKETING",
+	}
+	Purpose_value = map[string]int32{
+		"PURPOSE_UNSPECIFIED": 0,
+		"PURPOSE_TREATMENT":   1,
+		"PURPOSE_OPERATIONS":  2,
+		"PURPOSE_MARKETING":   3,
+	}
+)
+
+func (x Purpose) Enum() *Purpose {
+	p := new(Purpose)
+	*p = x
+	return p
+}
+
+func (x Purpose) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Purpose) Descriptor() protoreflect.EnumDescriptor {
+	return file_carenotify_email_v1_email_service_proto_enumTypes[1].Descriptor()
+}
+
+func (Purpose) Type() protoreflect.EnumType {
+	return &file_carenotify_email_v1_email_service_proto_enumTypes[1]
+}
+
+func (x Purpose) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Purpose.Descriptor instead.
+func (Purpose) EnumDescriptor() ([]byte, []int) {
+	return file_carenotify_email_v1_email_service_proto_rawDescGZIP(), []int{1}
+}
+
 // SendRequest is one email to one recipient.
 type SendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -96,7 +154,8 @@ type SendRequest struct {
 	HtmlBody string `protobuf:"bytes,5,opt,name=html_body,json=htmlBody,proto3" json:"html_body,omitempty"`
 	// Plain-text body. May carry PHI.
 	TextBody string `protobuf:"bytes,6,opt,name=text_body,json=textBody,proto3" json:"text_body,omitempty"`
-	// Whether the content carries PHI.
+	// Whether the content carries PHI, which decides how the message may
+	// travel (see the email service README, "Transport policy"). Not PHI.
 	Security Security `protobuf:"varint,7,opt,name=security,proto3,enum=carenotify.email.v1.Security" json:"security,omitempty"`
 	// Give up delivering after this time (a reminder is useless after the
 	// appointment). Optional; the service default applies when unset.
@@ -104,7 +163,9 @@ type SendRequest struct {
 	// Journey instance that produced the message, for tracing. Not PHI.
 	JourneyInstance string `protobuf:"bytes,9,opt,name=journey_instance,json=journeyInstance,proto3" json:"journey_instance,omitempty"`
 	// Step of the journey that produced the message, for tracing. Not PHI.
-	Step          string `protobuf:"bytes,10,opt,name=step,proto3" json:"step,omitempty"`
+	Step string `protobuf:"bytes,10,opt,name=step,proto3" json:"step,omitempty"`
+	// Why the message is sent. Not PHI.
+	Purpose       Purpose `protobuf:"varint,11,opt,name=purpose,proto3,enum=carenotify.email.v1.Purpose" json:"purpose,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -207,6 +268,13 @@ func (x *SendRequest) GetStep() string {
 		return x.Step
 	}
 	return ""
+}
+
+func (x *SendRequest) GetPurpose() Purpose {
+	if x != nil {
+		return x.Purpose
+	}
+	return Purpose_PURPOSE_UNSPECIFIED
 }
 
 // SendResponse tells the caller the message is stored.
@@ -423,7 +491,7 @@ var File_carenotify_email_v1_email_service_proto protoreflect.FileDescriptor
 
 const file_carenotify_email_v1_email_service_proto_rawDesc = "" +
 	"\n" +
-	"'carenotify/email/v1/email_service.proto\x12\x13carenotify.email.v1\x1a%carenotify/delivery/v1/delivery.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x02\n" +
+	"'carenotify/email/v1/email_service.proto\x12\x13carenotify.email.v1\x1a%carenotify/delivery/v1/delivery.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x03\n" +
 	"\vSendRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x0e\n" +
@@ -436,7 +504,8 @@ const file_carenotify_email_v1_email_service_proto_rawDesc = "" +
 	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12)\n" +
 	"\x10journey_instance\x18\t \x01(\tR\x0fjourneyInstance\x12\x12\n" +
 	"\x04step\x18\n" +
-	" \x01(\tR\x04step\"\x83\x01\n" +
+	" \x01(\tR\x04step\x126\n" +
+	"\apurpose\x18\v \x01(\x0e2\x1c.carenotify.email.v1.PurposeR\apurpose\"\x83\x01\n" +
 	"\fSendResponse\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1c\n" +
@@ -458,7 +527,12 @@ const file_carenotify_email_v1_email_service_proto_rawDesc = "" +
 	"\bSecurity\x12\x18\n" +
 	"\x14SECURITY_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSECURITY_PHI\x10\x01\x12\x13\n" +
-	"\x0fSECURITY_NO_PHI\x10\x022\xb7\x01\n" +
+	"\x0fSECURITY_NO_PHI\x10\x02*h\n" +
+	"\aPurpose\x12\x17\n" +
+	"\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11PURPOSE_TREATMENT\x10\x01\x12\x16\n" +
+	"\x12PURPOSE_OPERATIONS\x10\x02\x12\x15\n" +
+	"\x11PURPOSE_MARKETING\x10\x032\xb7\x01\n" +
 	"\fEmailService\x12K\n" +
 	"\x04Send\x12 .carenotify.email.v1.SendRequest\x1a!.carenotify.email.v1.SendResponse\x12Z\n" +
 	"\tGetStatus\x12%.carenotify.email.v1.GetStatusRequest\x1a&.carenotify.email.v1.GetStatusResponseBKZIgithub.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1;emailv1b\x06proto3"
@@ -475,34 +549,36 @@ func file_carenotify_email_v1_email_service_proto_rawDescGZIP() []byte {
 	return file_carenotify_email_v1_email_service_proto_rawDescData
 }
 
-var file_carenotify_email_v1_email_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_carenotify_email_v1_email_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_carenotify_email_v1_email_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_carenotify_email_v1_email_service_proto_goTypes = []any{
 	(Security)(0),                 // 0: carenotify.email.v1.Security
-	(*SendRequest)(nil),           // 1: carenotify.email.v1.SendRequest
-	(*SendResponse)(nil),          // 2: carenotify.email.v1.SendResponse
-	(*GetStatusRequest)(nil),      // 3: carenotify.email.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),     // 4: carenotify.email.v1.GetStatusResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(v1.Status)(0),                // 6: carenotify.delivery.v1.Status
-	(*v1.Transport)(nil),          // 7: carenotify.delivery.v1.Transport
+	(Purpose)(0),                  // 1: carenotify.email.v1.Purpose
+	(*SendRequest)(nil),           // 2: carenotify.email.v1.SendRequest
+	(*SendResponse)(nil),          // 3: carenotify.email.v1.SendResponse
+	(*GetStatusRequest)(nil),      // 4: carenotify.email.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 5: carenotify.email.v1.GetStatusResponse
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(v1.Status)(0),                // 7: carenotify.delivery.v1.Status
+	(*v1.Transport)(nil),          // 8: carenotify.delivery.v1.Transport
 }
 var file_carenotify_email_v1_email_service_proto_depIdxs = []int32{
 	0, // 0: carenotify.email.v1.SendRequest.security:type_name -> carenotify.email.v1.Security
-	5, // 1: carenotify.email.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
-	6, // 2: carenotify.email.v1.SendResponse.status:type_name -> carenotify.delivery.v1.Status
-	6, // 3: carenotify.email.v1.GetStatusResponse.status:type_name -> carenotify.delivery.v1.Status
-	5, // 4: carenotify.email.v1.GetStatusResponse.updated_at:type_name -> google.protobuf.Timestamp
-	7, // 5: carenotify.email.v1.GetStatusResponse.transport:type_name -> carenotify.delivery.v1.Transport
-	1, // 6: carenotify.email.v1.EmailService.Send:input_type -> carenotify.email.v1.SendRequest
-	3, // 7: carenotify.email.v1.EmailService.GetStatus:input_type -> carenotify.email.v1.GetStatusRequest
-	2, // 8: carenotify.email.v1.EmailService.Send:output_type -> carenotify.email.v1.SendResponse
-	4, // 9: carenotify.email.v1.EmailService.GetStatus:output_type -> carenotify.email.v1.GetStatusResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6, // 1: carenotify.email.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
+	1, // 2: carenotify.email.v1.SendRequest.purpose:type_name -> carenotify.email.v1.Purpose
+	7, // 3: carenotify.email.v1.SendResponse.status:type_name -> carenotify.delivery.v1.Status
+	7, // 4: carenotify.email.v1.GetStatusResponse.status:type_name -> carenotify.delivery.v1.Status
+	6, // 5: carenotify.email.v1.GetStatusResponse.updated_at:type_name -> google.protobuf.Timestamp
+	8, // 6: carenotify.email.v1.GetStatusResponse.transport:type_name -> carenotify.delivery.v1.Transport
+	2, // 7: carenotify.email.v1.EmailService.Send:input_type -> carenotify.email.v1.SendRequest
+	4, // 8: carenotify.email.v1.EmailService.GetStatus:input_type -> carenotify.email.v1.GetStatusRequest
+	3, // 9: carenotify.email.v1.EmailService.Send:output_type -> carenotify.email.v1.SendResponse
+	5, // 10: carenotify.email.v1.EmailService.GetStatus:output_type -> carenotify.email.v1.GetStatusResponse
+	9, // [9:11] is the sub-list for method output_type
+	7, // [7:9] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_carenotify_email_v1_email_service_proto_init() }
@@ -515,7 +591,7 @@ func file_carenotify_email_v1_email_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_carenotify_email_v1_email_service_proto_rawDesc), len(file_carenotify_email_v1_email_service_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,

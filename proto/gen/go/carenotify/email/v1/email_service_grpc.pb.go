@@ -35,8 +35,11 @@ const (
 type EmailServiceClient interface {
 	// Send validates the message, stores it in the durable outbox and returns its
 	// message id. A repeated idempotency key returns the first result and queues
-	// nothing. Errors: INVALID_ARGUMENT with field violations; UNAVAILABLE when
-	// the outbox cannot be written (safe to retry with the same key).
+	// nothing. Errors: INVALID_ARGUMENT with field violations;
+	// FAILED_PRECONDITION with google.rpc.ErrorInfo reason "suppressed" when
+	// the recipient is on the tenant's suppression list (a hard bounce or a
+	// complaint): nothing was queued, do not retry; UNAVAILABLE when the
+	// outbox cannot be written (safe to retry with the same key).
 	Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error)
 	// GetStatus returns the delivery record of a message. NOT_FOUND for unknown ids.
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
@@ -78,8 +81,11 @@ func (c *emailServiceClient) GetStatus(ctx context.Context, in *GetStatusRequest
 type EmailServiceServer interface {
 	// Send validates the message, stores it in the durable outbox and returns its
 	// message id. A repeated idempotency key returns the first result and queues
-	// nothing. Errors: INVALID_ARGUMENT with field violations; UNAVAILABLE when
-	// the outbox cannot be written (safe to retry with the same key).
+	// nothing. Errors: INVALID_ARGUMENT with field violations;
+	// FAILED_PRECONDITION with google.rpc.ErrorInfo reason "suppressed" when
+	// the recipient is on the tenant's suppression list (a hard bounce or a
+	// complaint): nothing was queued, do not retry; UNAVAILABLE when the
+	// outbox cannot be written (safe to retry with the same key).
 	Send(context.Context, *SendRequest) (*SendResponse, error)
 	// GetStatus returns the delivery record of a message. NOT_FOUND for unknown ids.
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
