@@ -23,7 +23,7 @@ const SealedKind = "redis"
 //
 // c is a *redis.Client or, on Redis Cluster, a *redis.ClusterClient.
 func SetSealed(ctx context.Context, c redis.Cmdable, s *envelope.Sealer, tenant, key string, value []byte, ttl time.Duration) error {
-	sealed, err := s.Seal(ctx, value, sealedBinding(tenant, key))
+	sealed, err := Seal(ctx, s, tenant, key, value)
 	if err != nil {
 		return fmt.Errorf("set sealed value: %w", err)
 	}
@@ -47,6 +47,28 @@ func GetSealed(ctx context.Context, c redis.Cmdable, s *envelope.Sealer, tenant,
 	value, err := s.Open(ctx, sealed, sealedBinding(tenant, key))
 	if err != nil {
 		return nil, fmt.Errorf("get sealed value: %w", err)
+	}
+	return value, nil
+}
+
+// Seal seals value (PHI) for tenant and key as SetSealed does, for callers
+// that write it themselves (in a MULTI or a script). The result opens
+// with Open, or GetSealed once stored at key.
+func Seal(ctx context.Context, s *envelope.Sealer, tenant, key string, value []byte) ([]byte, error) {
+	sealed, err := s.Seal(ctx, value, sealedBinding(tenant, key))
+	if err != nil {
+		return nil, fmt.Errorf("seal value: %w", err)
+	}
+	return sealed, nil
+}
+
+// Open opens a value that Seal or SetSealed sealed for tenant and key,
+// read by the caller. An altered value, or one moved from another key or
+// tenant, fails with envelope.ErrTampered.
+func Open(ctx context.Context, s *envelope.Sealer, tenant, key string, sealed []byte) ([]byte, error) {
+	value, err := s.Open(ctx, sealed, sealedBinding(tenant, key))
+	if err != nil {
+		return nil, fmt.Errorf("open sealed value: %w", err)
 	}
 	return value, nil
 }

@@ -124,3 +124,24 @@ func TestGetSealedFlipEveryByte(t *testing.T) {
 		}
 	}
 }
+
+func TestSealOpenMatchSetGet(t *testing.T) {
+	c := storetest.Client(t)
+	s := envelopetest.Sealer(t)
+	ctx := t.Context()
+	tenant := "sealed-seal-open"
+	key := store.Key(tenant, "state", "r1")
+	sealed, err := store.Seal(ctx, s, tenant, key, []byte("1974-12-25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, key, sealed, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.GetSealed(ctx, c, s, tenant, key); err != nil || string(got) != "1974-12-25" {
+		t.Errorf("GetSealed() of a Seal()ed value = %q, %v", got, err)
+	}
+	if _, err := store.Open(ctx, s, tenant, store.Key(tenant, "state", "r2"), sealed); !errors.Is(err, envelope.ErrTampered) {
+		t.Errorf("Open() under another key = %v, want ErrTampered", err)
+	}
+}

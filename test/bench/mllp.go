@@ -21,13 +21,23 @@ const (
 )
 
 // HL7Message builds unique copies of an HL7 v2 message: each gets its own
-// message control id (MSH-10), which is what ingest derives event ids from.
+// message control id (MSH-10) and, as the id of the resource it is about,
+// the same id in SCH-1/SCH-2, OBR-2/OBR-3 and PV1-19 (first component).
+// Ingest keeps the last-seen state of each resource, so copies about one
+// resource would give one event and then none.
 type HL7Message struct {
 	// Type is MSH-9, e.g. "ADT^A01".
 	Type string
-	// before and after are the message around MSH-10.
-	before, after []byte
+	// parts are the message split where the id goes.
+	parts [][]byte
 }
+
+// idFields are the fields (segment, field number) that name the resource
+// a message is about.
+var idFields = map[string][]int{"SCH": {1, 2}, "OBR": {2, 3}, "PV1": {19}}
+
+// idMark stands for the id in the template.
+const idMark = "\x00id\x00"
 
 // LoadHL7 reads an HL7 v2 message file, drops a leading UTF-8 byte order
 // mark and ends segments with CR.
@@ -38,36 +48,58 @@ func LoadHL7(path string) (*HL7Message, error) {
 	}
 	text := strings.TrimPrefix(string(raw), "\ufeff")
 	text = strings.NewReplacer("\r\n", "\r", "\n", "\r").Replace(text)
-	text = strings.TrimRight(text, "\r") + "\r"
-	msh, rest, _ := strings.Cut(text, "\r")
-	if !strings.HasPrefix(msh, "MSH|") {
+	segs := strings.Split(strings.TrimRight(text, "\r"), "\r")
+	if !strings.HasPrefix(segs[0], "MSH|") {
 		return nil, fmt.Errorf("%s: does not start with an MSH segment", path)
 	}
-	fields := strings.Split(msh, "|")
+	fields := strings.Split(segs[0], "|")
 	if len(fields) < 12 {
 		return nil, fmt.Errorf("%s: MSH has no field 10", path)
 	}
 	parts := strings.Split(fields[8], "^")
 	typ := strings.Join(parts[:min(2, len(parts))], "^")
-	return &HL7Message{
-		Type:   typ,
-		before: []byte(strings.Join(fields[:9], "|") + "|"),
-		after:  []byte("|" + strings.Join(fields[10:], "|") + "\r" + rest),
-	}, nil
+	fields[9] = idMark // MSH-10: MSH-1 is the separator itself
+	segs[0] = strings.Join(fields, "|")
+	for i, seg := range segs[1:] {
+		f := strings.Split(seg, "|")
+		for _, n := range idFields[f[0]] {
+			if n < len(f) && f[n] != "" {
+				comps := strings.Split(f[n], "^")
+				comps[0] = idMark
+				f[n] = strings.Join(comps, "^")
+			}
+		}
+		segs[i+1] = strings.Join(f, "|")
+	}
+	m := &HL7Message{Type: typ}
+	for _, p := range strings.Split(strings.Join(segs, "\r")+"\r", idMark) {
+		m.parts = append(m.parts, []byte(p))
+	}
+	return m, nil
 }
 
-// Frame returns the message with control id id, MLLP-framed.
+// Frame returns the message with id as control id and resource id,
+// MLLP-framed.
 func (m *HL7Message) Frame(id string) []byte {
-	b := make([]byte, 0, len(m.before)+len(id)+len(m.after)+3)
+	b := make([]byte, 0, m.Size(len(id)))
 	b = append(b, mllpStart)
-	b = append(b, m.before...)
-	b = append(b, id...)
-	b = append(b, m.after...)
+	for i, p := range m.parts {
+		if i > 0 {
+			b = append(b, id...)
+		}
+		b = append(b, p...)
+	}
 	return append(b, mllpEnd, mllpCR)
 }
 
 // Size is the framed size with an id of idLen characters.
-func (m *HL7Message) Size(idLen int) int { return len(m.before) + idLen + len(m.after) + 3 }
+func (m *HL7Message) Size(idLen int) int {
+	n := 3 + (len(m.parts)-1)*idLen
+	for _, p := range m.parts {
+		n += len(p)
+	}
+	return n
+}
 
 // readFrame reads one MLLP frame and returns its content.
 func readFrame(r *bufio.Reader) ([]byte, error) {

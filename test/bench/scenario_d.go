@@ -127,7 +127,7 @@ func runHL7(ctx context.Context, cfg Config, ingestBin string, msgs []*HL7Messag
 		}
 	}
 	sc.Notes = append(sc.Notes,
-		"Messages come from the shared corpus (../shared/corpus/hl7v2), each sent with its own MSH-10 control id, from which ingest derives event ids, so nothing dedupes. Ingest runs alone against the harness's embedded NATS server, as in scenario a; it seals and audits each event before the ACK.",
+		"Messages come from the shared corpus (../shared/corpus/hl7v2), each sent with its own MSH-10 control id and its own visit or order number (PV1-19, OBR-2/3), so every message is a new resource whose first sight is a transition: nothing dedupes. Each message reads and writes the resource's last-seen state in Redis (lock, read, write) around the durable publish. Ingest runs alone against the harness's embedded NATS server, as in scenario a; it seals and audits each event before the ACK.",
 		fmt.Sprintf("Closed loops only: a connection carries one message at a time, as MLLP senders do, so latency is send → ACK service time. Runs of %s after a %s warm-up; the ratio is %s at %d connections over the echo at %d.", cfg.RunTime, cfg.WarmUp, first.Type, mllpConns[len(mllpConns)-1], mllpConns[len(mllpConns)-1]),
 	)
 	return nil

@@ -106,6 +106,8 @@ func TestIngestSurvivesKills(t *testing.T) {
 		"INGEST_SOURCES="+source+"="+tenant+":"+sourceToken,
 		"INGEST_MLLP_ADDR="+mllpAddr,
 		"INGEST_MLLP_SOURCE="+source+"="+tenant,
+		// A killed replica's resource locks block its retries this long.
+		"INGEST_STATE_LOCK_TTL=6s",
 	), readyURL: "http://" + httpAddr + "/readyz"}
 	ing.start(ctx)
 	defer ing.stop()
@@ -244,7 +246,9 @@ func (p *ingest) stop() {
 }
 
 // hl7Messages builds distinct SIU^S12 messages from a corpus message,
-// changing MSH-10 (control id) and SCH-1 (placer appointment id).
+// changing MSH-10 (control id), SCH-1 and SCH-2 (placer and filler
+// appointment ids: ingest keeps the state of an appointment by both, so
+// distinct appointments need distinct ids).
 func hl7Messages(t *testing.T, root string) [][]byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(root, "..", "shared", "corpus", "hl7v2", "SIU_S12", "msconv-SIU-S12-01.hl7"))
@@ -261,8 +265,9 @@ func hl7Messages(t *testing.T, root string) [][]byte {
 			switch {
 			case f[0] == "MSH" && len(f) > 9:
 				f[9] = fmt.Sprintf("CRASHMSG%05d", i) // MSH-10: MSH-1 is the separator itself
-			case f[0] == "SCH" && len(f) > 1:
+			case f[0] == "SCH" && len(f) > 2:
 				f[1] = fmt.Sprintf("crash-hl7-%05d", i)
+				f[2] = fmt.Sprintf("crash-filler-%05d", i)
 			}
 			s[j] = strings.Join(f, "|")
 		}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/carenotify/carenotify/pkg/audit"
-	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify"
 )
 
@@ -39,6 +38,11 @@ type App struct {
 	subs *Subscriptions
 	// dead reads stored dead letters; nil when not configured.
 	dead DeadLetterStore
+	// state keeps the last-seen state of every resource.
+	state StateStore
+	// systems maps HL7 v2 assigning authorities to FHIR identifier
+	// systems, by source name.
+	systems map[string]IdentifierSystems
 }
 
 // Options configure an App.
@@ -62,6 +66,12 @@ type Options struct {
 	Subscriptions *Subscriptions
 	// DeadLetters reads EHR_DEAD for listing and replay; optional.
 	DeadLetters DeadLetterStore
+	// State keeps the last-seen state of resources, from which events
+	// are decided. Required.
+	State StateStore
+	// IdentifierSystems maps each HL7 v2 source's assigning authorities
+	// to FHIR identifier systems, by source name; optional.
+	IdentifierSystems map[string]IdentifierSystems
 }
 
 // New returns an App.
@@ -75,7 +85,7 @@ func New(o Options) *App {
 		loc = time.UTC
 	}
 	return &App{pub: o.Publisher, audit: o.Auditor, metrics: o.Metrics, logger: o.Logger, now: now, hl7Location: loc,
-		fhir: o.FHIR, subs: o.Subscriptions, dead: o.DeadLetters}
+		fhir: o.FHIR, subs: o.Subscriptions, dead: o.DeadLetters, state: o.State, systems: o.IdentifierSystems}
 }
 
 // Result says what Ingest did with a notification.
@@ -86,9 +96,14 @@ type Result struct {
 	Payload fhirnotify.Payload
 	// Events are the events stored, in Bundle order.
 	Events []PublishedEvent
-	// Unmapped counts resources carried that gave no event (other
-	// resource types, the Patient, statuses that trigger nothing).
+	// Unmapped counts resources carried that gave no event because
+	// ingest maps nothing of their type (or they are only referenced,
+	// like the Patient of an Appointment).
 	Unmapped int
+	// Unchanged counts resources whose state made no transition (the
+	// same state or version again, an older version, entered-in-error,
+	// a status that tells the patient nothing).
+	Unchanged int
 	// Deferred is true when the notification was stored in the dead-letter
 	// stream for a later release (empty payloads; id-only payloads of
 	// sources without a FHIR server).
@@ -163,38 +178,19 @@ func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, erro
 	return res, nil
 }
 
-// publishEvents stores events and records each in the audit trail,
-// adding them to res.
-func (a *App) publishEvents(ctx context.Context, src Source, events []*eventsv1.ClinicalEvent, res *Result) *Error {
-	for _, ev := range events {
-		dup, err := a.pub.PublishEvent(ctx, ev)
+// publishEvents settles each candidate against its resource's state,
+// adding the events stored to res.
+func (a *App) publishEvents(ctx context.Context, src Source, cands []candidate, res *Result) *Error {
+	for _, c := range cands {
+		out, err := a.settle(ctx, src, c, "fhir-subscription")
 		if err != nil {
-			return &Error{Kind: KindUnavailable, Reason: ReasonPublishFailed, Code: "transient",
-				Diagnostics: "the event could not be stored; retry the notification later", Err: err}
+			return err
 		}
-		// A re-sent event is recorded again (reason "duplicate"): the trail
-		// says what the EHR sent, and a retry after a failed audit write is
-		// not left unrecorded.
-		reason := "stored"
-		if dup {
-			reason = "duplicate"
+		if out.event == nil {
+			res.Unchanged++
+			continue
 		}
-		if err := a.audit.Record(ctx, audit.Entry{
-			Tenant: src.Tenant, Actor: audit.Actor{Type: audit.ActorEHRSource, ID: src.Name},
-			Action: audit.ActionEventReceived, Object: audit.Object{Type: "ClinicalEvent", ID: ev.GetEventId()},
-			Patient: ev.GetPatient().GetId(), Outcome: audit.OutcomeSuccess, Reason: reason,
-		}); err != nil {
-			return &Error{Kind: KindUnavailable, Reason: ReasonAuditFailed, Code: "transient",
-				Diagnostics: "the event could not be recorded in the audit trail; retry the notification later", Err: err}
-		}
-		pe := PublishedEvent{ID: ev.GetEventId(), Kind: ev.GetKind(), Action: ev.GetAction(),
-			SubjectType: fhirnotify.RefType(ev.GetSubjectRef()), Duplicate: dup}
-		res.Events = append(res.Events, pe)
-		if !dup {
-			a.metrics.EventPublished(ev.GetTenant(), ev.GetKind(), ev.GetAction())
-		}
-		a.logger.InfoContext(ctx, "event stored", "source", src.Name, "tenant", src.Tenant, "eventId", pe.ID,
-			"kind", pe.Kind, "action", pe.Action, "subjectType", pe.SubjectType, "duplicate", dup)
+		res.Events = append(res.Events, *out.event)
 	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -18,49 +16,12 @@ const KindAppointment = "appointment"
 // input.
 const ContentTypeFHIRJSON = "application/fhir+json"
 
-// appointmentAction maps Appointment.status to an event action. Statuses
-// that trigger no patient message (entered-in-error above all) give false.
-func appointmentAction(status string) (string, bool) {
-	switch status {
-	case "booked", "cancelled", "noshow":
-		return status, true
-	}
-	return "", false
-}
-
 // Event kinds of FHIR resources besides appointments (ARCHITECTURE.md).
 const (
 	KindEncounter = "encounter"
 	KindLabResult = "lab_result"
+	KindPatient   = "patient"
 )
-
-// encounterAction maps an Encounter to an event action: in-progress with
-// an inpatient class is an admission; finished (R4), completed or
-// discharged (R5) is a discharge when the stay was inpatient or names a
-// discharge disposition (an ambulatory visit that ends is no discharge).
-// entered-in-error and everything else give false.
-func encounterAction(e *fhirnotify.Encounter) (string, bool) {
-	switch e.Status {
-	case "in-progress":
-		return "admitted", e.Inpatient
-	case "discharged":
-		return "discharged", true
-	case "finished", "completed":
-		return "discharged", e.Inpatient || e.DischargeDisposition
-	}
-	return "", false
-}
-
-// labAction maps DiagnosticReport.status to an event action.
-func labAction(status string) (string, bool) {
-	switch status {
-	case "final":
-		return "final", true
-	case "amended", "corrected":
-		return "amended", true
-	}
-	return "", false
-}
 
 // origin is how a resource arrived, for the event's Source.
 type origin struct {
@@ -75,76 +36,90 @@ type origin struct {
 
 // mapped is the part of an event that depends on the resource type.
 type mapped struct {
-	kind, action string
-	header       fhirnotify.Header
-	patientRef   string
-	occurred     time.Time
-	appointment  *eventsv1.AppointmentFacts
+	kind        string
+	header      fhirnotify.Header
+	patientRef  string
+	occurred    time.Time
+	appointment *eventsv1.AppointmentFacts
+	// patient is the event's patient when the resource is the Patient.
+	patient *eventsv1.Patient
+	// obs is the observed state (Kind, Status and the resource's own
+	// fields; keys, source and version are added by eventFor).
+	obs Observation
 }
 
-// mapEntry reads entry e and decides its event; false when it gives none.
-func mapEntry(c *fhirnotify.Collection, e fhirnotify.Entry) (mapped, bool, error) {
+// mapEntry reads entry e into its candidate event; false when its type
+// gives none. patients says whether a Patient entry is itself reported as
+// changed (else it is only there to be referenced).
+func mapEntry(c *fhirnotify.Collection, e fhirnotify.Entry, received time.Time, patients bool) (mapped, bool, error) {
 	switch e.ResourceType {
 	case "Appointment":
 		ap, err := c.Appointment(e)
 		if err != nil {
 			return mapped{}, false, err
 		}
-		action, ok := appointmentAction(ap.Status)
-		return mapped{kind: KindAppointment, action: action, patientRef: ap.PatientRef, occurred: ap.LastUpdatedTime,
+		m := mapped{kind: KindAppointment, patientRef: ap.PatientRef, occurred: ap.LastUpdatedTime,
 			header: fhirnotify.Header{Entry: e, Type: "Appointment", ID: ap.ID, VersionID: ap.VersionID,
-				LastUpdated: ap.LastUpdated, LastUpdatedTime: ap.LastUpdatedTime},
-			appointment: ap.Facts}, ok, nil
+				LastUpdated: ap.LastUpdated, LastUpdatedTime: ap.LastUpdatedTime, Identifiers: ap.Identifiers},
+			appointment: ap.Facts, obs: Observation{Kind: KindAppointment, Status: ap.Status, ServiceType: ap.Facts.GetServiceType()}}
+		if ap.Facts.GetStart() != nil {
+			m.obs.Start = ap.Facts.GetStart().AsTime()
+		}
+		if ap.Facts.GetEnd() != nil {
+			m.obs.End = ap.Facts.GetEnd().AsTime()
+		}
+		return m, true, nil
 	case "Encounter":
 		enc, err := c.Encounter(e)
 		if err != nil {
 			return mapped{}, false, err
 		}
-		action, ok := encounterAction(enc)
 		occurred := enc.LastUpdatedTime
-		if action == "discharged" && !enc.PeriodEnd.IsZero() {
-			occurred = enc.PeriodEnd
+		if enc.Status != "in-progress" && !enc.PeriodEnd.IsZero() {
+			occurred = enc.PeriodEnd // a discharge happened when the stay ended
 		}
-		return mapped{kind: KindEncounter, action: action, header: enc.Header, patientRef: enc.PatientRef, occurred: occurred}, ok, nil
+		return mapped{kind: KindEncounter, header: enc.Header, patientRef: enc.PatientRef, occurred: occurred,
+			obs: Observation{Kind: KindEncounter, Status: enc.Status, Inpatient: enc.Inpatient, DischargeDisposition: enc.DischargeDisposition}}, true, nil
 	case "DiagnosticReport":
 		dr, err := c.DiagnosticReport(e)
 		if err != nil {
 			return mapped{}, false, err
 		}
-		action, ok := labAction(dr.Status)
-		return mapped{kind: KindLabResult, action: action, header: dr.Header, patientRef: dr.PatientRef,
-			occurred: firstNonZero(dr.Issued, dr.LastUpdatedTime)}, ok, nil
+		return mapped{kind: KindLabResult, header: dr.Header, patientRef: dr.PatientRef,
+			occurred: firstNonZero(dr.Issued, dr.LastUpdatedTime), obs: Observation{Kind: KindLabResult, Status: dr.Status}}, true, nil
+	case "Patient":
+		if !patients {
+			return mapped{}, false, nil
+		}
+		pr, ok, err := c.PatientResource(e, received)
+		if err != nil || !ok {
+			return mapped{}, false, err
+		}
+		p := pr.Patient
+		return mapped{kind: KindPatient, header: pr.Header, patient: p, occurred: pr.LastUpdatedTime,
+			obs: Observation{Kind: KindPatient, ContactHash: contactHash(p.GetEmails(), p.GetPhones(), p.GetLanguage(), pr.Deceased)}}, true, nil
 	}
 	return mapped{}, false, nil
 }
 
-// eventFor builds the event for one entry; false when the entry gives
-// none.
-func eventFor(src Source, c *fhirnotify.Collection, e fhirnotify.Entry, received time.Time, o origin) (*eventsv1.ClinicalEvent, bool, error) {
-	m, ok, err := mapEntry(c, e)
+// eventFor builds the candidate event of one entry; false when the entry
+// gives none.
+func eventFor(src Source, c *fhirnotify.Collection, e fhirnotify.Entry, received time.Time, o origin, patients bool) (candidate, bool, error) {
+	m, ok, err := mapEntry(c, e, received, patients)
 	if err != nil || !ok {
-		return nil, false, err
+		return candidate{}, false, err
 	}
-	var patient *eventsv1.Patient
-	if m.patientRef != "" {
+	patient := m.patient
+	if patient == nil && m.patientRef != "" {
 		if patient, _, err = c.Patient(m.patientRef, received); err != nil {
-			return nil, false, err
+			return candidate{}, false, err
 		}
 	}
 	h := m.header
-	versionKey := h.VersionID
-	if versionKey == "" {
-		versionKey = h.LastUpdated
-	}
-	if versionKey == "" {
-		sum := sha256.Sum256(e.Raw)
-		versionKey = hex.EncodeToString(sum[:])
-	}
+	// The id and action are settle's to decide.
 	ev := &eventsv1.ClinicalEvent{
-		EventId:    EventID(src.Name, h.Ref(), versionKey, m.action),
 		Tenant:     src.Tenant,
 		Kind:       m.kind,
-		Action:     m.action,
 		ReceivedAt: timestamppb.New(received),
 		Source: &eventsv1.Source{
 			Name:            src.Name,
@@ -165,7 +140,11 @@ func eventFor(src Source, c *fhirnotify.Collection, e fhirnotify.Entry, received
 	if occurred := firstNonZero(append([]time.Time{m.occurred}, o.times...)...); !occurred.IsZero() {
 		ev.OccurredAt = timestamppb.New(occurred)
 	}
-	return ev, true, nil
+	obs := m.obs
+	obs.Source, obs.SubjectRef = src.Name, h.Ref()
+	obs.Keys = fhirKeys(src.Name, h.Ref(), h.Identifiers)
+	obs.Version = SourceVersion{VersionID: h.VersionID, Time: h.LastUpdatedTime}
+	return candidate{ev: ev, obs: obs}, true, nil
 }
 
 // notificationOrigin is the origin of entry e of notification n.
@@ -188,17 +167,6 @@ func protocolOf(v fhirnotify.Version) eventsv1.Protocol {
 		return eventsv1.Protocol_PROTOCOL_FHIR_SUBSCRIPTION_R5
 	}
 	return eventsv1.Protocol_PROTOCOL_FHIR_SUBSCRIPTION_R4_BACKPORT
-}
-
-// EventID derives the deterministic, PHI-free id of a FHIR-sourced event:
-// the first 32 hex digits of the SHA-256 of
-// "fhir|<source>|<Type/id>|<version key>|<action>", where the version key
-// is meta.versionId, else meta.lastUpdated, else the SHA-256 of the raw
-// resource. A re-sent notification gives the same id, which JetStream
-// then drops as a duplicate.
-func EventID(source, ref, versionKey, action string) string {
-	sum := sha256.Sum256([]byte("fhir|" + source + "|" + ref + "|" + versionKey + "|" + action))
-	return hex.EncodeToString(sum[:16])
 }
 
 func firstNonZero(ts ...time.Time) time.Time {

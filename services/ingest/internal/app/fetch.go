@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify"
 )
 
@@ -99,9 +98,9 @@ func fetchError(err error) *Error {
 		Err:         fmt.Errorf("fetch focus: %w", err)}
 }
 
-// mapNotification builds the events of n's entries, turning a panic into
-// a KindInternal error.
-func (a *App) mapNotification(src Source, n *fhirnotify.Notification, received time.Time, res *Result) (events []*eventsv1.ClinicalEvent, err *Error) {
+// mapNotification builds the candidate events of n's entries, turning a
+// panic into a KindInternal error.
+func (a *App) mapNotification(src Source, n *fhirnotify.Notification, received time.Time, res *Result) (events []candidate, err *Error) {
 	defer func() {
 		if r := recover(); r != nil {
 			events, err = nil, &Error{Kind: KindInternal, Reason: ReasonInternal, Code: "exception",
@@ -111,14 +110,16 @@ func (a *App) mapNotification(src Source, n *fhirnotify.Notification, received t
 	}()
 	// Only the resources events name as their focus changed; the others
 	// (a Patient, additional context) are there to be referenced. When no
-	// focus names an entry, every entry is taken as changed.
+	// focus names an entry, every entry is taken as changed, except a
+	// Patient beside other resources (the patient they reference).
 	focusOnly := n.HasResolvedFocus()
+	patients := focusOnly || onlyPatients(n.Entries)
 	for _, e := range n.Entries {
 		if focusOnly && !n.IsFocus(e) {
 			res.Unmapped++
 			continue
 		}
-		ev, ok, merr := eventFor(src, &n.Collection, e, received, notificationOrigin(n, e))
+		ev, ok, merr := eventFor(src, &n.Collection, e, received, notificationOrigin(n, e), patients)
 		if merr != nil {
 			return nil, fromNotify(merr)
 		}
@@ -129,6 +130,16 @@ func (a *App) mapNotification(src Source, n *fhirnotify.Notification, received t
 		events = append(events, ev)
 	}
 	return events, nil
+}
+
+// onlyPatients reports whether every entry is a Patient.
+func onlyPatients(entries []fhirnotify.Entry) bool {
+	for _, e := range entries {
+		if e.ResourceType != "Patient" {
+			return false
+		}
+	}
+	return len(entries) > 0
 }
 
 // clockSkew widens an empty-payload search window backwards: the EHR's

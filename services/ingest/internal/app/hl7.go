@@ -32,6 +32,8 @@ type HL7Result struct {
 	Supported bool
 	// Events are the events stored.
 	Events []PublishedEvent
+	// Unchanged counts resources whose state made no transition.
+	Unchanged int
 }
 
 // IngestHL7 processes one HL7 v2 message from src. It returns a nil error
@@ -50,21 +52,24 @@ func (a *App) IngestHL7(ctx context.Context, src Source, raw []byte) (HL7Result,
 		}
 		return res, err
 	}
-	for _, ev := range events {
-		pe, err := a.store(ctx, src, ev)
+	for _, c := range events {
+		out, err := a.settle(ctx, src, c, "hl7v2")
 		if err != nil {
 			err.HL7 = []*hl7.ParseError{unavailableHL7("the message could not be stored; retry later")}
 			return res, err
 		}
-		pe.SubjectType = refType(ev.GetSubjectRef())
-		res.Events = append(res.Events, pe)
+		if out.event == nil {
+			res.Unchanged++
+			continue
+		}
+		res.Events = append(res.Events, *out.event)
 	}
 	return res, nil
 }
 
 // normaliseHL7 parses and maps raw, turning a panic into a KindInternal
 // error.
-func (a *App) normaliseHL7(src Source, raw []byte, received time.Time) (res HL7Result, events []*eventsv1.ClinicalEvent, err *Error) {
+func (a *App) normaliseHL7(src Source, raw []byte, received time.Time) (res HL7Result, events []candidate, err *Error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// The panic value may hold input: keep only the stack.
@@ -84,7 +89,37 @@ func (a *App) normaliseHL7(src Source, raw []byte, received time.Time) (res HL7R
 	if merr != nil {
 		return res, nil, hl7Error(KindUnprocessable, ReasonHL7Unprocessable, merr)
 	}
-	return res, mapped.Events, nil
+	for i, ev := range mapped.Events {
+		events = append(events, a.hl7Candidate(src, m, ev, mapped.Subjects[i]))
+	}
+	return res, events, nil
+}
+
+// hl7Candidate builds the candidate of one event of message m.
+func (a *App) hl7Candidate(src Source, m *hl7.Message, ev *eventsv1.ClinicalEvent, sub hl7map.Subject) candidate {
+	o := Observation{Kind: ev.GetKind(), Source: src.Name, SubjectRef: ev.GetSubjectRef(),
+		Keys:    hl7Keys(a.systems[src.Name], src.Name, sub.Identifiers),
+		Version: SourceVersion{ControlID: m.ControlID()}, Trigger: m.Type().Trigger,
+		Status: sub.Status, Inpatient: sub.Inpatient}
+	if ev.GetOccurredAt() != nil { // MSH-7
+		o.Version.Time = ev.GetOccurredAt().AsTime()
+	}
+	if f := ev.GetAppointment(); f != nil {
+		o.ServiceType = f.GetServiceType()
+		if f.GetStart() != nil && ev.GetAction() != "" {
+			o.Start = f.GetStart().AsTime()
+		}
+		if f.GetEnd() != nil {
+			o.End = f.GetEnd().AsTime()
+		}
+	}
+	if o.Kind == hl7map.KindPatient {
+		p := ev.GetPatient()
+		o.ContactHash = contactHash(p.GetEmails(), p.GetPhones(), p.GetLanguage(), sub.Deceased)
+	}
+	// The id and action are settle's to decide.
+	ev.EventId, ev.Action = "", ""
+	return candidate{ev: ev, obs: o}
 }
 
 // HL7BatchResult is the outcome of each message of a batch, in order.
@@ -116,11 +151,6 @@ func (a *App) IngestHL7Batch(ctx context.Context, src Source, raw []byte) (HL7Ba
 		out.Errs = append(out.Errs, err)
 	}
 	return out, nil
-}
-
-// store publishes and audits one event of an HL7 v2 message.
-func (a *App) store(ctx context.Context, src Source, ev *eventsv1.ClinicalEvent) (PublishedEvent, *Error) {
-	return a.storeEvent(ctx, src, ev, "hl7v2")
 }
 
 // storeEvent publishes and audits one event; protocol is a short,

@@ -45,6 +45,9 @@ type Auditor interface {
 type Metrics interface {
 	// EventPublished counts a newly stored event.
 	EventPublished(tenant, kind, action string)
+	// StateUnchanged counts a resource that arrived without a transition,
+	// by reason (an Unchanged* code).
+	StateUnchanged(source, kind, reason string)
 	// DeadLettered counts input stored for replay.
 	DeadLettered(source, reason string)
 	// SubscriptionGap counts a detected gap in event numbers.

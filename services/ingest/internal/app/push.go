@@ -19,8 +19,10 @@ type PushResult struct {
 	Entries []EntryResult
 	// Events are every event stored, in Bundle order.
 	Events []PublishedEvent
-	// Unmapped counts resources that gave no event.
+	// Unmapped counts resources of types that give no event.
 	Unmapped int
+	// Unchanged counts resources whose state made no transition.
+	Unchanged int
 }
 
 // EntryResult is the outcome of one pushed entry.
@@ -66,24 +68,37 @@ func (a *App) IngestPush(ctx context.Context, src Source, pathType string, body 
 			break
 		}
 	}
-	for i, ev := range events {
-		if ev == nil {
+	for i, c := range events {
+		if c == nil {
 			continue
 		}
-		pe, err := a.storeEvent(ctx, src, ev, "fhir-rest")
+		out, err := a.settle(ctx, src, *c, "fhir-rest")
 		if err != nil {
 			return res, err
 		}
-		pe.SubjectType = fhirnotify.RefType(ev.GetSubjectRef())
-		res.Entries[i].Events = append(res.Entries[i].Events, pe)
-		res.Events = append(res.Events, pe)
+		if out.event == nil {
+			res.Entries[i].Note = refType(c.obs.SubjectRef) + " accepted; " + unchangedNote[out.unchanged]
+			res.Unchanged++
+			continue
+		}
+		res.Entries[i].Events = append(res.Entries[i].Events, *out.event)
+		res.Events = append(res.Events, *out.event)
 	}
 	return res, nil
 }
 
-// normalisePush parses and maps a push; events[i] is entry i's event or
-// nil. A panic becomes KindInternal.
-func (a *App) normalisePush(src Source, pathType string, body []byte, received time.Time) (res PushResult, events []*eventsv1.ClinicalEvent, err *Error) {
+// unchangedNote explains, PHI-free, why a pushed resource gave no event.
+var unchangedNote = map[string]string{
+	UnchangedSameState:      "no transition from its last-seen state: no event",
+	UnchangedSameVersion:    "this version was seen before: no event",
+	UnchangedOutOfOrder:     "a newer version was seen before: no event",
+	UnchangedEnteredInError: "entered-in-error: no event",
+	UnchangedFirstSeen:      "first seen: its state is kept to compare later versions with, no event",
+}
+
+// normalisePush parses and maps a push; events[i] is entry i's candidate
+// or nil. A panic becomes KindInternal.
+func (a *App) normalisePush(src Source, pathType string, body []byte, received time.Time) (res PushResult, events []*candidate, err *Error) {
 	defer func() {
 		if r := recover(); r != nil {
 			events, err = nil, &Error{Kind: KindInternal, Reason: ReasonInternal, Code: "exception",
@@ -97,7 +112,7 @@ func (a *App) normalisePush(src Source, pathType string, body []byte, received t
 	}
 	res.Type = p.Type
 	res.Entries = make([]EntryResult, p.Size)
-	events = make([]*eventsv1.ClinicalEvent, p.Size)
+	events = make([]*candidate, p.Size)
 	for i := range res.Entries {
 		res.Entries[i].Note = "the entry holds no resource: accepted, no event"
 	}
@@ -113,19 +128,18 @@ func (a *App) normalisePush(src Source, pathType string, body []byte, received t
 			res.Unmapped++
 			continue
 		}
-		ev, ok, merr := eventFor(src, &p.Collection, e, received, o)
+		// Every pushed resource is one the sender says changed, a Patient
+		// too.
+		ev, ok, merr := eventFor(src, &p.Collection, e, received, o, true)
 		switch {
 		case merr != nil:
 			r.Err = fromNotify(merr)
-		case !ok && isMapped(e.ResourceType):
-			r.Note = e.ResourceType + " accepted; its status gives no event"
-			res.Unmapped++
 		case !ok:
 			r.Note = e.ResourceType + " is not a supported resource type: accepted, no event"
 			res.Unmapped++
 		default:
 			r.Note = ""
-			events[e.Index] = ev
+			events[e.Index] = &ev
 		}
 	}
 	if p.Type == fhirnotify.PushBatch {
@@ -141,13 +155,4 @@ func (a *App) normalisePush(src Source, pathType string, body []byte, received t
 		}
 	}
 	return res, events, nil
-}
-
-// isMapped reports whether resources of type t can give events.
-func isMapped(t string) bool {
-	switch t {
-	case "Appointment", "Encounter", "DiagnosticReport":
-		return true
-	}
-	return false
 }

@@ -82,6 +82,10 @@ type Config struct {
 	MLLPMaxConns int `env:"INGEST_MLLP_MAX_CONNS" envDefault:"64"`
 	// MLLPTimeZone is the IANA zone of HL7 times sent without an offset.
 	MLLPTimeZone string `env:"INGEST_MLLP_TIME_ZONE" envDefault:"UTC"`
+
+	// StateConfig holds the INGEST_STATE_* variables of the last-seen
+	// resource state.
+	StateConfig
 }
 
 // AllSources returns the configured sources, from INGEST_SOURCES or
@@ -141,5 +145,6 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateMLLP()...)
+	errs = append(errs, c.validateState()...)
 	return errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -79,9 +80,48 @@ func TestDefaults(t *testing.T) {
 		HTTPAddr: ":8080", NATSURL: "nats://127.0.0.1:4222", RedisURL: "redis://127.0.0.1:6379/0", LogLevel: slog.LevelInfo,
 		ShutdownGrace: 10e9, StreamReplicas: 1, MaxBodyBytes: 10 << 20, PublishTimeout: 5e9, HeartbeatCheckInterval: 60e9,
 		MLLPAddr: ":2575", MLLPReadTimeout: 60e9, MLLPMaxFrameBytes: 4 << 20, MLLPMaxConns: 64, MLLPTimeZone: "UTC",
+		StateConfig: config.StateConfig{StateTTL: 400 * 24 * time.Hour, StateLockTTL: 15e9, StateLockWait: 5e9},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestStateConfig(t *testing.T) {
+	base := []string{"INGEST_SOURCES=demo=demo:demo-token", "INGEST_KEYRING_DIR=/keys", "INGEST_AUDIT_PSEUDONYM_KEY_FILE=/p.key"}
+	tests := []struct {
+		name    string
+		give    []string
+		want    config.IdentifierSystems
+		wantErr string
+	}{
+		{name: "systems", give: []string{"INGEST_MLLP_IDENTIFIER_SYSTEMS=GHH=https://ghh.example.org/appt, @placer=urn:oid:1.2.3"},
+			want: config.IdentifierSystems{"GHH": "https://ghh.example.org/appt", "@placer": "urn:oid:1.2.3"}},
+		{name: "no system", give: []string{"INGEST_MLLP_IDENTIFIER_SYSTEMS=GHH="}, wantErr: "entry 1: want namespace=system"},
+		{name: "unknown role", give: []string{"INGEST_MLLP_IDENTIFIER_SYSTEMS=@order=x"}, wantErr: "roles are"},
+		{name: "twice", give: []string{"INGEST_MLLP_IDENTIFIER_SYSTEMS=A=x,A=y"}, wantErr: "entry 2: namespace given twice"},
+		{name: "short ttl", give: []string{"INGEST_STATE_TTL=1h"}, wantErr: "INGEST_STATE_TTL must be at least 24h"},
+		{name: "lock below publish timeout", give: []string{"INGEST_STATE_LOCK_TTL=2s"}, wantErr: "longer than INGEST_PUBLISH_TIMEOUT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := pkgconfig.Load[config.Config](append(base, tt.give...))
+			if err == nil {
+				err = cfg.Validate()
+			}
+			switch {
+			case tt.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			default:
+				if diff := cmp.Diff(tt.want, cfg.MLLPIdentifierSystems); diff != "" {
+					t.Errorf("systems (-want +got):\n%s", diff)
+				}
+			}
+		})
 	}
 }
 

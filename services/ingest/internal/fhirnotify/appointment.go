@@ -3,6 +3,7 @@ package fhirnotify
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -32,6 +33,11 @@ type Appointment struct {
 	PatientRef string
 	// Facts are the normalised facts.
 	Facts *eventsv1.AppointmentFacts
+	// Identifiers are Appointment.identifier (PHI).
+	Identifiers []*eventsv1.Identifier
+	// Replaces are the references ("Appointment/<id>") of the
+	// appointments an R5 Appointment.replaces names.
+	Replaces []string
 }
 
 // Ref returns "Appointment/<id>".
@@ -71,6 +77,11 @@ func (n *Collection) Appointment(e Entry) (*Appointment, error) {
 		return nil, unprocessable(ReasonInvalidResource, IssueRequired, expr+".status", "Appointment.status is required")
 	}
 	a := &Appointment{Entry: e, ID: deref(r.Id), Status: r.Status.Code()}
+	for _, id := range r.Identifier {
+		if v := strings.TrimSpace(deref(id.Value)); v != "" {
+			a.Identifiers = append(a.Identifiers, &eventsv1.Identifier{System: strings.TrimSpace(deref(id.System)), Value: v})
+		}
+	}
 	if a.ID == "" {
 		return nil, unprocessable(ReasonInvalidResource, IssueRequired, expr+".id",
 			"the Appointment needs its logical id in a full-resource notification")

@@ -29,8 +29,13 @@ func (n *Collection) Patient(ref string, now time.Time) (p *eventsv1.Patient, in
 	if err != nil {
 		return nil, false, decodeError(e.Raw, reflect.TypeFor[fhir.Patient](), e.Expression(), ReasonInvalidResource, false, err)
 	}
-	p = &eventsv1.Patient{
-		Id:        cmp.Or(deref(r.Id), RefID(ref)),
+	return patientOf(r, RefID(ref), now), true, nil
+}
+
+// patientOf normalises r; id is its logical id when r has none.
+func patientOf(r fhir.Patient, id string, now time.Time) *eventsv1.Patient {
+	p := &eventsv1.Patient{
+		Id:        cmp.Or(deref(r.Id), id),
 		BirthDate: deref(r.BirthDate),
 		Language:  language(r.Communication),
 	}
@@ -44,7 +49,7 @@ func (n *Collection) Patient(ref string, now time.Time) (p *eventsv1.Patient, in
 		p.GivenNames = append([]string(nil), name.Given...)
 	}
 	p.Emails, p.Phones = contacts(r.Telecom, now)
-	return p, true, nil
+	return p
 }
 
 // usableName returns the official name if there is a current one, else
@@ -162,4 +167,42 @@ func ended(p *fhir.Period, now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// PatientResource is a Patient that is itself the resource an input
+// reports as changed (not only referenced by another resource).
+type PatientResource struct {
+	Header
+	// Patient is the patient as events carry it.
+	Patient *eventsv1.Patient
+	// Deceased is true when deceasedBoolean is true or deceasedDateTime
+	// is given.
+	Deceased bool
+}
+
+// PatientResource reads the Patient in entry e. ok is false for an R5
+// Patient the R4 model cannot read: its contact details are then unknown.
+// Errors are *Error (422-class) pointing at the element that is wrong.
+func (n *Collection) PatientResource(e Entry, now time.Time) (pr *PatientResource, ok bool, err error) {
+	r, err := fhir.UnmarshalPatient(e.Raw)
+	if err != nil && n.R5 {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, decodeError(e.Raw, reflect.TypeFor[fhir.Patient](), e.Expression(), ReasonInvalidResource, false, err)
+	}
+	h := Header{Entry: e, Type: "Patient", ID: deref(r.Id)}
+	if h.ID == "" {
+		return nil, false, unprocessable(ReasonInvalidResource, IssueRequired, e.Expression()+".id", "the Patient needs its logical id")
+	}
+	if r.Meta != nil {
+		h.VersionID = deref(r.Meta.VersionId)
+		h.LastUpdated = deref(r.Meta.LastUpdated)
+		if h.LastUpdatedTime, err = instant(r.Meta.LastUpdated, e.Expression()+".meta.lastUpdated"); err != nil {
+			return nil, false, err
+		}
+	}
+	p := patientOf(r, h.ID, now)
+	h.Identifiers = p.GetIdentifiers()
+	return &PatientResource{Header: h, Patient: p, Deceased: deref(r.DeceasedBoolean) || r.DeceasedDateTime != nil}, true, nil
 }

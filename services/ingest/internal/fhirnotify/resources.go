@@ -22,6 +22,10 @@ type Header struct {
 	// LastUpdatedTime the same parsed.
 	LastUpdated     string
 	LastUpdatedTime time.Time
+	// Identifiers are the resource's business identifiers (PHI): its
+	// identifier list and, for a DiagnosticReport, the identifiers its
+	// basedOn references carry (the placer order number).
+	Identifiers []*eventsv1.Identifier
 }
 
 // Ref returns "<Type>/<id>".
@@ -40,6 +44,19 @@ func (h *Header) ResourceVersion() string {
 type metaJSON struct {
 	VersionID   string  `json:"versionId"`
 	LastUpdated *string `json:"lastUpdated"`
+}
+
+// identifiers returns the identifiers that have a value.
+func identifiers(ids ...[]identifierJSON) []*eventsv1.Identifier {
+	var out []*eventsv1.Identifier
+	for _, list := range ids {
+		for _, id := range list {
+			if v := strings.TrimSpace(id.Value); v != "" {
+				out = append(out, &eventsv1.Identifier{System: strings.TrimSpace(id.System), Value: v})
+			}
+		}
+	}
+	return out
 }
 
 // codingJSON is a FHIR Coding.
@@ -120,6 +137,7 @@ type Encounter struct {
 
 type encounterJSON struct {
 	ID              string                `json:"id"`
+	Identifier      []identifierJSON      `json:"identifier"`
 	Meta            *metaJSON             `json:"meta"`
 	Status          *string               `json:"status"`
 	Class           json.RawMessage       `json:"class"`
@@ -148,6 +166,7 @@ func (n *Collection) Encounter(e Entry) (*Encounter, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.Identifiers = identifiers(r.Identifier)
 	enc := &Encounter{Header: h, Status: status, PatientRef: n.patientOf(r.Subject)}
 	codes, ok := classCodes(r.Class)
 	if !ok {
@@ -209,7 +228,11 @@ type DiagnosticReport struct {
 }
 
 type diagnosticReportJSON struct {
-	ID      string       `json:"id"`
+	ID         string           `json:"id"`
+	Identifier []identifierJSON `json:"identifier"`
+	BasedOn    []struct {
+		Identifier *identifierJSON `json:"identifier"`
+	} `json:"basedOn"`
 	Meta    *metaJSON    `json:"meta"`
 	Status  *string      `json:"status"`
 	Subject *subjectJSON `json:"subject"`
@@ -228,6 +251,13 @@ func (n *Collection) DiagnosticReport(e Entry) (*DiagnosticReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	var basedOn []identifierJSON
+	for _, b := range r.BasedOn {
+		if b.Identifier != nil {
+			basedOn = append(basedOn, *b.Identifier)
+		}
+	}
+	h.Identifiers = identifiers(r.Identifier, basedOn)
 	dr := &DiagnosticReport{Header: h, Status: status, PatientRef: n.patientOf(r.Subject)}
 	if dr.Issued, err = instant(r.Issued, expr+".issued"); err != nil {
 		return nil, err
@@ -240,7 +270,11 @@ func (n *Collection) DiagnosticReport(e Entry) (*DiagnosticReport, error) {
 // in R4: both are read. participant.required is a boolean in R5 and a code
 // in R4, which is why the R4 model cannot read R5 Appointments.
 type appointmentR5JSON struct {
-	ID          string    `json:"id"`
+	ID         string           `json:"id"`
+	Identifier []identifierJSON `json:"identifier"`
+	Replaces   []struct {
+		Reference string `json:"reference"`
+	} `json:"replaces"`
 	Meta        *metaJSON `json:"meta"`
 	Status      *string   `json:"status"`
 	Description string    `json:"description"`
@@ -273,7 +307,12 @@ func (n *Collection) appointmentR5(e Entry) (*Appointment, error) {
 		return nil, err
 	}
 	a := &Appointment{Entry: e, ID: h.ID, VersionID: h.VersionID, LastUpdated: h.LastUpdated,
-		LastUpdatedTime: h.LastUpdatedTime, Status: status}
+		LastUpdatedTime: h.LastUpdatedTime, Status: status, Identifiers: identifiers(r.Identifier)}
+	for _, rp := range r.Replaces {
+		if RefType(rp.Reference) == "Appointment" && RefID(rp.Reference) != "" {
+			a.Replaces = append(a.Replaces, "Appointment/"+RefID(rp.Reference))
+		}
+	}
 	facts := &eventsv1.AppointmentFacts{Status: status, Description: r.Description}
 	if facts.Start, err = timestamp(r.Start, expr+".start"); err != nil {
 		return nil, err

@@ -1,9 +1,6 @@
 package hl7map
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,23 +38,15 @@ type Result struct {
 	// Supported is false for message types this package does not map;
 	// they are accepted without an event.
 	Supported bool
-	// Events are the events, in message order; none is normal (an S14
-	// without a start, an ORU with preliminary results).
+	// Events are the candidate events, in message order: what the
+	// message gives without knowing the resource's last-seen state. The
+	// ingest app compares each with that state and emits the real
+	// transition, if any. A candidate with an empty Action only updates
+	// the state (ADT^A04/A11/A13, ORU with OBR-25 P or X). None is normal
+	// (an ADT^A04 without a visit number, an ORU with pending results).
 	Events []*eventsv1.ClinicalEvent
-}
-
-// EventID is the deterministic, PHI-free id of an event from an HL7 v2
-// message: the first 32 hex digits of the SHA-256 of
-// "hl7|<source>|<MSH-4 as sent>|<MSH-10>", with "|<n>" appended for the
-// n-th (n ≥ 2) event of one message. A re-sent message gets the same ids,
-// which JetStream then drops as duplicates.
-func EventID(source, facility, controlID string, n int) string {
-	s := "hl7|" + source + "|" + facility + "|" + controlID
-	if n > 1 {
-		s += "|" + strconv.Itoa(n)
-	}
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:16])
+	// Subjects[i] describes the resource of Events[i].
+	Subjects []Subject
 }
 
 // Map maps m (whose bytes as received are raw) to events. An error is a
@@ -85,28 +74,33 @@ func Map(m *hl7.Message, raw []byte, o Options) (Result, error) {
 	b := builder{m: m, raw: raw, o: o, sent: sent, patient: patient, typ: mt.String()}
 	switch kind {
 	case KindAppointment:
-		ev, ok, err := b.appointment(mt.Trigger, action)
+		ev, sub, ok, err := b.appointment(mt.Trigger, action)
 		if err != nil || !ok {
 			return res, err
 		}
-		res.Events = append(res.Events, ev)
+		res.add(ev, sub)
 	case KindLabResult:
-		evs, err := b.labResults()
+		evs, subs, err := b.labResults()
 		if err != nil {
 			return res, err
 		}
-		res.Events = evs
+		res.Events, res.Subjects = evs, subs
 	case KindEncounter:
-		ev, err := b.encounter(action)
-		if err != nil {
+		ev, sub, ok, err := b.encounter(mt.Trigger, action)
+		if err != nil || !ok {
 			return res, err
 		}
-		res.Events = append(res.Events, ev)
+		res.add(ev, sub)
 	case KindPatient:
-		ev := b.event(KindPatient, action, "Patient/"+patient.GetId(), 1)
-		res.Events = append(res.Events, ev)
+		ev := b.event(KindPatient, action, "Patient/"+patient.GetId())
+		res.add(ev, patientSubject(m))
 	}
 	return res, nil
+}
+
+func (r *Result) add(ev *eventsv1.ClinicalEvent, sub Subject) {
+	r.Events = append(r.Events, ev)
+	r.Subjects = append(r.Subjects, sub)
 }
 
 // route gives the kind and action of a message type; the action of
@@ -127,6 +121,9 @@ func route(t hl7.MessageType) (kind, action string, ok bool) {
 		return KindEncounter, "admitted", true
 	case "ADT^A03":
 		return KindEncounter, "discharged", true
+	case "ADT^A04", "ADT^A11", "ADT^A13":
+		// Registration, cancel admit, cancel discharge: state only.
+		return KindEncounter, "", true
 	case "ADT^A08", "ADT^A31":
 		return KindPatient, "updated", true
 	}
@@ -142,10 +139,10 @@ type builder struct {
 	typ     string
 }
 
-// event builds an event with the fields every kind shares.
-func (b *builder) event(kind, action, subject string, n int) *eventsv1.ClinicalEvent {
+// event builds a candidate event with the fields every kind shares; its
+// id is the ingest app's to give, from the resource's state.
+func (b *builder) event(kind, action, subject string) *eventsv1.ClinicalEvent {
 	ev := &eventsv1.ClinicalEvent{
-		EventId:    EventID(b.o.Source, b.m.MSH().Field(4).Raw(), b.m.ControlID(), n),
 		Tenant:     b.o.Tenant,
 		Kind:       kind,
 		Action:     action,
@@ -180,28 +177,29 @@ func missingSegment(name string) *hl7.ParseError {
 }
 
 // appointment maps an SIU message.
-func (b *builder) appointment(trigger, action string) (*eventsv1.ClinicalEvent, bool, error) {
+func (b *builder) appointment(trigger, action string) (*eventsv1.ClinicalEvent, Subject, bool, error) {
 	sch := b.m.Segment("SCH")
 	if sch == nil {
-		return nil, false, missingSegment("SCH")
+		return nil, Subject{}, false, missingSegment("SCH")
 	}
-	id := strings.TrimSpace(sch.Field(1).Comp(1).String())
-	if id == "" {
-		id = strings.TrimSpace(sch.Field(2).Comp(1).String())
+	sub := Subject{Identifiers: eis(ei(RolePlacer, sch.Field(1)), ei(RoleFiller, sch.Field(2)))}
+	if len(sub.Identifiers) == 0 {
+		return nil, Subject{}, false, segErr(sch, "SCH", 1, hl7.CodeRequiredFieldMissing, "placer (SCH-1) and filler (SCH-2) appointment id both missing")
 	}
-	if id == "" {
-		return nil, false, segErr(sch, "SCH", 1, hl7.CodeRequiredFieldMissing, "placer (SCH-1) and filler (SCH-2) appointment id both missing")
-	}
+	id := sub.Identifiers[0].Value
 	facts := &eventsv1.AppointmentFacts{Status: map[string]string{
 		"booked": "booked", "rescheduled": "booked", "cancelled": "cancelled", "noshow": "noshow"}[action]}
+	sub.Status = facts.Status
 
 	// Start and end: TQ1-7/8, else SCH-11.4/.5 (TQ, before v2.7), else AIS-4.
 	start, end, startField, err := b.appointmentTimes(sch)
 	if err != nil {
-		return nil, false, err
+		return nil, Subject{}, false, err
 	}
-	if trigger == "S14" && startField == "" {
-		return nil, false, nil
+	if (trigger == "S13" || trigger == "S14") && startField == "" {
+		// A modification without a start: nothing about the time is
+		// known, so it only updates the state.
+		action = ""
 	}
 	if !start.IsZero() {
 		facts.Start = timestamppb.New(start.Time)
@@ -225,9 +223,9 @@ func (b *builder) appointment(trigger, action string) (*eventsv1.ClinicalEvent, 
 			facts.Participants = append(facts.Participants, s)
 		}
 	}
-	ev := b.event(KindAppointment, action, "Appointment/"+id, 1)
+	ev := b.event(KindAppointment, action, "Appointment/"+id)
 	ev.Facts = &eventsv1.ClinicalEvent_Appointment{Appointment: facts}
-	return ev, true, nil
+	return ev, sub, true, nil
 }
 
 // appointmentTimes returns start and end, and which field gave the start
@@ -265,47 +263,70 @@ func (b *builder) appointmentTimes(sch *hl7.Segment) (start, end hl7.TS, field s
 	return start, hl7.TS{}, "", err
 }
 
-// labResults maps an ORU^R01: one event per OBR whose result status
-// (OBR-25) is F (final) or C (corrected).
-func (b *builder) labResults() ([]*eventsv1.ClinicalEvent, error) {
+// labResults maps an ORU^R01: one candidate per OBR whose result status
+// (OBR-25) is F (final), C (corrected), P (preliminary) or X (cannot be
+// obtained, i.e. cancelled); the last two only update the state.
+func (b *builder) labResults() ([]*eventsv1.ClinicalEvent, []Subject, error) {
 	obrs := b.m.Segments("OBR")
 	if len(obrs) == 0 {
-		return nil, missingSegment("OBR")
+		return nil, nil, missingSegment("OBR")
 	}
-	var out []*eventsv1.ClinicalEvent
+	var (
+		out  []*eventsv1.ClinicalEvent
+		subs []Subject
+	)
 	for _, obr := range obrs {
-		var action string
+		var action, status string
 		switch strings.ToUpper(strings.TrimSpace(obr.Field(25).String())) {
 		case "F":
-			action = "final"
+			action, status = "final", "final"
 		case "C":
-			action = "amended"
+			action, status = "amended", "corrected"
+		case "P":
+			status = "preliminary"
+		case "X":
+			status = "cancelled"
 		default:
 			continue
 		}
-		id := strings.TrimSpace(obr.Field(3).Comp(1).String())
-		if id == "" {
-			id = strings.TrimSpace(obr.Field(2).Comp(1).String())
+		sub := Subject{Status: status, Identifiers: eis(ei(RoleFiller, obr.Field(3)), ei(RolePlacer, obr.Field(2)))}
+		if len(sub.Identifiers) == 0 {
+			return nil, nil, segErr(obr, "OBR", 3, hl7.CodeRequiredFieldMissing, "filler (OBR-3) and placer (OBR-2) order number both missing")
 		}
-		if id == "" {
-			return nil, segErr(obr, "OBR", 3, hl7.CodeRequiredFieldMissing, "filler (OBR-3) and placer (OBR-2) order number both missing")
-		}
-		out = append(out, b.event(KindLabResult, action, "DiagnosticReport/"+id, len(out)+1))
+		out = append(out, b.event(KindLabResult, action, "DiagnosticReport/"+sub.Identifiers[0].Value))
+		subs = append(subs, sub)
 	}
-	return out, nil
+	return out, subs, nil
 }
 
-// encounter maps ADT^A01/A03.
-func (b *builder) encounter(action string) (*eventsv1.ClinicalEvent, error) {
+// encounterStatus is the FHIR Encounter.status an ADT trigger means.
+var encounterStatus = map[string]string{
+	"A01": "in-progress", // admit
+	"A03": "finished",    // discharge
+	"A04": "arrived",     // register an outpatient
+	"A11": "cancelled",   // cancel admit
+	"A13": "in-progress", // cancel discharge
+}
+
+// encounter maps ADT^A01/A03 (visit number required) and A04/A11/A13
+// (state only: without a visit number they give nothing).
+func (b *builder) encounter(trigger, action string) (*eventsv1.ClinicalEvent, Subject, bool, error) {
 	pv1 := b.m.Segment("PV1")
+	if pv1 == nil && action == "" {
+		return nil, Subject{}, false, nil
+	}
 	if pv1 == nil {
-		return nil, missingSegment("PV1")
+		return nil, Subject{}, false, missingSegment("PV1")
 	}
-	id := strings.TrimSpace(pv1.Field(19).Comp(1).String())
-	if id == "" {
-		return nil, segErr(pv1, "PV1", 19, hl7.CodeRequiredFieldMissing, "visit number missing")
+	sub := Subject{Status: encounterStatus[trigger], Identifiers: eis(cx(RoleVisit, pv1.Field(19))),
+		Inpatient: strings.EqualFold(strings.TrimSpace(pv1.Field(2).Comp(1).String()), "I")}
+	if len(sub.Identifiers) == 0 && action == "" {
+		return nil, Subject{}, false, nil
 	}
-	return b.event(KindEncounter, action, "Encounter/"+id, 1), nil
+	if len(sub.Identifiers) == 0 {
+		return nil, Subject{}, false, segErr(pv1, "PV1", 19, hl7.CodeRequiredFieldMissing, "visit number missing")
+	}
+	return b.event(KindEncounter, action, "Encounter/"+sub.Identifiers[0].Value), sub, true, nil
 }
 
 // text returns a CE/CWE's text (component 2), else its code.

@@ -34,8 +34,8 @@ func TestCorpus(t *testing.T) {
 		"ADT_A01/msconv-ADT01-28.hl7":                            {"error PV1[5]-19 101"},
 		"ADT_A03/hapi-adt_a03.hl7":                               {"encounter.discharged Encounter/2008003369"},
 		"ADT_A03/msconv-ADT-A03-02.hl7":                          {"encounter.discharged Encounter/40007716"},
-		"ADT_A04/msconv-ADT-A04-01.hl7":                          {"none"},
-		"ADT_A04/msconv-ADT04-23.hl7":                            {"none"},
+		"ADT_A04/msconv-ADT-A04-01.hl7":                          {"encounter (state only) Encounter/40007716"},
+		"ADT_A04/msconv-ADT04-23.hl7":                            {"encounter (state only) Encounter/0123456789"},
 		"ADT_A04/msconv-ADT04-251.hl7":                           {"none"},
 		"ADT_A08/msconv-ADT-A08-01.hl7":                          {"patient.updated Patient/PATID1234"},
 		"ORU_R01/lfh-ORU-multiline-short-mixed.hl7":              {"lab_result.final DiagnosticReport/FON_0d70c6c8"},
@@ -79,7 +79,7 @@ func TestCorpus(t *testing.T) {
 		"other/efferent-Sample-ADT.hl7":              {"none"},
 		"other/hapi-cv.04_001_chem.hl7":              {"none"},
 		"other/hapi-segmentfinder_a24.hl7":           {"none"},
-		"other/msconv-ADT-A11-01.hl7":                {"none"},
+		"other/msconv-ADT-A11-01.hl7":                {"encounter (state only) Encounter/40007716"},
 		"other/msconv-ADT-A40-01.hl7":                {"none"},
 		"other/msconv-ORM-O01-01.hl7":                {"none"},
 		"other/msconv-SIU-S26-01.hl7":                {"appointment.noshow Appointment/12345"},
@@ -121,10 +121,19 @@ func outcome(t *testing.T, rel string) []string {
 			out = append(out, "none")
 		}
 		for _, ev := range res.Events {
-			out = append(out, ev.GetKind()+"."+ev.GetAction()+" "+ev.GetSubjectRef())
+			out = append(out, candidate(ev))
 		}
 	}
 	return out
+}
+
+// candidate renders a candidate event: "kind.action subject", or "kind
+// (state only) subject" for one that only updates the last-seen state.
+func candidate(ev *eventsv1.ClinicalEvent) string {
+	if ev.GetAction() == "" {
+		return ev.GetKind() + " (state only) " + ev.GetSubjectRef()
+	}
+	return ev.GetKind() + "." + ev.GetAction() + " " + ev.GetSubjectRef()
 }
 
 func location(err error) string {
@@ -147,8 +156,7 @@ func TestMapAppointment(t *testing.T) {
 	}
 	zone := time.FixedZone("", 2*3600+15*60)
 	want := &eventsv1.ClinicalEvent{
-		EventId: hl7map.EventID("demo", "GHHSFacility^2.16.840.1.122848.1.30^ISO", "MSG00012", 1),
-		Tenant:  "demo", Kind: "appointment", Action: "booked",
+		Tenant: "demo", Kind: "appointment", Action: "booked",
 		OccurredAt: tsp(time.Date(2021, 9, 14, 11, 20, 0, 0, zone)),
 		ReceivedAt: tsp(received),
 		Source:     &eventsv1.Source{Name: "demo", Protocol: eventsv1.Protocol_PROTOCOL_HL7V2_MLLP, MessageType: "SIU^S12"},
@@ -177,8 +185,9 @@ func TestMapAppointment(t *testing.T) {
 	if diff := cmp.Diff(want, res.Events[0], protocmp.Transform()); diff != "" {
 		t.Errorf("event (-want +got):\n%s", diff)
 	}
-	if len(want.GetEventId()) != 32 {
-		t.Errorf("event id %q is not 32 hex digits", want.GetEventId())
+	wantSub := hl7map.Subject{Status: "booked", Identifiers: []hl7map.EI{{Role: "placer", Value: "12345"}, {Role: "filler", Value: "36996"}}}
+	if diff := cmp.Diff(wantSub, res.Subjects[0]); diff != "" {
+		t.Errorf("subject (-want +got):\n%s", diff)
 	}
 }
 
@@ -190,11 +199,13 @@ func TestMapVariants(t *testing.T) {
 		give string
 		want []string
 	}{
-		{name: "S14 without a start", give: msh + "SIU^S14|1|P|2.5\rSCH|A1\r" + pid, want: []string{"none"}},
+		{name: "S14 without a start", give: msh + "SIU^S14|1|P|2.5\rSCH|A1\r" + pid, want: []string{"appointment (state only) Appointment/A1"}},
 		{name: "S14 with TQ1 start", give: msh + "SIU^S14|1|P|2.5\rSCH|A1\rTQ1|||||||20240105093000\r" + pid, want: []string{"appointment.rescheduled Appointment/A1"}},
 		{name: "S17", give: msh + "SIU^S17|1|P|2.5\rSCH||F1\r" + pid, want: []string{"appointment.cancelled Appointment/F1"}},
 		{name: "A31", give: msh + "ADT^A31|1|P|2.5\r" + pid, want: []string{"patient.updated Patient/MRN9"}},
-		{name: "ORU corrected and preliminary", give: msh + "ORU^R01|1|P|2.5\r" + pid + "OBR|1|P1" + strings.Repeat("|", 23) + "C\rOBR|2|P2|F2" + strings.Repeat("|", 22) + "P\r", want: []string{"lab_result.amended DiagnosticReport/P1"}},
+		{name: "ORU corrected and preliminary", give: msh + "ORU^R01|1|P|2.5\r" + pid + "OBR|1|P1" + strings.Repeat("|", 23) + "C\rOBR|2|P2|F2" + strings.Repeat("|", 22) + "P\r", want: []string{"lab_result.amended DiagnosticReport/P1", "lab_result (state only) DiagnosticReport/F2"}},
+		{name: "A13 with a visit number", give: msh + "ADT^A13|1|P|2.5\r" + pid + "PV1|1|I" + strings.Repeat("|", 17) + "V7^^^HOSP^VN\r", want: []string{"encounter (state only) Encounter/V7"}},
+		{name: "A11 without PV1", give: msh + "ADT^A11|1|P|2.5\r" + pid, want: []string{"none"}},
 		{name: "bad start", give: msh + "SIU^S12|1|P|2.5\rSCH|A1||||||||||^^^2024-01-05\r" + pid, want: []string{"error SCH[2]-11 102"}},
 		{name: "no control id", give: msh + "SIU^S12||P|2.5\rSCH|A1\r" + pid, want: []string{"error MSH[1]-10 101"}},
 		{name: "no appointment id", give: msh + "SIU^S12|1|P|2.5\rSCH|\r" + pid, want: []string{"error SCH[2]-1 101"}},
@@ -217,7 +228,7 @@ func TestMapVariants(t *testing.T) {
 				got = []string{"none"}
 			}
 			for _, ev := range res.Events {
-				got = append(got, ev.GetKind()+"."+ev.GetAction()+" "+ev.GetSubjectRef())
+				got = append(got, candidate(ev))
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)

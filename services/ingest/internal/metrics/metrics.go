@@ -14,6 +14,7 @@ type Metrics struct {
 	pushes        *prometheus.CounterVec
 	gaps          *prometheus.CounterVec
 	overdue       *prometheus.GaugeVec
+	unchanged     *prometheus.CounterVec
 }
 
 var _ app.Metrics = (*Metrics)(nil)
@@ -46,7 +47,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "ingest_subscription_heartbeat_overdue",
 		Help: "Subscriptions whose last notification is older than twice their heartbeat period, by source.",
 	}, []string{"source"})
-	reg.MustRegister(m.notifications, m.events, m.deadLetters, m.pushes, m.gaps, m.overdue)
+	m.unchanged = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ingest_state_unchanged_total",
+		Help: "Resources received that made no transition from their last-seen state (accepted, no event), by source, kind and reason.",
+	}, []string{"source", "kind", "reason"})
+	reg.MustRegister(m.notifications, m.events, m.deadLetters, m.pushes, m.gaps, m.overdue, m.unchanged)
 	return m
 }
 
@@ -65,6 +70,12 @@ func (m *Metrics) Push(source, typ, outcome string) {
 // EventPublished counts a newly stored event.
 func (m *Metrics) EventPublished(tenant, kind, action string) {
 	m.events.WithLabelValues(tenant, kind, action).Inc()
+}
+
+// StateUnchanged counts a resource that made no transition. reason is an
+// app.Unchanged* code.
+func (m *Metrics) StateUnchanged(source, kind, reason string) {
+	m.unchanged.WithLabelValues(source, kind, reason).Inc()
 }
 
 // DeadLettered counts an input stored for replay.

@@ -24,9 +24,10 @@ import (
 	hl7mllp "github.com/carenotify/carenotify/pkg/hl7/mllp"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/pkg/log/logtest"
+	"github.com/carenotify/carenotify/pkg/store/storetest"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
-	"github.com/carenotify/carenotify/services/ingest/internal/hl7map"
+	"github.com/carenotify/carenotify/services/ingest/internal/lastseen"
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 	"github.com/carenotify/carenotify/services/ingest/internal/mllp"
 	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
@@ -52,11 +53,11 @@ func start(t *testing.T) *env {
 	if err := bus.EnsureStreams(t.Context(), js, bus.EHREvents(1), bus.EHRDead(1)); err != nil {
 		t.Fatal(err)
 	}
-	aw, _ := audittest.Writer(t, js, "ingest")
+	aw, pk := audittest.Writer(t, js, "ingest")
 	e := &env{ns: ns, js: js, sealer: envelopetest.Sealer(t), logs: &logtest.Buffer{}, reg: prometheus.NewRegistry()}
 	logger := log.New(e.logs, -4, "ingest")
 	a := app.New(app.Options{Publisher: natsbus.New(js, e.sealer, time.Second), Auditor: aw,
-		Metrics: metrics.New(e.reg), Logger: logger})
+		Metrics: metrics.New(e.reg), Logger: logger, State: lastseen.New(storetest.Client(t), e.sealer, pk, lastseen.Options{})})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +140,7 @@ func TestMLLP(t *testing.T) {
 		t.Errorf("ACK header not swapped: %q", ack.MSH().Field(3).Raw()+"|"+ack.MSH().Field(5).Raw())
 	}
 	ev := e.lastEvent(t, "ehr.demo.appointment.booked")
-	if ev.GetEventId() != hl7map.EventID("demo", "GHHSFacility^2.16.840.1.122848.1.30^ISO", "MSG00012", 1) ||
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(ev.GetEventId()) ||
 		ev.GetSubjectRef() != "Appointment/12345" || ev.GetPatient().GetId() != "PATID1234" ||
 		ev.GetSource().GetMessageType() != "SIU^S12" || ev.GetSource().GetProtocol() != eventsv1.Protocol_PROTOCOL_HL7V2_MLLP ||
 		ev.GetAppointment().GetStart().AsTime().IsZero() || !bytes.Equal(ev.GetOriginal(), siu) ||
@@ -164,7 +165,7 @@ func TestMLLP(t *testing.T) {
 		t.Errorf("lab event subject %q", ev.GetSubjectRef())
 	}
 
-	// A message type that gives no event: AA.
+	// A registration without a visit number gives nothing: AA.
 	if got := parseACK(t, c.Send(t, hl7test.Read(t, "ADT_A04/msconv-ADT04-251.hl7"))).Get("MSA-1"); got != "AA" {
 		t.Errorf("ADT^A04 ACK = %q", got)
 	}
@@ -241,21 +242,26 @@ func TestMLLP(t *testing.T) {
 	for _, want := range []string{
 		`ingest_hl7_messages_total{ack="AA",source="demo",type="SIU^S12"} 2`,
 		`ingest_hl7_messages_total{ack="AA",source="demo",type="ORU^R01"} 2`,
-		`ingest_hl7_messages_total{ack="AA",source="demo",type="other"} 1`,
+		`ingest_hl7_messages_total{ack="AA",source="demo",type="ADT^A04"} 1`,
 		`ingest_hl7_messages_total{ack="AE",source="demo",type="SIU^S12"} 1`,
 		`ingest_hl7_messages_total{ack="AR",source="demo",type="unknown"} 4`,
-		`ingest_hl7_messages_total{ack="none",source="demo",type="other"} 3`,
+		`ingest_hl7_messages_total{ack="none",source="demo",type="ADT^A04"} 3`,
 		`ingest_hl7_messages_total{ack="CA",source="demo",type="ADT^A08"} 1`,
+		// The resent SIU and ORU are the same versions; the A08 is the
+		// patient's first sight, its baseline.
+		`ingest_state_unchanged_total{kind="appointment",reason="same_version",source="demo"} 1`,
+		`ingest_state_unchanged_total{kind="lab_result",reason="same_version",source="demo"} 1`,
+		`ingest_state_unchanged_total{kind="patient",reason="first_seen",source="demo"} 1`,
 	} {
 		if !strings.Contains(metricText, want) {
 			t.Errorf("metrics lack %s\n%s", want, metricText)
 		}
 	}
 
-	// Audit: one record per stored event (booked twice, lab twice, A08) and
-	// per dead letter.
-	if n := subjectCounts(t, e.js, bus.StreamAudit, "audit.>")["audit.demo.ingest"]; n < 9 {
-		t.Errorf("%d audit records, want at least 9", n)
+	// Audit: one record per stored event (booked, lab) and per dead
+	// letter (4); what made no transition stored nothing.
+	if n := subjectCounts(t, e.js, bus.StreamAudit, "audit.>")["audit.demo.ingest"]; n != 6 {
+		t.Errorf("%d audit records, want 6", n)
 	}
 
 	checkNoPHI(t, e.logs.String())

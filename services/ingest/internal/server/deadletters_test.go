@@ -22,7 +22,9 @@ import (
 	"github.com/carenotify/carenotify/pkg/hl7/hl7test"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/pkg/log/logtest"
+	"github.com/carenotify/carenotify/pkg/store/storetest"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
+	"github.com/carenotify/carenotify/services/ingest/internal/lastseen"
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
 	"github.com/carenotify/carenotify/services/ingest/internal/server"
@@ -46,12 +48,13 @@ func newDeadEnv(t *testing.T) *deadEnv {
 	logger := log.New(logs, slog.LevelDebug, "ingest")
 	m := metrics.New(prometheus.NewRegistry())
 	sealer := envelopetest.Sealer(t)
-	aw, _ := audittest.Writer(t, js, "ingest")
+	aw, pk := audittest.Writer(t, js, "ingest")
 	pub := natsbus.New(js, sealer, 2*time.Second)
 	a := app.New(app.Options{
 		Publisher: pub, Auditor: aw, Metrics: m, Logger: logger,
 		Now:         func() time.Time { return receivedAt },
 		DeadLetters: natsbus.NewDeadLetters(js, sealer, 2*time.Second),
+		State:       lastseen.New(storetest.Client(t), sealer, pk, lastseen.Options{}),
 	})
 	mux := http.NewServeMux()
 	server.New(server.Options{App: a, Sources: sources, MaxBodyBytes: maxBody, Metrics: m, Logger: logger, AdminToken: adminToken}).Register(mux)

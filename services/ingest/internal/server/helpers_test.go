@@ -14,6 +14,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/carenotify/carenotify/pkg/audit/audittest"
 	"github.com/carenotify/carenotify/pkg/bus"
@@ -22,8 +23,10 @@ import (
 	"github.com/carenotify/carenotify/pkg/envelope/envelopetest"
 	"github.com/carenotify/carenotify/pkg/log"
 	"github.com/carenotify/carenotify/pkg/log/logtest"
+	"github.com/carenotify/carenotify/pkg/store/storetest"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
+	"github.com/carenotify/carenotify/services/ingest/internal/lastseen"
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
 	"github.com/carenotify/carenotify/services/ingest/internal/server"
@@ -39,6 +42,16 @@ type env struct {
 	ns     *natsserver.Server
 	js     jetstream.JetStream
 	logs   *logtest.Buffer
+	redis  *redis.Client
+	state  *lastseen.Store
+}
+
+// eventID is the id of the seq-th event of the resource that the FHIR
+// logical id ref of source names in tenant (a resource without business
+// identifiers).
+func (e *env) eventID(tenant, source, kind, ref string, seq int, action string) string {
+	rec := e.state.KeyHash(tenant, kind, app.ResourceKey{Type: app.KeyLogical, Scope: source, Value: ref})
+	return app.StateEventID(tenant, kind, rec, seq, action)
 }
 
 // sources are the test's configured sources.
@@ -60,16 +73,18 @@ func newEnv(t *testing.T) *env {
 	logger := log.New(logs, slog.LevelDebug, "ingest")
 	m := metrics.New(prometheus.NewRegistry())
 	sealer := envelopetest.Sealer(t)
-	aw, _ := audittest.Writer(t, js, "ingest")
+	aw, pk := audittest.Writer(t, js, "ingest")
+	rc := storetest.Client(t)
+	state := lastseen.New(rc, sealer, pk, lastseen.Options{})
 	a := app.New(app.Options{
 		Publisher: natsbus.New(js, sealer, 500*time.Millisecond), Auditor: aw, Metrics: m, Logger: logger,
-		Now: func() time.Time { return receivedAt },
+		Now: func() time.Time { return receivedAt }, State: state,
 	})
 	mux := http.NewServeMux()
 	server.New(server.Options{App: a, Sources: sources, MaxBodyBytes: maxBody, Metrics: m, Logger: logger}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{url: srv.URL, sealer: sealer, ns: ns, js: js, logs: logs}
+	return &env{url: srv.URL, sealer: sealer, ns: ns, js: js, logs: logs, redis: rc, state: state}
 }
 
 // request is one POST to the notification endpoint.

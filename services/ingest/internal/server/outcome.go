@@ -107,8 +107,11 @@ func writeSuccess(w http.ResponseWriter, res app.Result) string {
 				res.Payload, app.ReasonPayloadNotSupported)})
 		return outcomeDeferred
 	}
-	writeOutcome(w, http.StatusOK, issue{Severity: "information", Code: "informational",
-		Diagnostics: fmt.Sprintf("accepted %d event(s)", len(res.Events))})
+	diag := fmt.Sprintf("accepted %d event(s)", len(res.Events))
+	if res.Unchanged > 0 {
+		diag += fmt.Sprintf("; %d resource(s) made no transition from their last-seen state", res.Unchanged)
+	}
+	writeOutcome(w, http.StatusOK, issue{Severity: "information", Code: "informational", Diagnostics: diag})
 	return outcomeAccepted
 }
 

@@ -182,11 +182,13 @@ func TestPushSingleResources(t *testing.T) {
 			wantStatus: 201, wantDiag: "accepted 1 event (lab_result.amended)",
 			want: []eventSummary{{Kind: "lab_result", Action: "amended", Subject: "DiagnosticReport/f201", Patient: "f201", Protocol: eventsv1.Protocol_PROTOCOL_FHIR_REST}}},
 		{name: "report entered in error", path: "/DiagnosticReport", give: bytes.Replace(fhirnotifytest.ReadCorpus(t, fhirnotifytest.LabReport), []byte(`"status": "final"`), []byte(`"status": "entered-in-error"`), 1),
-			wantStatus: 200, wantDiag: "DiagnosticReport accepted; its status gives no event"},
+			wantStatus: 200, wantDiag: "DiagnosticReport accepted; entered-in-error: no event"},
 		{name: "ambulatory encounter", path: "/Encounter", give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.EncounterAmbulatory),
-			wantStatus: 200, wantDiag: "Encounter accepted; its status gives no event"},
-		{name: "unsupported type", path: "/Patient", give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.PatientFile),
-			wantStatus: 200, wantDiag: "Patient is not a supported resource type: accepted, no event"},
+			wantStatus: 200, wantDiag: "Encounter accepted; no transition from its last-seen state: no event"},
+		{name: "first-seen patient", path: "/Patient", give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.PatientFile),
+			wantStatus: 200, wantDiag: "Patient accepted; first seen: its state is kept to compare later versions with, no event"},
+		{name: "unsupported type", path: "/Observation", give: fhirnotifytest.ReadCorpus(t, "fhir/r4/Observation/Observation-example.json"),
+			wantStatus: 200, wantDiag: "Observation is not a supported resource type: accepted, no event"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -130,7 +130,7 @@ func (s *Server) finish(r *http.Request, w http.ResponseWriter, source string, r
 		ids = append(ids, e.ID)
 	}
 	attrs := []any{"source", source, "type", typ, "status", status, "outcome", outcome,
-		"events", len(res.Events), "eventIds", ids, "unmapped", res.Unmapped}
+		"events", len(res.Events), "eventIds", ids, "unmapped", res.Unmapped, "unchanged", res.Unchanged}
 	if res.Payload != "" {
 		attrs = append(attrs, "payload", string(res.Payload))
 	}

@@ -38,10 +38,11 @@ func TestBookedAppointmentPublishesOneEvent(t *testing.T) {
 	e := newEnv(t)
 	body := fhirnotifytest.AppointmentNotification(t, fhirnotifytest.BookedOptions)
 
-	for i := range 2 { // the second post is a retry: deduplicated
+	// The second post is a retry: the same version, no transition.
+	for i, want := range []string{"accepted 1 event(s)", "accepted 0 event(s); 1 resource(s) made no transition from their last-seen state"} {
 		got := e.post(t, demo(body))
-		if got.status != 200 || got.outcome.Issue[0].Severity != "information" || got.outcome.Issue[0].Diagnostics != "accepted 1 event(s)" {
-			t.Fatalf("post #%d = %d %+v, want 200 accepted 1 event(s)", i+1, got.status, got.outcome)
+		if got.status != 200 || got.outcome.Issue[0].Severity != "information" || got.outcome.Issue[0].Diagnostics != want {
+			t.Fatalf("post #%d = %d %+v, want 200 %s", i+1, got.status, got.outcome, want)
 		}
 	}
 
@@ -54,8 +55,9 @@ func TestBookedAppointmentPublishesOneEvent(t *testing.T) {
 	for _, k := range []string{"Nats-Msg-Id", "Cn-Tenant", "Cn-Kind", "Cn-Action", "Cn-Source", "Cn-Event-Time"} {
 		gotHeaders[k] = msg.Header.Get(k)
 	}
-	// sha256("fhir|demo|Appointment/2docs|1|booked"), first 32 hex digits.
-	const wantID = "c17b9324952dbd0ac24e0a8836457fbb"
+	// sha256("state|demo|appointment|<record>|1|booked"), first 32 hex
+	// digits; the record is the keyed hash of the logical id.
+	wantID := e.eventID("demo", "demo", "appointment", "Appointment/2docs", 1, "booked")
 	wantHeaders := map[string]string{
 		"Nats-Msg-Id": wantID, "Cn-Tenant": "demo", "Cn-Kind": "appointment", "Cn-Action": "booked",
 		"Cn-Source": "demo", "Cn-Event-Time": "2026-01-15T12:00:00Z",
@@ -121,32 +123,61 @@ func TestBookedAppointmentPublishesOneEvent(t *testing.T) {
 	}
 }
 
-func TestEventIDFollowsVersionAndAction(t *testing.T) {
+// TestTransitionsFromLastSeenState posts versions of one appointment:
+// only real transitions become events, each with the id of its place in
+// the resource's history.
+func TestTransitionsFromLastSeenState(t *testing.T) {
 	e := newEnv(t)
-	posts := []fhirnotifytest.Options{
-		fhirnotifytest.BookedOptions,
-		{VersionID: "2", LastUpdated: "2013-12-02T10:00:00Z"},
-		{Status: "cancelled", VersionID: "3"},
-		{Status: "noshow"},                           // no meta: the id hashes the resource
-		{Status: "noshow"},                           // the same resource again: a duplicate
-		{Status: "fulfilled"},                        // no event
-		{Status: "entered-in-error", VersionID: "9"}, // never messages patients
+	posts := []struct {
+		give fhirnotifytest.Options
+		want string // "kind.action" or "unchanged"
+	}{
+		{fhirnotifytest.BookedOptions, "appointment.booked"},
+		{fhirnotifytest.BookedOptions, "unchanged"},                                                // the same version again
+		{fhirnotifytest.Options{VersionID: "2", LastUpdated: "2013-12-02T10:00:00Z"}, "unchanged"}, // a new version, same state
+		{fhirnotifytest.Options{VersionID: "3", Start: "2013-12-10T09:00:00Z"}, "appointment.rescheduled"},
+		{fhirnotifytest.Options{VersionID: "2", Status: "cancelled"}, "unchanged"}, // older than 3: out of order
+		{fhirnotifytest.Options{VersionID: "4", Status: "cancelled", Start: "2013-12-10T09:00:00Z"}, "appointment.cancelled"},
+		{fhirnotifytest.Options{VersionID: "5", Status: "entered-in-error"}, "unchanged"}, // never messages patients
+		{fhirnotifytest.Options{VersionID: "6", Status: "noshow"}, "appointment.noshow"},
+		{fhirnotifytest.Options{VersionID: "7", Status: "fulfilled"}, "unchanged"},
 	}
-	for _, o := range posts {
-		if got := e.post(t, demo(fhirnotifytest.AppointmentNotification(t, o))); got.status != 200 {
-			t.Fatalf("post %+v = %d %+v", o, got.status, got.outcome)
+	for i, p := range posts {
+		got := e.post(t, demo(fhirnotifytest.AppointmentNotification(t, p.give)))
+		if got.status != 200 {
+			t.Fatalf("post %d = %d %+v", i+1, got.status, got.outcome)
+		}
+		outcome := "unchanged"
+		if !strings.Contains(got.outcome.Issue[0].Diagnostics, "1 resource(s) made no transition") {
+			outcome = "event"
+		}
+		if (p.want == "unchanged") != (outcome == "unchanged") {
+			t.Errorf("post %d: %q, want %s", i+1, got.outcome.Issue[0].Diagnostics, p.want)
 		}
 	}
-	var got []string
+	var got, ids []string
 	for _, m := range e.messages(t, "EHR_EVENTS") {
 		got = append(got, m.Subject)
+		ids = append(ids, m.Header.Get("Nats-Msg-Id"))
 	}
 	want := []string{
-		"ehr.demo.appointment.booked", "ehr.demo.appointment.booked",
+		"ehr.demo.appointment.booked", "ehr.demo.appointment.rescheduled",
 		"ehr.demo.appointment.cancelled", "ehr.demo.appointment.noshow",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("EHR_EVENTS subjects mismatch (-want +got):\n%s", diff)
+	}
+	wantIDs := []string{
+		e.eventID("demo", "demo", "appointment", "Appointment/2docs", 1, "booked"),
+		e.eventID("demo", "demo", "appointment", "Appointment/2docs", 2, "rescheduled"),
+		e.eventID("demo", "demo", "appointment", "Appointment/2docs", 3, "cancelled"),
+		e.eventID("demo", "demo", "appointment", "Appointment/2docs", 4, "noshow"),
+	}
+	if diff := cmp.Diff(wantIDs, ids); diff != "" {
+		t.Errorf("event ids mismatch (-want +got):\n%s", diff)
+	}
+	if n := len(e.messages(t, "EHR_DEAD")); n != 0 {
+		t.Errorf("EHR_DEAD holds %d messages, want 0: no change is not an error", n)
 	}
 }
 
@@ -164,7 +195,7 @@ func TestNotificationsWithoutEvents(t *testing.T) {
 		{name: "heartbeat", give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.HeartbeatBundle),
 			want: [2]string{"information", "accepted 0 event(s)"}},
 		{name: "full resource encounter", give: fhirnotifytest.InfernoFullResourceBundle(t),
-			want: [2]string{"information", "accepted 0 event(s)"}},
+			want: [2]string{"information", "accepted 0 event(s); 1 resource(s) made no transition from their last-seen state"}},
 		{name: "argonaut handshake", give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.ArgonautHandshake),
 			want: [2]string{"information", "accepted 0 event(s)"}},
 		{name: "argonaut heartbeat", give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.ArgonautHeartbeat),
@@ -172,13 +203,13 @@ func TestNotificationsWithoutEvents(t *testing.T) {
 		{name: "argonaut query-status error", give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.ArgonautError),
 			want: [2]string{"information", "accepted 0 event(s)"}},
 		{name: "argonaut virtual encounter", give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.ArgonautMulti),
-			want: [2]string{"information", "accepted 0 event(s)"}},
+			want: [2]string{"information", "accepted 0 event(s); 1 resource(s) made no transition from their last-seen state"}},
 		{name: "R5 handshake", give: fhirnotifytest.R5Notification(t, "handshake", 0),
 			want: [2]string{"information", "accepted 0 event(s)"}},
 		{name: "R5 heartbeat", give: fhirnotifytest.R5Notification(t, "heartbeat", 4),
 			want: [2]string{"information", "accepted 0 event(s)"}},
 		{name: "R5 entered-in-error", give: fhirnotifytest.R5Notification(t, "event-notification", 4, fhirnotifytest.R5Appointment(t, "entered-in-error")),
-			want: [2]string{"information", "accepted 0 event(s)"}},
+			want: [2]string{"information", "accepted 0 event(s); 1 resource(s) made no transition from their last-seen state"}},
 		{name: "argonaut empty payload", give: fhirnotifytest.ReadCorpus(t, fhirnotifytest.ArgonautEmpty),
 			want: [2]string{"warning", "empty notification payloads are not processed yet: accepted 0 event(s); the notification was kept for replay (reason payload_not_supported)"}, wantDead: 1},
 		{name: "R5 empty payload", give: fhirnotifytest.R5Notification(t, "event-notification", 4),

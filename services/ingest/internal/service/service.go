@@ -20,6 +20,7 @@ import (
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirclient"
+	"github.com/carenotify/carenotify/services/ingest/internal/lastseen"
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 	"github.com/carenotify/carenotify/services/ingest/internal/mllp"
 	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
@@ -101,9 +102,15 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	pseudonymKey, err := audit.LoadPseudonymKey(cfg.AuditPseudonymKeyFile)
+	if err != nil {
+		return err
+	}
+	state := lastseen.New(rc, sealer, pseudonymKey, lastseen.Options{TTL: cfg.StateTTL, LockTTL: cfg.StateLockTTL, LockWait: cfg.StateLockWait})
 	m := metrics.New(tel.Registry)
 	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Auditor: aw, Metrics: m, Logger: logger,
-		HL7Location: loc, FHIR: reader, Subscriptions: subs, DeadLetters: natsbus.NewDeadLetters(js, sealer, cfg.PublishTimeout)})
+		HL7Location: loc, FHIR: reader, Subscriptions: subs, DeadLetters: natsbus.NewDeadLetters(js, sealer, cfg.PublishTimeout),
+		State: state, IdentifierSystems: map[string]app.IdentifierSystems{cfg.MLLPSource.Name: app.IdentifierSystems(cfg.MLLPIdentifierSystems)}})
 	mux := http.NewServeMux()
 	tel.Register(mux)
 	server.New(server.Options{

@@ -18,6 +18,11 @@ type Options struct {
 	VersionID, LastUpdated string
 	// WithoutPatient leaves the Patient entry out of the Bundle.
 	WithoutPatient bool
+	// Start replaces Appointment.start (a FHIR instant).
+	Start string
+	// IdentifierSystem and IdentifierValue, when set, give the
+	// Appointment one business identifier (it has none in the corpus).
+	IdentifierSystem, IdentifierValue string
 }
 
 // BookedOptions are the options of testdata/appointment-booked-notification.json:
@@ -50,6 +55,12 @@ func AppointmentNotification(tb testing.TB, o Options) []byte {
 	appt := readObject(tb, AppointmentFile)
 	if o.Status != "" {
 		appt.set("status", o.Status)
+	}
+	if o.Start != "" {
+		appt.set("start", o.Start)
+	}
+	if o.IdentifierValue != "" {
+		appt.set("identifier", []any{obj("system", o.IdentifierSystem, "value", o.IdentifierValue)})
 	}
 	if o.VersionID != "" || o.LastUpdated != "" {
 		meta := obj()
