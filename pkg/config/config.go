@@ -44,12 +44,16 @@ type Flags struct {
 }
 
 // ParseFlags parses the common service flags from args (without the program
-// name). It returns flag.ErrHelp for -h.
-func ParseFlags(name string, args []string, output io.Writer) (Flags, error) {
+// name). Each extra function may add a service's own flags to the set. It
+// returns flag.ErrHelp for -h.
+func ParseFlags(name string, args []string, output io.Writer, extra ...func(*flag.FlagSet)) (Flags, error) {
 	var f Flags
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.BoolVar(&f.CheckConfig, "check-config", false, "validate the configuration from the environment and exit")
+	for _, add := range extra {
+		add(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}

@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"path/filepath"
 	"strconv"
 )
@@ -36,7 +38,8 @@ func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir string,
 	}
 	return map[string][]string{
 		"ingest": append(common("INGEST", "ingest"),
-			"INGEST_SOURCES="+DemoSource+"="+DemoTenant+":"+DemoToken,
+			// ingest stores only the token's hash (name=tenant:sha256:<hex>).
+			"INGEST_SOURCES="+DemoSource+"="+DemoTenant+":"+demoTokenHash(),
 			"INGEST_REDIS_URL="+redisURL,
 			"INGEST_MLLP_ADDR="+addr("ingest-mllp"),
 			"INGEST_MLLP_SOURCE="+DemoSource+"="+DemoTenant,
@@ -62,4 +65,11 @@ func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir string,
 		"sms":   common("SMS", "sms"),
 		"forms": common("FORMS", "forms"),
 	}
+}
+
+// demoTokenHash is the hash of DemoToken as ingest stores it
+// (`ingest -hash-token` prints the same).
+func demoTokenHash() string {
+	d := sha256.Sum256([]byte(DemoToken))
+	return "sha256:" + hex.EncodeToString(d[:])
 }

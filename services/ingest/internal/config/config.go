@@ -36,7 +36,8 @@ type Config struct {
 	// PublishTimeout bounds each JetStream publish (and wait for its ack).
 	PublishTimeout time.Duration `env:"INGEST_PUBLISH_TIMEOUT" envDefault:"5s"`
 	// Sources are the senders allowed to post, as name=tenant:token
-	// entries separated by commas.
+	// entries separated by commas (token: sha256:<hex> of the token, or,
+	// deprecated, the plain token).
 	Sources Sources `env:"INGEST_SOURCES"`
 	// KeyringDir is the directory of key-encryption key files that protect
 	// PHI at rest (see pkg/envelope). Required.
@@ -47,9 +48,17 @@ type Config struct {
 	// AuditSigningKeyFile signs the audit trail's checkpoints; without it
 	// no checkpoints are written.
 	AuditSigningKeyFile string `env:"INGEST_AUDIT_SIGNING_KEY_FILE"`
-	// SourcesFile holds the same entries, read from the file the variable
-	// names (a mounted secret). Set it or Sources, not both.
-	SourcesFile Sources `env:"INGEST_SOURCES_FILE,file"`
+	// SourcesFile names the sources file: YAML with per-tenant sources
+	// (see LoadSourcesFile), or the legacy name=tenant:token lines. Set it
+	// or Sources, not both.
+	SourcesFile string `env:"INGEST_SOURCES_FILE"`
+	// FileSources are the sources read from SourcesFile by Validate. Not
+	// read from the environment.
+	FileSources Sources `env:"-"`
+	// Warnings are configuration problems that do not stop the service
+	// (plain tokens), found by Validate; logged at start and printed by
+	// -check-config. Not read from the environment.
+	Warnings []string `env:"-"`
 	// FHIRServersFile names a JSON file listing each source's FHIR API
 	// (base URL, SMART Backend Services client); id-only notifications of
 	// sources without one are kept on EHR_DEAD. See FHIRServer.
@@ -94,13 +103,23 @@ func (c *Config) AllSources() Sources {
 	if len(c.Sources) > 0 {
 		return c.Sources
 	}
-	return c.SourcesFile
+	return c.FileSources
 }
 
-// Validate checks the configuration. Its errors name variables and entry
-// positions, never a configured value.
+// Validate checks the configuration and reads INGEST_SOURCES_FILE. Its
+// errors name variables, files, entry positions and source ids, never a
+// configured secret.
 func (c *Config) Validate() error {
 	var errs []error
+	c.FileSources, c.Warnings = nil, nil
+	if c.SourcesFile != "" {
+		s, warn, err := LoadSourcesFile(c.SourcesFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.FileSources, c.Warnings = s, warn
+	}
+	c.Warnings = append(c.Warnings, plainTokenWarnings("INGEST_SOURCES", c.Sources)...)
 	if c.HTTPAddr == "" {
 		errs = append(errs, errors.New("INGEST_HTTP_ADDR is required"))
 	}
@@ -127,9 +146,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("INGEST_PUBLISH_TIMEOUT must be positive"))
 	}
 	switch {
-	case len(c.Sources) > 0 && len(c.SourcesFile) > 0:
+	case len(c.Sources) > 0 && c.SourcesFile != "":
 		errs = append(errs, errors.New("set INGEST_SOURCES or INGEST_SOURCES_FILE, not both"))
-	case len(c.Sources) == 0 && len(c.SourcesFile) == 0:
+	case len(c.Sources) == 0 && c.SourcesFile == "":
 		errs = append(errs, errors.New("INGEST_SOURCES or INGEST_SOURCES_FILE must name at least one source"))
 	}
 	if c.AuditPseudonymKeyFile == "" {

@@ -28,11 +28,11 @@ func TestLoad(t *testing.T) {
 		wantErr string
 	}{
 		{name: "demo", give: []string{"INGEST_SOURCES=demo=demo:demo-token"},
-			want: config.Sources{{Name: "demo", Tenant: "demo", Token: "demo-token"}}},
+			want: config.Sources{{Name: "demo", Tenant: "demo", Auth: "bearer", Token: "demo-token"}}},
 		{name: "several", give: []string{"INGEST_SOURCES=demo=demo:demo-token, epic-prod=general:x=y:z"},
-			want: config.Sources{{Name: "demo", Tenant: "demo", Token: "demo-token"}, {Name: "epic-prod", Tenant: "general", Token: "x=y:z"}}},
+			want: config.Sources{{Name: "demo", Tenant: "demo", Auth: "bearer", Token: "demo-token"}, {Name: "epic-prod", Tenant: "general", Auth: "bearer", Token: "x=y:z"}}},
 		{name: "file", give: []string{"INGEST_SOURCES_FILE=" + secret},
-			want: config.Sources{{Name: "epic-prod", Tenant: "general", Token: "s3cret:with=colons"}, {Name: "lab", Tenant: "general", Token: "tok2"}}},
+			want: config.Sources{{Name: "epic-prod", Tenant: "general", Auth: "bearer", Token: "s3cret:with=colons"}, {Name: "lab", Tenant: "general", Auth: "bearer", Token: "tok2"}}},
 		{name: "none", give: nil, wantErr: "INGEST_SOURCES or INGEST_SOURCES_FILE must name at least one source"},
 		{name: "empty", give: []string{"INGEST_SOURCES="}, wantErr: "must name at least one source"},
 		{name: "both", give: []string{"INGEST_SOURCES=demo=demo:t", "INGEST_SOURCES_FILE=" + secret}, wantErr: "not both"},
@@ -74,7 +74,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got.Sources = nil
+	got.Sources, got.Warnings = nil, nil
 	want := &config.Config{
 		KeyringDir: "/keys", AuditPseudonymKeyFile: "/p.key",
 		HTTPAddr: ":8080", NATSURL: "nats://127.0.0.1:4222", RedisURL: "redis://127.0.0.1:6379/0", LogLevel: slog.LevelInfo,

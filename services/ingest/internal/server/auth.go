@@ -17,16 +17,20 @@ type authenticator struct {
 
 type credential struct {
 	source app.Source
-	digest [sha256.Size]byte // SHA-256 of the token: equal length for the compare
+	// digest is the SHA-256 of the bearer token (configured as a hash, or
+	// hashed at start from a legacy plain token): equal length for the
+	// compare, and no plain token kept in memory.
+	digest [sha256.Size]byte
 }
 
 func newAuthenticator(sources config.Sources) *authenticator {
 	a := &authenticator{sources: make(map[string]credential, len(sources))}
 	for _, s := range sources {
-		a.sources[s.Name] = credential{
-			source: app.Source{Name: s.Name, Tenant: s.Tenant},
-			digest: sha256.Sum256([]byte(string(s.Token))),
+		d, ok := s.BearerDigest()
+		if !ok || s.Method() != config.AuthBearer {
+			continue // validated config never has such a source
 		}
+		a.sources[s.Name] = credential{source: app.Source{Name: s.Name, Tenant: s.Tenant}, digest: d}
 	}
 	return a
 }

@@ -54,10 +54,11 @@ func (e *env) eventID(tenant, source, kind, ref string, seq int, action string) 
 	return app.StateEventID(tenant, kind, rec, seq, action)
 }
 
-// sources are the test's configured sources.
+// sources are the test's configured sources: demo with a legacy plain
+// token, epic-prod with the stored hash of "epic-token".
 var sources = config.Sources{
 	{Name: "demo", Tenant: "demo", Token: "demo-token"},
-	{Name: "epic-prod", Tenant: "general", Token: "epic-token"},
+	{Name: "epic-prod", Tenant: "general", TokenHash: config.HashToken("epic-token")},
 }
 
 const maxBody = 1 << 20
