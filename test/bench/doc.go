@@ -28,9 +28,25 @@
 //     path leg drives bookings through ingest and journey at a smaller N;
 //     ceiling: bare message schedules of the same size.
 //
-// Scenario c's system leg (sends through the email service's gRPC Send
-// into the sink) always runs; its Listmonk ceiling is skipped, with the
-// reason, when no Listmonk build is found.
+// Scenario c: 50,000 emails to one SMTP sink (STARTTLS, 20 connections),
+// both legs pre-queued and timed at the sink. The system leg queues every
+// send through the email service's gRPC Send while the sink holds new
+// connections, then releases them. The ceiling is Listmonk sending a
+// 50,000-recipient campaign with the same subject and body; it runs only
+// when a Listmonk build is given, and is skipped with the reason when not:
+//
+//   - LISTMONK_BIN: a Listmonk binary (built by the user, outside this
+//     repository; never committed here).
+//   - LISTMONK_DIR: the directory Listmonk runs in, for a binary without
+//     its assets packed in (stuffbin): it reads queries/, schema.sql,
+//     static/, i18n/ and frontend/dist from there. Default: the binary's
+//     directory.
+//   - LISTMONK_PG_BIN: where initdb, postgres and psql are; default the
+//     newest /usr/lib/postgresql/*/bin, then PATH. The harness starts a
+//     throwaway PostgreSQL cluster (temporary directory, unix socket only,
+//     as the "postgres" or "nobody" user when the harness is root) and
+//     removes it afterwards.
+//
 // The harness runs only from `make bench`/`make bench-smoke`; its tests
 // check the building blocks and never assert on timing.
 package bench
