@@ -17,6 +17,8 @@ const (
 	KindEHRDead = "ehr-dead"
 	// KindEmailOutbox is a queued email on OUTBOX_EMAIL; ID is the message id.
 	KindEmailOutbox = "email-outbox"
+	// KindSMSOutbox is a queued text message on OUTBOX_SMS; ID is the message id.
+	KindSMSOutbox = "sms-outbox"
 )
 
 // NewServiceSealer is what a service does at start: load the keyring from

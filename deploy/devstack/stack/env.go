@@ -24,7 +24,7 @@ func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir string,
 			prefix + "_NATS_URL=" + natsURL,
 			prefix + "_LOG_LEVEL=info",
 		}
-		if name == "ingest" || name == "journey" || name == "email" {
+		if name == "ingest" || name == "journey" || name == "email" || name == "sms" {
 			vars = append(vars,
 				prefix+"_KEYRING_DIR="+keysDir,
 				prefix+"_AUDIT_PSEUDONYM_KEY_FILE="+ak.Pseudonym,
@@ -62,7 +62,9 @@ func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir string,
 			// (treatment) journey shows one-click unsubscribe.
 			"EMAIL_POLICY_FILE="+filepath.Join(root, "deploy", "examples", "email", "policy.json"),
 		),
-		"sms":   common("SMS", "sms"),
+		"sms": append(common("SMS", "sms"),
+			"SMS_REDIS_URL="+redisURL,
+		),
 		"forms": common("FORMS", "forms"),
 	}
 }

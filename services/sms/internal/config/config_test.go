@@ -17,6 +17,8 @@ func TestLoad(t *testing.T) {
 		{name: "defaults", give: nil},
 		{name: "bad level", give: []string{"SMS_LOG_LEVEL=loud"}, wantErr: "LogLevel"},
 		{name: "no grace", give: []string{"SMS_SHUTDOWN_GRACE=0s"}, wantErr: "SMS_SHUTDOWN_GRACE must be positive"},
+		{name: "too many segments", give: []string{"SMS_MAX_SEGMENTS=11"}, wantErr: "SMS_MAX_SEGMENTS must be 1 to 10"},
+		{name: "no expiry", give: []string{"SMS_DEFAULT_EXPIRY=0s"}, wantErr: "SMS_DEFAULT_EXPIRY must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,5 +1,6 @@
-// Package service wires the sms service together: NATS, the gRPC API and the
-// operational HTTP endpoints, run until the context is cancelled.
+// Package service wires the sms service together: NATS, Redis, the
+// envelope sealer, the gRPC API and the operational HTTP endpoints, run
+// until the context is cancelled.
 package service
 
 import (
@@ -7,26 +8,57 @@ import (
 	"log/slog"
 
 	"github.com/carenotify/carenotify/pkg/bus"
+	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/lifecycle"
+	"github.com/carenotify/carenotify/pkg/store"
 	"github.com/carenotify/carenotify/pkg/telemetry"
 	smsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/sms/v1"
+	"github.com/carenotify/carenotify/services/sms/internal/app"
 	"github.com/carenotify/carenotify/services/sms/internal/config"
+	"github.com/carenotify/carenotify/services/sms/internal/metrics"
+	"github.com/carenotify/carenotify/services/sms/internal/queue"
+	"github.com/carenotify/carenotify/services/sms/internal/records"
 	"github.com/carenotify/carenotify/services/sms/internal/server"
 )
 
 // Run runs the service until ctx is cancelled.
 func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	tel := telemetry.New("sms")
-	nc, _, err := bus.Connect(ctx, cfg.NATSURL, "sms", logger)
+	nc, js, err := bus.Connect(ctx, cfg.NATSURL, "sms", logger)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	tel.AddReadiness("nats", bus.Ready(nc))
+	if err := bus.EnsureStreams(ctx, js, queue.Streams(cfg.StreamReplicas)...); err != nil {
+		return err
+	}
+	// Outbox messages are sealed with per-tenant-day data keys kept in
+	// CN_DATA_KEYS, wrapped by the KEKs in SMS_KEYRING_DIR.
+	sealer, err := envelope.NewServiceSealer(ctx, js, cfg.KeyringDir, cfg.StreamReplicas, logger)
+	if err != nil {
+		return err
+	}
+	rdb, err := store.NewRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	tel.AddReadiness("redis", store.Ready(rdb))
+
+	m := metrics.New(tel.Registry)
+	st := records.New(rdb)
+	events := queue.NewEvents(js)
+	svc := app.NewService(app.ServiceOptions{
+		Store: st, Outbox: queue.NewOutbox(js, sealer), Events: events, Metrics: m, Logger: logger,
+		DefaultExpiry: cfg.DefaultExpiry,
+		MaxExpiry:     bus.Outbox(queue.Channel, cfg.StreamReplicas).MaxAge,
+		MaxSegments:   cfg.MaxSegments,
+	})
 
 	gs, _ := grpcx.NewServer(logger, tel.Registry)
-	smsv1.RegisterSmsServiceServer(gs, &server.SMS{})
+	smsv1.RegisterSmsServiceServer(gs, server.New(svc, logger))
 
 	httpL, err := lifecycle.Listen(cfg.HTTPListener, cfg.HTTPAddr)
 	if err != nil {

@@ -51,21 +51,29 @@ const (
 	Status_STATUS_OPTED_OUT Status = 8
 	// Kept back on purpose (e.g. no secure way to deliver PHI yet).
 	Status_STATUS_HELD Status = 9
+	// The provider accepted the message but the carrier or handset could not
+	// deliver it (an SMS delivery receipt "undelivered").
+	Status_STATUS_UNDELIVERED Status = 10
+	// The recipient opted back in (an SMS START keyword). Not tied to an
+	// outbound message: see recipient_hash.
+	Status_STATUS_OPTED_IN Status = 11
 )
 
 // Enum value maps for Status.
 var (
 	Status_name = map[int32]string{
-		0: "STATUS_UNSPECIFIED",
-		1: "STATUS_QUEUED",
-		2: "STATUS_SENT",
-		3: "STATUS_DELIVERED",
-		4: "STATUS_DEFERRED",
-		5: "STATUS_BOUNCED",
-		6: "STATUS_FAILED",
-		7: "STATUS_OPENED",
-		8: "STATUS_OPTED_OUT",
-		9: "STATUS_HELD",
+		0:  "STATUS_UNSPECIFIED",
+		1:  "STATUS_QUEUED",
+		2:  "STATUS_SENT",
+		3:  "STATUS_DELIVERED",
+		4:  "STATUS_DEFERRED",
+		5:  "STATUS_BOUNCED",
+		6:  "STATUS_FAILED",
+		7:  "STATUS_OPENED",
+		8:  "STATUS_OPTED_OUT",
+		9:  "STATUS_HELD",
+		10: "STATUS_UNDELIVERED",
+		11: "STATUS_OPTED_IN",
 	}
 	Status_value = map[string]int32{
 		"STATUS_UNSPECIFIED": 0,
@@ -78,6 +86,8 @@ var (
 		"STATUS_OPENED":      7,
 		"STATUS_OPTED_OUT":   8,
 		"STATUS_HELD":        9,
+		"STATUS_UNDELIVERED": 10,
+		"STATUS_OPTED_IN":    11,
 	}
 )
 
@@ -186,7 +196,17 @@ type DeliveryEvent struct {
 	// "smtp_5xx", "tls_required", "expired". Never contains PHI.
 	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
 	// How the message travelled, when it was sent.
-	Transport     *Transport `protobuf:"bytes,9,opt,name=transport,proto3" json:"transport,omitempty"`
+	Transport *Transport `protobuf:"bytes,9,opt,name=transport,proto3" json:"transport,omitempty"`
+	// The provider's id of the message (a Twilio Message SID "SM…"), for
+	// SMS; for a keyword (opted_out / opted_in from an inbound SMS) the SID
+	// of the inbound message, the evidence of the patient's decision. Not PHI.
+	ProviderMessageId string `protobuf:"bytes,10,opt,name=provider_message_id,json=providerMessageId,proto3" json:"provider_message_id,omitempty"`
+	// Keyed hash of the recipient's address or number (hex HMAC-SHA256, the
+	// key derived from the audit pseudonym key; see services/sms/README.md),
+	// set on SMS keyword events so that the journey service can find the
+	// patients behind a number without either service storing the number in
+	// clear. Not PHI by itself.
+	RecipientHash string `protobuf:"bytes,11,opt,name=recipient_hash,json=recipientHash,proto3" json:"recipient_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -284,6 +304,20 @@ func (x *DeliveryEvent) GetTransport() *Transport {
 	return nil
 }
 
+func (x *DeliveryEvent) GetProviderMessageId() string {
+	if x != nil {
+		return x.ProviderMessageId
+	}
+	return ""
+}
+
+func (x *DeliveryEvent) GetRecipientHash() string {
+	if x != nil {
+		return x.RecipientHash
+	}
+	return ""
+}
+
 // Transport records how a message crossed the network. No PHI.
 type Transport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -379,7 +413,7 @@ var File_carenotify_delivery_v1_delivery_proto protoreflect.FileDescriptor
 
 const file_carenotify_delivery_v1_delivery_proto_rawDesc = "" +
 	"\n" +
-	"%carenotify/delivery/v1/delivery.proto\x12\x16carenotify.delivery.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x03\n" +
+	"%carenotify/delivery/v1/delivery.proto\x12\x16carenotify.delivery.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x03\n" +
 	"\rDeliveryEvent\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12'\n" +
@@ -391,7 +425,10 @@ const file_carenotify_delivery_v1_delivery_proto_rawDesc = "" +
 	"occurredAt\x12\x1a\n" +
 	"\battempts\x18\a \x01(\x05R\battempts\x12\x16\n" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12?\n" +
-	"\ttransport\x18\t \x01(\v2!.carenotify.delivery.v1.TransportR\ttransport\"\xaa\x01\n" +
+	"\ttransport\x18\t \x01(\v2!.carenotify.delivery.v1.TransportR\ttransport\x12.\n" +
+	"\x13provider_message_id\x18\n" +
+	" \x01(\tR\x11providerMessageId\x12%\n" +
+	"\x0erecipient_hash\x18\v \x01(\tR\rrecipientHash\"\xaa\x01\n" +
 	"\tTransport\x12\x1f\n" +
 	"\vtls_version\x18\x01 \x01(\tR\n" +
 	"tlsVersion\x12!\n" +
@@ -399,7 +436,7 @@ const file_carenotify_delivery_v1_delivery_proto_rawDesc = "" +
 	"\bnext_hop\x18\x03 \x01(\tR\anextHop\x12\x14\n" +
 	"\x05smime\x18\x04 \x01(\bR\x05smime\x12\x10\n" +
 	"\x03pgp\x18\x05 \x01(\bR\x03pgp\x12\x16\n" +
-	"\x06portal\x18\x06 \x01(\bR\x06portal*\xd0\x01\n" +
+	"\x06portal\x18\x06 \x01(\bR\x06portal*\xfd\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATUS_QUEUED\x10\x01\x12\x0f\n" +
@@ -410,7 +447,10 @@ const file_carenotify_delivery_v1_delivery_proto_rawDesc = "" +
 	"\rSTATUS_FAILED\x10\x06\x12\x11\n" +
 	"\rSTATUS_OPENED\x10\a\x12\x14\n" +
 	"\x10STATUS_OPTED_OUT\x10\b\x12\x0f\n" +
-	"\vSTATUS_HELD\x10\t*Y\n" +
+	"\vSTATUS_HELD\x10\t\x12\x16\n" +
+	"\x12STATUS_UNDELIVERED\x10\n" +
+	"\x12\x13\n" +
+	"\x0fSTATUS_OPTED_IN\x10\v*Y\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCHANNEL_EMAIL\x10\x01\x12\x0f\n" +

@@ -35,7 +35,11 @@ type SendRequest struct {
 	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// Recipient phone number in E.164 form, e.g. "+15551234567". Required. PHI.
 	To string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
-	// Message text (GSM-7 or UCS-2; long texts are split). Required. May carry PHI.
+	// Message text. Required. May carry PHI. Encoded as GSM-7 when every
+	// character is in the GSM 03.38 alphabet (basic set and extension table),
+	// UCS-2 otherwise; split into concatenated segments of 153 GSM-7 septets
+	// or 67 UCS-2 code units (160 / 70 when it fits in one). At most
+	// SMS_MAX_SEGMENTS segments (default 10); more is INVALID_ARGUMENT.
 	Body string `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
 	// Give up delivering after this time. Optional.
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
@@ -134,7 +138,11 @@ type SendResponse struct {
 	// True when the idempotency key had been used before.
 	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	// Status at the time of the answer.
-	Status        v1.Status `protobuf:"varint,3,opt,name=status,proto3,enum=carenotify.delivery.v1.Status" json:"status,omitempty"`
+	Status v1.Status `protobuf:"varint,3,opt,name=status,proto3,enum=carenotify.delivery.v1.Status" json:"status,omitempty"`
+	// Number of SMS segments the body takes (what the provider bills).
+	Segments int32 `protobuf:"varint,4,opt,name=segments,proto3" json:"segments,omitempty"`
+	// Encoding of the body: "GSM-7" or "UCS-2".
+	Encoding      string `protobuf:"bytes,5,opt,name=encoding,proto3" json:"encoding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -188,6 +196,20 @@ func (x *SendResponse) GetStatus() v1.Status {
 		return x.Status
 	}
 	return v1.Status(0)
+}
+
+func (x *SendResponse) GetSegments() int32 {
+	if x != nil {
+		return x.Segments
+	}
+	return 0
+}
+
+func (x *SendResponse) GetEncoding() string {
+	if x != nil {
+		return x.Encoding
+	}
+	return ""
 }
 
 // GetStatusRequest names one message.
@@ -257,7 +279,12 @@ type GetStatusResponse struct {
 	// Machine-readable reason of the last failure. No PHI.
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	// When the record last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The provider's message id (Twilio Message SID) once it accepted the
+	// message. Not PHI.
+	ProviderMessageId string `protobuf:"bytes,6,opt,name=provider_message_id,json=providerMessageId,proto3" json:"provider_message_id,omitempty"`
+	// Number of SMS segments of the body.
+	Segments      int32 `protobuf:"varint,7,opt,name=segments,proto3" json:"segments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -327,6 +354,20 @@ func (x *GetStatusResponse) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GetStatusResponse) GetProviderMessageId() string {
+	if x != nil {
+		return x.ProviderMessageId
+	}
+	return ""
+}
+
+func (x *GetStatusResponse) GetSegments() int32 {
+	if x != nil {
+		return x.Segments
+	}
+	return 0
+}
+
 var File_carenotify_sms_v1_sms_service_proto protoreflect.FileDescriptor
 
 const file_carenotify_sms_v1_sms_service_proto_rawDesc = "" +
@@ -340,16 +381,18 @@ const file_carenotify_sms_v1_sms_service_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12)\n" +
 	"\x10journey_instance\x18\x06 \x01(\tR\x0fjourneyInstance\x12\x12\n" +
-	"\x04step\x18\a \x01(\tR\x04step\"\x83\x01\n" +
+	"\x04step\x18\a \x01(\tR\x04step\"\xbb\x01\n" +
 	"\fSendResponse\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x126\n" +
-	"\x06status\x18\x03 \x01(\x0e2\x1e.carenotify.delivery.v1.StatusR\x06status\"I\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x1e.carenotify.delivery.v1.StatusR\x06status\x12\x1a\n" +
+	"\bsegments\x18\x04 \x01(\x05R\bsegments\x12\x1a\n" +
+	"\bencoding\x18\x05 \x01(\tR\bencoding\"I\n" +
 	"\x10GetStatusRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
 	"\n" +
-	"message_id\x18\x02 \x01(\tR\tmessageId\"\xd9\x01\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\"\xa5\x02\n" +
 	"\x11GetStatusResponse\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x126\n" +
@@ -357,7 +400,9 @@ const file_carenotify_sms_v1_sms_service_proto_rawDesc = "" +
 	"\battempts\x18\x03 \x01(\x05R\battempts\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt2\xad\x01\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12.\n" +
+	"\x13provider_message_id\x18\x06 \x01(\tR\x11providerMessageId\x12\x1a\n" +
+	"\bsegments\x18\a \x01(\x05R\bsegments2\xad\x01\n" +
 	"\n" +
 	"SmsService\x12G\n" +
 	"\x04Send\x12\x1e.carenotify.sms.v1.SendRequest\x1a\x1f.carenotify.sms.v1.SendResponse\x12V\n" +
