@@ -86,6 +86,13 @@ type Config struct {
 	// PolicyFile names a JSON file of per-tenant transport policies (see
 	// app.Policies); every tenant gets app.DefaultPolicy without it.
 	PolicyFile string `env:"EMAIL_POLICY_FILE"`
+	// RecipientKeysDir, when set, is a directory of recipients' S/MIME
+	// certificates and OpenPGP public keys (one sub-directory per tenant)
+	// put on record at start (see recipientkeys.LoadDir).
+	RecipientKeysDir string `env:"EMAIL_RECIPIENT_KEYS_DIR"`
+	// AdminToken is the bearer token of the admin API
+	// (/admin/recipient-keys); without it the admin API refuses every call.
+	AdminToken Secret `env:"EMAIL_ADMIN_TOKEN"`
 
 	// DKIMKeyFile is a PEM private key (PKCS#8 RSA or Ed25519, or PKCS#1
 	// RSA), a mounted secret; DKIM signing is off without it.
@@ -287,6 +294,14 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Policies(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.RecipientKeysDir != "" {
+		if fi, err := os.Stat(c.RecipientKeysDir); err != nil || !fi.IsDir() {
+			errs = append(errs, errors.New("EMAIL_RECIPIENT_KEYS_DIR must be a directory"))
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("EMAIL_ADMIN_TOKEN must be at least 16 characters"))
 	}
 	if strings.ContainsAny(c.SMTPHeloName, " \r\n<>") {
 		errs = append(errs, errors.New("EMAIL_SMTP_HELO_NAME must be a host name"))

@@ -56,6 +56,9 @@ func TestLoad(t *testing.T) {
 		{name: "both passwords", give: []string{from, keyring, pseudonym, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=x", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}, wantErr: "not both"},
 		{name: "missing password file", give: []string{from, keyring, "EMAIL_SMTP_PASSWORD_FILE=" + filepath.Join(dir, "nope")}, wantErr: "nope"},
 		{name: "CA file without PEM", give: []string{from, keyring, "EMAIL_SMTP_CA_FILE=" + notPEM}, wantErr: "holds no PEM certificate"},
+		{name: "recipient keys dir", give: []string{from, keyring, "EMAIL_RECIPIENT_KEYS_DIR=" + dir, "EMAIL_ADMIN_TOKEN=0123456789abcdef"}},
+		{name: "recipient keys dir is a file", give: []string{from, keyring, "EMAIL_RECIPIENT_KEYS_DIR=" + pwFile}, wantErr: "EMAIL_RECIPIENT_KEYS_DIR must be a directory"},
+		{name: "short admin token", give: []string{from, keyring, "EMAIL_ADMIN_TOKEN=short"}, wantErr: "EMAIL_ADMIN_TOKEN must be at least 16"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"github.com/carenotify/carenotify/services/email/internal/config"
 	"github.com/carenotify/carenotify/services/email/internal/metrics"
 	"github.com/carenotify/carenotify/services/email/internal/queue"
+	"github.com/carenotify/carenotify/services/email/internal/recipientkeys"
 	"github.com/carenotify/carenotify/services/email/internal/records"
 	"github.com/carenotify/carenotify/services/email/internal/relay"
 	"github.com/carenotify/carenotify/services/email/internal/server"
@@ -108,6 +109,20 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	defer rdb.Close()
 	tel.AddReadiness("redis", store.Ready(rdb))
 
+	pseudonymKey, err := audit.LoadPseudonymKey(cfg.AuditPseudonymKeyFile)
+	if err != nil {
+		return fmt.Errorf("EMAIL_AUDIT_PSEUDONYM_KEY_FILE: %w", err)
+	}
+	// Recipients' S/MIME certificates and OpenPGP keys, sealed in Redis.
+	recipientKeys := recipientkeys.New(rdb, sealer, pseudonymKey, nil)
+	if cfg.RecipientKeysDir != "" {
+		n, err := recipientkeys.LoadDir(ctx, cfg.RecipientKeysDir, recipientKeys, time.Now())
+		if err != nil {
+			return fmt.Errorf("EMAIL_RECIPIENT_KEYS_DIR: %w", err)
+		}
+		logger.Info("recipient keys loaded", "records", n)
+	}
+
 	m := metrics.New(tel.Registry)
 	st := records.New(rdb)
 	events := queue.NewEvents(js)
@@ -142,6 +157,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if unsubscribeKeys != nil {
 		server.NewUnsubscribe(unsubscribeKeys, feedback, logger).Register(mux)
 	}
+	server.NewRecipientKeys(recipientKeys, string(cfg.AdminToken), logger).Register(mux)
 
 	gs, _ := grpcx.NewServer(logger, tel.Registry)
 	emailv1.RegisterEmailServiceServer(gs, server.New(svc, logger))
