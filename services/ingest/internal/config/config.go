@@ -91,6 +91,16 @@ type Config struct {
 	MLLPMaxConns int `env:"INGEST_MLLP_MAX_CONNS" envDefault:"64"`
 	// MLLPTimeZone is the IANA zone of HL7 times sent without an offset.
 	MLLPTimeZone string `env:"INGEST_MLLP_TIME_ZONE" envDefault:"UTC"`
+	// MLLPAckTTL is how long the first acknowledgement of each HL7
+	// message is kept (Redis, sealed) to answer resends of the same
+	// MSH-3/MSH-4/MSH-10 with it.
+	MLLPAckTTL time.Duration `env:"INGEST_MLLP_ACK_TTL" envDefault:"168h"`
+	// MLLPAckLockTTL is how long a message being processed blocks its
+	// resends when the replica processing it dies.
+	MLLPAckLockTTL time.Duration `env:"INGEST_MLLP_ACK_LOCK_TTL" envDefault:"30s"`
+	// MLLPAckLockWait is how long a resend waits for the first copy's
+	// acknowledgement before it is answered AE 207 (retry later).
+	MLLPAckLockWait time.Duration `env:"INGEST_MLLP_ACK_LOCK_WAIT" envDefault:"10s"`
 
 	// StateConfig holds the INGEST_STATE_* variables of the last-seen
 	// resource state.

@@ -80,6 +80,7 @@ func TestDefaults(t *testing.T) {
 		HTTPAddr: ":8080", NATSURL: "nats://127.0.0.1:4222", RedisURL: "redis://127.0.0.1:6379/0", LogLevel: slog.LevelInfo,
 		ShutdownGrace: 10e9, StreamReplicas: 1, MaxBodyBytes: 10 << 20, PublishTimeout: 5e9, HeartbeatCheckInterval: 60e9,
 		MLLPAddr: ":2575", MLLPReadTimeout: 60e9, MLLPMaxFrameBytes: 4 << 20, MLLPMaxConns: 64, MLLPTimeZone: "UTC",
+		MLLPAckTTL: 168 * time.Hour, MLLPAckLockTTL: 30e9, MLLPAckLockWait: 10e9,
 		StateConfig: config.StateConfig{StateTTL: 400 * 24 * time.Hour, StateLockTTL: 15e9, StateLockWait: 5e9},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -102,6 +103,8 @@ func TestStateConfig(t *testing.T) {
 		{name: "twice", give: []string{"INGEST_MLLP_IDENTIFIER_SYSTEMS=A=x,A=y"}, wantErr: "entry 2: namespace given twice"},
 		{name: "short ttl", give: []string{"INGEST_STATE_TTL=1h"}, wantErr: "INGEST_STATE_TTL must be at least 24h"},
 		{name: "lock below publish timeout", give: []string{"INGEST_STATE_LOCK_TTL=2s"}, wantErr: "longer than INGEST_PUBLISH_TIMEOUT"},
+		{name: "short ack ttl", give: []string{"INGEST_MLLP_ACK_TTL=30s"}, wantErr: "INGEST_MLLP_ACK_TTL must be at least 1m"},
+		{name: "ack lock below processing", give: []string{"INGEST_MLLP_ACK_LOCK_TTL=8s"}, wantErr: "INGEST_MLLP_ACK_LOCK_TTL must be longer than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -63,6 +63,15 @@ func (c *Config) validateMLLP() []error {
 	if c.MLLPMaxConns <= 0 {
 		errs = append(errs, errors.New("INGEST_MLLP_MAX_CONNS must be positive"))
 	}
+	if c.MLLPAckTTL < time.Minute {
+		errs = append(errs, errors.New("INGEST_MLLP_ACK_TTL must be at least 1m"))
+	}
+	if c.MLLPAckLockTTL <= c.StateLockWait+c.PublishTimeout {
+		errs = append(errs, errors.New("INGEST_MLLP_ACK_LOCK_TTL must be longer than INGEST_STATE_LOCK_WAIT plus INGEST_PUBLISH_TIMEOUT"))
+	}
+	if c.MLLPAckLockWait <= 0 {
+		errs = append(errs, errors.New("INGEST_MLLP_ACK_LOCK_WAIT must be positive"))
+	}
 	if _, err := c.MLLPLocation(); err != nil {
 		errs = append(errs, errors.New("INGEST_MLLP_TIME_ZONE must be an IANA time zone name such as UTC or America/Chicago"))
 	}

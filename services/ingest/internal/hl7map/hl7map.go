@@ -103,6 +103,13 @@ func (r *Result) add(ev *eventsv1.ClinicalEvent, sub Subject) {
 	r.Subjects = append(r.Subjects, sub)
 }
 
+// Supported reports whether messages of type t are mapped to events (the
+// others are accepted without one).
+func Supported(t hl7.MessageType) bool {
+	_, _, ok := route(t)
+	return ok
+}
+
 // route gives the kind and action of a message type; the action of
 // ORU^R01 depends on OBR-25 and is decided later.
 func route(t hl7.MessageType) (kind, action string, ok bool) {

@@ -15,6 +15,7 @@ type Metrics struct {
 	gaps          *prometheus.CounterVec
 	overdue       *prometheus.GaugeVec
 	unchanged     *prometheus.CounterVec
+	duplicates    *prometheus.CounterVec
 }
 
 var _ app.Metrics = (*Metrics)(nil)
@@ -51,7 +52,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "ingest_state_unchanged_total",
 		Help: "Resources received that made no transition from their last-seen state (accepted, no event), by source, kind and reason.",
 	}, []string{"source", "kind", "reason"})
-	reg.MustRegister(m.notifications, m.events, m.deadLetters, m.pushes, m.gaps, m.overdue, m.unchanged)
+	m.duplicates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ingest_duplicates_total",
+		Help: "Inputs recognised as ones already handled and not processed again, by source, input path, message type and reason (resent_control_id: an HL7 v2 resend answered with its stored ACK).",
+	}, []string{"source", "input", "type", "reason"})
+	reg.MustRegister(m.notifications, m.events, m.deadLetters, m.pushes, m.gaps, m.overdue, m.unchanged, m.duplicates)
 	return m
 }
 
@@ -91,4 +96,10 @@ func (m *Metrics) SubscriptionGap(source string) {
 // HeartbeatOverdue sets how many of source's subscriptions are overdue.
 func (m *Metrics) HeartbeatOverdue(source string, overdue int) {
 	m.overdue.WithLabelValues(source).Set(float64(overdue))
+}
+
+// Duplicate counts an input that was not processed again. typ must be a
+// bounded type label, reason a fixed code.
+func (m *Metrics) Duplicate(source, input, typ, reason string) {
+	m.duplicates.WithLabelValues(source, input, typ, reason).Inc()
 }

@@ -50,6 +50,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Acks keeps the first acknowledgement of each message so that a
+	// resend (same MSH-3, MSH-4, MSH-10 and content) is answered with it
+	// and not processed again; nil processes every message. Batches are
+	// not looked up.
+	Acks AckStore
+	// Duplicates counts resends answered from Acks; optional.
+	Duplicates DuplicateCounter
 }
 
 // Server is the MLLP listener.
@@ -193,12 +200,21 @@ func (s *Server) handle(ctx context.Context, frame []byte) (ack []byte) {
 	if hl7.IsBatch(frame) {
 		return s.handleBatch(ctx, frame)
 	}
-	res, err := s.o.App.IngestHL7(ctx, s.o.Source, frame)
-	return s.answer(ctx, res, err)
+	return s.handleMessage(ctx, frame)
 }
 
-// answer builds the acknowledgement of one message, counts and logs it.
-func (s *Server) answer(ctx context.Context, res app.HL7Result, err error) []byte {
+// process hands one message to the app and answers it; final reports
+// that the outcome cannot change on a retry (see final).
+func (s *Server) process(ctx context.Context, frame []byte) (ack []byte, code string, isFinal bool) {
+	res, err := s.o.App.IngestHL7(ctx, s.o.Source, frame)
+	ack, code = s.answer(ctx, res, err)
+	return ack, code, final(err)
+}
+
+// answer builds the acknowledgement of one message, counts and logs it,
+// and returns it (nil when none is to be sent) with the code counted
+// ("none" when none is sent).
+func (s *Server) answer(ctx context.Context, res app.HL7Result, err error) ([]byte, string) {
 	code := ackCode(res.Message, err)
 	send := wantsAck(res.Message, code)
 	label := code
@@ -218,9 +234,9 @@ func (s *Server) answer(ctx context.Context, res app.HL7Result, err error) []byt
 		s.o.Logger.InfoContext(ctx, "hl7 message handled", attrs...)
 	}
 	if !send {
-		return nil
+		return nil, label
 	}
-	return hl7.BuildACK(res.Message, code, ackErrors(err), s.o.Now())
+	return hl7.BuildACK(res.Message, code, ackErrors(err), s.o.Now()), label
 }
 
 // handleBatch answers a batch with a batch of acknowledgements, or with
@@ -228,11 +244,12 @@ func (s *Server) answer(ctx context.Context, res app.HL7Result, err error) []byt
 func (s *Server) handleBatch(ctx context.Context, frame []byte) []byte {
 	br, err := s.o.App.IngestHL7Batch(ctx, s.o.Source, frame)
 	if err != nil {
-		return s.answer(ctx, app.HL7Result{}, err)
+		ack, _ := s.answer(ctx, app.HL7Result{}, err)
+		return ack
 	}
 	var acks [][]byte
 	for i, res := range br.Results {
-		if a := s.answer(ctx, res, br.Errs[i]); a != nil {
+		if a, _ := s.answer(ctx, res, br.Errs[i]); a != nil {
 			acks = append(acks, a)
 		}
 	}

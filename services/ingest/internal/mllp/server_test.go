@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/carenotify/carenotify/pkg/audit/audittest"
@@ -42,11 +43,13 @@ type env struct {
 	addr   string
 	logs   *logtest.Buffer
 	reg    *prometheus.Registry
+	redis  *redis.Client
+	pk     []byte
 }
 
 // start runs the real app (sealing publisher, audit writer) behind the
 // MLLP server on an embedded JetStream server.
-func start(t *testing.T) *env {
+func start(t *testing.T, opts ...func(*env, *mllp.Options)) *env {
 	t.Helper()
 	ns := bustest.Start(t)
 	_, js := bustest.Connect(t, ns)
@@ -54,17 +57,24 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	aw, pk := audittest.Writer(t, js, "ingest")
-	e := &env{ns: ns, js: js, sealer: envelopetest.Sealer(t), logs: &logtest.Buffer{}, reg: prometheus.NewRegistry()}
+	e := &env{ns: ns, js: js, sealer: envelopetest.Sealer(t), logs: &logtest.Buffer{}, reg: prometheus.NewRegistry(),
+		redis: storetest.Client(t), pk: pk}
 	logger := log.New(e.logs, -4, "ingest")
+	m := metrics.New(e.reg)
 	a := app.New(app.Options{Publisher: natsbus.New(js, e.sealer, time.Second), Auditor: aw,
-		Metrics: metrics.New(e.reg), Logger: logger, State: lastseen.New(storetest.Client(t), e.sealer, pk, lastseen.Options{})})
+		Metrics: m, Logger: logger, State: lastseen.New(e.redis, e.sealer, pk, lastseen.Options{})})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.addr = l.Addr().String()
-	srv := mllp.New(mllp.Options{App: a, Source: app.Source{Name: "demo", Tenant: "demo"},
-		MaxFrameBytes: maxFrame, ReadTimeout: 5 * time.Second, MaxConns: 4, Metrics: mllp.NewMetrics(e.reg), Logger: logger})
+	o := mllp.Options{App: a, Source: app.Source{Name: "demo", Tenant: "demo"},
+		MaxFrameBytes: maxFrame, ReadTimeout: 5 * time.Second, MaxConns: 4, Metrics: mllp.NewMetrics(e.reg), Logger: logger,
+		Duplicates: m}
+	for _, f := range opts {
+		f(e, &o)
+	}
+	srv := mllp.New(o)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, l) }()

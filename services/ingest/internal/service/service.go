@@ -17,6 +17,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/lifecycle"
 	"github.com/carenotify/carenotify/pkg/store"
 	"github.com/carenotify/carenotify/pkg/telemetry"
+	"github.com/carenotify/carenotify/services/ingest/internal/ackstore"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirclient"
@@ -126,7 +127,8 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	g.Go("heartbeats", func(ctx context.Context) error { return a.RunHeartbeats(ctx, cfg.HeartbeatCheckInterval) })
 	mllpAddr := "off"
 	if cfg.MLLPEnabled() {
-		ml, err := startMLLP(g, cfg, a, tel.Registry, nc.MaxPayload(), logger)
+		acks := ackstore.New(rc, sealer, pseudonymKey, ackstore.Options{TTL: cfg.MLLPAckTTL, LockTTL: cfg.MLLPAckLockTTL, LockWait: cfg.MLLPAckLockWait})
+		ml, err := startMLLP(g, cfg, a, acks, m, tel.Registry, nc.MaxPayload(), logger)
 		if err != nil {
 			_ = httpL.Close()
 			return err
@@ -139,7 +141,8 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 }
 
 // startMLLP adds the HL7 v2 MLLP listener to g and returns its listener.
-func startMLLP(g *lifecycle.Group, cfg *config.Config, a *app.App, reg prometheus.Registerer, maxPayload int64, logger *slog.Logger) (net.Listener, error) {
+func startMLLP(g *lifecycle.Group, cfg *config.Config, a *app.App, acks mllp.AckStore, dups mllp.DuplicateCounter,
+	reg prometheus.Registerer, maxPayload int64, logger *slog.Logger) (net.Listener, error) {
 	var tlsCfg *tls.Config
 	if cfg.MLLPTLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.MLLPTLSCertFile, cfg.MLLPTLSKeyFile)
@@ -161,7 +164,7 @@ func startMLLP(g *lifecycle.Group, cfg *config.Config, a *app.App, reg prometheu
 	srv := mllp.New(mllp.Options{
 		App: a, Source: app.Source{Name: cfg.MLLPSource.Name, Tenant: cfg.MLLPSource.Tenant},
 		MaxFrameBytes: maxFrame, ReadTimeout: cfg.MLLPReadTimeout, MaxConns: cfg.MLLPMaxConns, TLS: tlsCfg,
-		Metrics: mllp.NewMetrics(reg), Logger: logger,
+		Metrics: mllp.NewMetrics(reg), Logger: logger, Acks: acks, Duplicates: dups,
 	})
 	g.Go("mllp", func(ctx context.Context) error { return srv.Serve(ctx, l) })
 	return l, nil
