@@ -12,7 +12,9 @@
 // ([Object]: a type and an id such as "ClinicalEvent" and the event id, or
 // "EmailMessage" and the message id), for which tenant and patient, for
 // what purpose, with which outcome (success, denied, failure, suppressed)
-// and machine-coded reason, when, and under which trace id.
+// and machine-coded reason, when, and under which trace id. Detail adds
+// machine tokens that explain a decision (the channel, a message id, the
+// consent record that allowed or stopped it), validated like ids.
 //
 // The trail holds no identifier in clear. A patient appears only as
 // PatientRef, the hex HMAC-SHA256, under the pseudonym key, of
@@ -34,7 +36,8 @@
 // The canonical encoding is encoding/json's encoding of [Record] with Hash
 // empty: fields in declaration order (seq, time, tenant, service, actor
 // {type, id}, action, object {type, id}, patientRef, purpose, outcome,
-// reason, traceId, prev, then signature only on checkpoints), no
+// reason, detail only when it has entries (keys sorted, as encoding/json
+// sorts map keys), traceId, prev, then signature only on checkpoints), no
 // whitespace, times in UTC as RFC 3339 with nanoseconds, strings escaped
 // as encoding/json does (including <, > and & as \u003c, \u003e, \u0026).
 // The stored message is the same encoding with "hash" appended, so
@@ -91,6 +94,7 @@
 // Report.Head with a value noted earlier, and keep Report.Unsealed small
 // with checkpoints.
 //
-// [Query] filters records by tenant, service, patient, object, actor,
+// [Query] filters records by tenant, service, patient (or patient
+// reference), object, actor,
 // action and time; carenotifyctl audit verify and audit query wrap both.
 package audit

@@ -25,6 +25,9 @@ type Filter struct {
 	// PseudonymKey and Tenant (both then required) and matches PatientRef.
 	Patient      string
 	PseudonymKey []byte
+	// PatientRef matches a stored PatientRef directly (a keyed hash as
+	// [PatientRef] makes it); ignored when Patient is set.
+	PatientRef string
 	ObjectType   string
 	ObjectID     string
 	// ActorID matches Actor.ID.
@@ -52,6 +55,8 @@ func Query(ctx context.Context, js jetstream.JetStream, f Filter) ([]Record, err
 			return nil, errors.New("query by patient: tenant and pseudonym key are required")
 		}
 		ref = PatientRef(f.PseudonymKey, f.Tenant, f.Patient)
+	} else if f.PatientRef != "" {
+		ref = f.PatientRef
 	}
 	s, err := js.Stream(ctx, bus.StreamAudit)
 	if err != nil {

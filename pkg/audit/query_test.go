@@ -43,6 +43,7 @@ func TestQuery(t *testing.T) {
 		{name: "tenant", give: Filter{Tenant: "south"}, want: []string{"evt-0009"}},
 		{name: "tenant and service", give: Filter{Tenant: "north", Service: "email"}, want: []string{"evt-0001", "evt-0003", "evt-0005", "evt-0007"}},
 		{name: "patient", give: Filter{Tenant: "north", Patient: "pat-a", PseudonymKey: testPseudonymKey}, want: []string{"evt-0000", "evt-0002", "evt-0004", "evt-0006", "evt-0008"}},
+		{name: "patient reference", give: Filter{Tenant: "north", PatientRef: PatientRef(testPseudonymKey, "north", "pat-b")}, want: []string{"evt-0001", "evt-0003", "evt-0005", "evt-0007"}},
 		{name: "patient in another tenant", give: Filter{Tenant: "south", Patient: "pat-a", PseudonymKey: testPseudonymKey}},
 		{name: "patient with the wrong key", give: Filter{Tenant: "north", Patient: "pat-a", PseudonymKey: make([]byte, 32)}},
 		{name: "object", give: Filter{ObjectType: "ClinicalEvent", ObjectID: "evt-0004"}, want: []string{"evt-0004"}},

@@ -93,8 +93,13 @@ type Record struct {
 	// Outcome is success, denied, failure or suppressed.
 	Outcome string `json:"outcome"`
 	// Reason is a machine code such as "no-consent" or "quiet-hours".
-	Reason  string `json:"reason"`
-	TraceID string `json:"traceId"`
+	Reason string `json:"reason"`
+	// Detail holds what else explains the decision, as machine tokens:
+	// the channel, a message id, the consent record that allowed or
+	// stopped a send, a timer's due time. Omitted when empty, so records
+	// written without it encode as before. Never a value that is PHI.
+	Detail  map[string]string `json:"detail,omitempty"`
+	TraceID string            `json:"traceId"`
 	// Prev is the Hash of the previous record of the chain, "" for Seq 1.
 	Prev string `json:"prev"`
 	// Signature is set on checkpoint records only: the base64 Ed25519
@@ -120,8 +125,15 @@ type Entry struct {
 	Purpose string
 	Outcome string
 	Reason  string
+	// Detail, at most [MaxDetail] entries: keys are lowerCamelCase names
+	// (letters and digits, at most 32), values opaque tokens like ids
+	// (letters, digits and ._:/=+-, at most 128; RFC 3339 times fit).
+	Detail  map[string]string
 	TraceID string
 }
+
+// MaxDetail is the most entries an [Entry]'s Detail may have.
+const MaxDetail = 12
 
 // canonical returns the bytes Hash is computed over: the JSON encoding of
 // r with Hash empty (and so omitted).
@@ -158,6 +170,8 @@ var (
 	// Ids are opaque tokens: no spaces (free text) and no '@' (addresses).
 	idRE   = regexp.MustCompile(`^[A-Za-z0-9._:/=+-]{1,128}$`)
 	codeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.:-]{0,63}$`)
+	// Detail keys are lowerCamelCase names.
+	detailKeyRE = regexp.MustCompile(`^[a-z][A-Za-z0-9]{0,31}$`)
 )
 
 // validate checks an entry, naming the bad field but never its value.
@@ -190,6 +204,16 @@ func (e Entry) validate() error {
 		return bad("trace id")
 	case !e.Time.IsZero() && (e.Time.Year() < 2000 || e.Time.Year() > 9999):
 		return bad("time")
+	case len(e.Detail) > MaxDetail:
+		return bad("detail (too many entries)")
+	}
+	for k, v := range e.Detail {
+		if !detailKeyRE.MatchString(k) {
+			return bad("detail key")
+		}
+		if !idRE.MatchString(v) {
+			return bad("detail " + k)
+		}
 	}
 	return nil
 }

@@ -148,6 +148,12 @@ func (w *Writer) Record(ctx context.Context, e Entry) error {
 		Reason:  e.Reason,
 		TraceID: e.TraceID,
 	}
+	if len(e.Detail) > 0 {
+		r.Detail = make(map[string]string, len(e.Detail))
+		for k, v := range e.Detail {
+			r.Detail[k] = v
+		}
+	}
 	if e.Patient != "" {
 		r.PatientRef = PatientRef(w.key, e.Tenant, e.Patient)
 	}

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -241,6 +242,16 @@ func TestRecordRejectsInvalidEntries(t *testing.T) {
 		{name: "unknown purpose", give: func(e *Entry) { e.Purpose = "research" }},
 		{name: "missing outcome", give: func(e *Entry) { e.Outcome = "" }},
 		{name: "free text reason", give: func(e *Entry) { e.Reason = "Patient Jane Doe asked" }},
+		{name: "free text detail", give: func(e *Entry) { e.Detail = map[string]string{"note": "Jane Doe called"} }},
+		{name: "address in detail", give: func(e *Entry) { e.Detail = map[string]string{"to": "jane@example.org"} }},
+		{name: "detail key not a name", give: func(e *Entry) { e.Detail = map[string]string{"Jane Doe": "x"} }},
+		{name: "empty detail value", give: func(e *Entry) { e.Detail = map[string]string{"channel": ""} }},
+		{name: "too much detail", give: func(e *Entry) {
+			e.Detail = map[string]string{}
+			for i := range MaxDetail + 1 {
+				e.Detail[fmt.Sprintf("k%d", i)] = "v"
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -269,6 +280,7 @@ func TestRecordStoresFields(t *testing.T) {
 	e := testEntry("north", "pat-1", 3)
 	e.Time = at
 	e.Action, e.Outcome, e.Reason, e.Purpose = ActionMessageDecided, OutcomeSuppressed, "no-consent", PurposeMarketing
+	e.Detail = map[string]string{"channel": "email", "consentAt": "2026-03-01T10:00:00.123Z"}
 	if err := w.Record(t.Context(), e); err != nil {
 		t.Fatal(err)
 	}
@@ -283,6 +295,7 @@ func TestRecordStoresFields(t *testing.T) {
 		Action: ActionMessageDecided, Object: Object{Type: "ClinicalEvent", ID: "evt-0003"},
 		PatientRef: PatientRef(testPseudonymKey, "north", "pat-1"),
 		Purpose:    PurposeMarketing, Outcome: OutcomeSuppressed, Reason: "no-consent",
+		Detail:  map[string]string{"channel": "email", "consentAt": "2026-03-01T10:00:00.123Z"},
 		TraceID: "4bf92f3577b34da6a3ce929d0e0e0003", Prev: "", Hash: r.Hash,
 	}
 	if diff := cmp.Diff(want, r); diff != "" {
@@ -290,6 +303,10 @@ func TestRecordStoresFields(t *testing.T) {
 	}
 	if h, _ := r.computeHash(); h != r.Hash || !hashRE.MatchString(h) {
 		t.Errorf("Hash = %q, recomputed %q", r.Hash, h)
+	}
+	// A record with detail is in canonical form: the chain verifies.
+	if rep := verifyOne(t, js, "north", "email", nil); len(rep.Problems) != 0 {
+		t.Errorf("Verify() problems = %v", rep.Problems)
 	}
 }
 

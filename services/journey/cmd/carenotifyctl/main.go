@@ -1,5 +1,6 @@
 // Command carenotifyctl is the operator's command line for carenotify:
-// key management (`keys`) and the audit trail (`audit`).
+// key management (`keys`), the audit trail (`audit`) and the journey
+// service's admin API (`trace`).
 package main
 
 import (
@@ -23,16 +24,17 @@ func main() {
 }
 
 // newRootCmd builds the command tree; each subcommand group lives in its
-// own file (keys.go, audit.go).
+// own file (keys.go, audit.go, trace.go).
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "carenotifyctl",
-		Short:         "Operate carenotify: encryption keys and the audit trail",
+		Short:         "Operate carenotify: encryption keys, the audit trail, message traces",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("nats-url", envOr("CARENOTIFY_NATS_URL", "nats://127.0.0.1:4222"), "NATS server with JetStream (env CARENOTIFY_NATS_URL)")
-	root.AddCommand(newKeysCmd(), newAuditCmd())
+	root.PersistentFlags().String("journey-addr", envOr("CARENOTIFY_JOURNEY_ADDR", "127.0.0.1:9101"), "journey service admin API, gRPC host:port (env CARENOTIFY_JOURNEY_ADDR)")
+	root.AddCommand(newKeysCmd(), newAuditCmd(), newTraceCmd())
 	return root
 }
 

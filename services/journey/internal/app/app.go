@@ -52,7 +52,9 @@ type Service struct {
 	// when not configured.
 	waits Waits
 	// caps counts sends for frequency caps; nil when not configured.
-	caps   FrequencyCaps
+	caps FrequencyCaps
+	// trail reads the audit trail for Trace; nil when not configured.
+	trail  AuditTrail
 	logger *slog.Logger
 	now    func() time.Time
 	loc    *time.Location
@@ -217,15 +219,18 @@ func (o *outcomes) err() error {
 // counted; an evaluation error is logged (without the CEL message, which
 // may quote PHI) and is permanent for this journey.
 func (s *Service) condition(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, vars expr.Vars) (bool, error) {
+	instance := audit.Object{Type: "JourneyInstance", ID: Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef())}
 	if j.When == nil {
+		if err := s.record(ctx, ev, j, ActionJourneyStarted, instance, audit.OutcomeSuccess, startStarted); err != nil {
+			return false, err
+		}
 		s.starts.WithLabelValues(j.ID, startStarted).Inc()
 		return true, nil
 	}
-	instance := audit.Object{Type: "JourneyInstance", ID: Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef())}
 	ok, err := j.When.Bool(vars)
 	switch {
 	case err != nil:
-		if aerr := s.decided(ctx, ev, j, instance, audit.OutcomeFailure, startConditionError); aerr != nil {
+		if aerr := s.decided(ctx, ev, j, instance, audit.OutcomeFailure, startConditionError, "condition", "when"); aerr != nil {
 			return false, aerr
 		}
 		s.starts.WithLabelValues(j.ID, startConditionError).Inc()
@@ -233,12 +238,15 @@ func (s *Service) condition(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 			"journey", j.ID, "journeyVersion", j.Version, "instance", instance.ID)
 		return false, Permanent(fmt.Errorf("when: %w", err))
 	case !ok:
-		if aerr := s.decided(ctx, ev, j, instance, audit.OutcomeSuppressed, startConditionFalse); aerr != nil {
+		if aerr := s.decided(ctx, ev, j, instance, audit.OutcomeSuppressed, startConditionFalse, "condition", "when"); aerr != nil {
 			return false, aerr
 		}
 		s.starts.WithLabelValues(j.ID, startConditionFalse).Inc()
 		s.logger.DebugContext(ctx, "journey condition false", "tenant", ev.GetTenant(), "eventId", ev.GetEventId(), "journey", j.ID, "instance", instance.ID)
 		return false, nil
+	}
+	if err := s.record(ctx, ev, j, ActionJourneyStarted, instance, audit.OutcomeSuccess, startStarted, "condition", "when"); err != nil {
+		return false, err
 	}
 	s.starts.WithLabelValues(j.ID, startStarted).Inc()
 	return true, nil
@@ -296,6 +304,9 @@ func (s *Service) run(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalo
 		if err := s.timers.Schedule(ctx, t); err != nil {
 			return fmt.Errorf("step %d: %w", i, err)
 		}
+		if err := s.planned(ctx, ev, j, i, due); err != nil {
+			return fmt.Errorf("step %d: %w", i, err)
+		}
 		s.timerC.WithLabelValues(j.ID, timerScheduled).Inc()
 		s.logger.InfoContext(ctx, "journey timer set", "tenant", ev.GetTenant(), "eventId", ev.GetEventId(),
 			"journey", j.ID, "instance", Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef()), "step", i)
@@ -315,14 +326,14 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	}
 	step := audit.Object{Type: "JourneyStep", ID: instance + "/" + stepID}
 	if to == "" {
-		if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoContact); err != nil {
+		if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoContact, "channel", string(catalog.ChannelEmail)); err != nil {
 			return err
 		}
 		s.count(j, outcomeNoContact)
 		s.logger.InfoContext(ctx, "no email contact point", attrs...)
 		return nil
 	}
-	ok, err := s.consented(ctx, ev, j, step)
+	ok, why, err := s.consented(ctx, ev, j, step)
 	if err != nil || !ok {
 		return err
 	}
@@ -382,7 +393,8 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	if res.Duplicate {
 		reason = outcomeDuplicate
 	}
-	if err := s.decided(ctx, ev, j, audit.Object{Type: "EmailMessage", ID: res.MessageID}, audit.OutcomeSuccess, reason); err != nil {
+	sentDetail := append([]string{"channel", string(catalog.ChannelEmail), "step", step.ID, "template", tmpl.ID}, why...)
+	if err := s.decided(ctx, ev, j, audit.Object{Type: "EmailMessage", ID: res.MessageID}, audit.OutcomeSuccess, reason, sentDetail...); err != nil {
 		return err
 	}
 	switch {
@@ -399,14 +411,23 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 // decided records a send decision in the audit trail. When the record
 // cannot be written the event is retried: the channel's idempotency key
 // keeps the retry from sending twice.
-func (s *Service) decided(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, obj audit.Object, outcome, reason string) error {
+// detail is key-value pairs for the record's Detail (see [journeyDetail]).
+func (s *Service) decided(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, obj audit.Object, outcome, reason string, detail ...string) error {
+	return s.record(ctx, ev, j, audit.ActionMessageDecided, obj, outcome, reason, detail...)
+}
+
+// record writes one audit record about journey j's instance for ev, with
+// the journey, its version and the event's kind and action in Detail
+// besides the key-value pairs in detail.
+func (s *Service) record(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, action string, obj audit.Object, outcome, reason string, detail ...string) error {
 	err := s.audit.Record(ctx, audit.Entry{
 		Tenant: ev.GetTenant(), Actor: audit.Actor{Type: audit.ActorService, ID: "journey"},
-		Action: audit.ActionMessageDecided, Object: obj, Patient: ev.GetPatient().GetId(),
+		Action: action, Object: obj, Patient: ev.GetPatient().GetId(),
 		Purpose: string(j.Purpose), Outcome: outcome, Reason: reason, TraceID: ev.GetEventId(),
+		Detail: journeyDetail(ev, j, detail...),
 	})
 	if err != nil {
-		return fmt.Errorf("audit send decision: %w", err)
+		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil
 }

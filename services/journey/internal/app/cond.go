@@ -36,7 +36,7 @@ func (s *Service) stepCondition(ctx context.Context, ev *eventsv1.ClinicalEvent,
 	ok, err := st.If.Bool(expr.VarsOf(ev, s.now()))
 	switch {
 	case err != nil:
-		if aerr := s.decided(ctx, ev, j, obj, audit.OutcomeFailure, startConditionError); aerr != nil {
+		if aerr := s.decided(ctx, ev, j, obj, audit.OutcomeFailure, startConditionError, "condition", "if"); aerr != nil {
 			return false, false, aerr
 		}
 		s.conds.WithLabelValues(j.ID, condError).Inc()
@@ -47,7 +47,7 @@ func (s *Service) stepCondition(ctx context.Context, ev *eventsv1.ClinicalEvent,
 		s.conds.WithLabelValues(j.ID, condTrue).Inc()
 		return true, false, nil
 	}
-	if err := s.decided(ctx, ev, j, obj, audit.OutcomeSuppressed, startConditionFalse); err != nil {
+	if err := s.decided(ctx, ev, j, obj, audit.OutcomeSuppressed, startConditionFalse, "condition", "if"); err != nil {
 		return false, false, err
 	}
 	s.conds.WithLabelValues(j.ID, condFalse).Inc()

@@ -204,6 +204,7 @@ func (s *Service) SetConsent(ctx context.Context, c Consent) (Consent, error) {
 		Time: c.Time, Tenant: c.Tenant, Actor: audit.Actor{Type: audit.ActorService, ID: "journey"},
 		Action: ActionConsentChanged, Object: audit.Object{Type: "Consent", ID: s.consents.ConsentRef(k)},
 		Patient: c.Patient, Purpose: string(c.Purpose), Outcome: audit.OutcomeSuccess, Reason: string(c.State),
+		Detail: map[string]string{"channel": c.Channel, "consentSource": string(c.Source)},
 	})
 	if err != nil {
 		return Consent{}, fmt.Errorf("audit consent change: %w", err)
@@ -255,7 +256,10 @@ func (s *Service) OptOut(ctx context.Context, tenant, idempotencyKey, messageID 
 // counted and logged, and returns false with no error. A store that
 // cannot answer returns an error that retries the event or timer: journey
 // never sends without knowing (fail closed).
-func (s *Service) consented(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, step audit.Object) (bool, error) {
+//
+// why is the consent evidence for the audit record's Detail: the record
+// that allowed or stopped the send, or that there was none.
+func (s *Service) consented(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, step audit.Object) (ok bool, why []string, err error) {
 	k := ConsentKey{Tenant: ev.GetTenant(), Patient: ev.GetPatient().GetId(), Channel: string(catalog.ChannelEmail), Purpose: j.Purpose}
 	var (
 		c     Consent
@@ -268,24 +272,47 @@ func (s *Service) consented(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
 			s.count(j, outcomeRetry)
-			return false, fmt.Errorf("check consent: %w", err)
+			return false, nil, fmt.Errorf("check consent: %w", err)
 		default:
 			found = true
 		}
+		why = s.consentDetail(k, c, found)
 	} else {
 		// Without a usable patient id no record can be found, and none can
 		// be kept: only a grant could allow marketing, and an opt-out could
 		// never be honoured. Do not send.
 		found, c = true, Consent{State: ConsentDenied}
+		why = []string{"consent", consentNoPatient}
 	}
 	if allowed(j.Purpose, c, found) {
-		return true, nil
+		return true, why, nil
 	}
-	if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoConsent); err != nil {
-		return false, err
+	if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoConsent, append([]string{"channel", k.Channel}, why...)...); err != nil {
+		return false, nil, err
 	}
 	s.count(j, outcomeNoConsent)
 	s.logger.InfoContext(ctx, "no consent; step not sent", "tenant", ev.GetTenant(), "eventId", ev.GetEventId(),
 		"journey", j.ID, "step", step.ID, "purpose", string(j.Purpose), "consent", s.consents.ConsentRef(k))
-	return false, nil
+	return false, why, nil
+}
+
+// Values of the "consent" Detail entry when no record decided.
+const (
+	consentNone      = "none"       // no record: the default rule of the purpose decided
+	consentNoPatient = "no_patient" // the event names no usable patient id
+)
+
+// consentDetail describes, for an audit record's Detail, the consent
+// record (found) that decided a send, or that there was none: its keyed
+// reference, state, source and time. No PHI: the evidence reference
+// stays in the sealed record.
+func (s *Service) consentDetail(k ConsentKey, c Consent, found bool) []string {
+	if !found {
+		return []string{"consent", consentNone}
+	}
+	d := []string{"consent", s.consents.ConsentRef(k), "consentState", string(c.State), "consentSource", string(c.Source)}
+	if !c.Time.IsZero() {
+		d = append(d, "consentAt", c.Time.UTC().Format(time.RFC3339Nano))
+	}
+	return d
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/carenotify/carenotify/pkg/audit"
 	eventsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
@@ -37,7 +38,7 @@ func (s *Service) quiet(ctx context.Context, ev *eventsv1.ClinicalEvent, j *cata
 	}
 	instance := Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef())
 	step := audit.Object{Type: "JourneyStep", ID: instance + "/" + strconv.Itoa(i)}
-	if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeQuietHours); err != nil {
+	if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeQuietHours, "until", due.Format(time.RFC3339)); err != nil {
 		return false, fmt.Errorf("step %d: %w", i, err)
 	}
 	s.count(j, outcomeQuietHours)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -52,12 +51,7 @@ func (s *Admin) grpcError(ctx context.Context, err error) error {
 	var verr *app.ValidationError
 	switch {
 	case errors.As(err, &verr):
-		br := &errdetails.BadRequest{}
-		for _, f := range verr.Fields {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: f.Field, Description: f.Description})
-		}
-		st, _ := status.New(codes.InvalidArgument, "invalid consent request").WithDetails(br)
-		return st.Err()
+		return badRequest("invalid consent request", verr)
 	case errors.Is(err, app.ErrNotFound):
 		return status.Error(codes.NotFound, "no consent record for this patient, channel and purpose")
 	}

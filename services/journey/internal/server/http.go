@@ -17,11 +17,13 @@ import (
 // (optionally ?tenant=...) answers the same JSON as ListJourneys
 // (protojson, lowerCamelCase field names); GET and PUT
 // /v1/consent/{tenant}/{patient}/{channel}/{purpose} are GetConsent and
-// SetConsent (PUT body: {"state", "source", "evidenceRef"}).
+// SetConsent (PUT body: {"state", "source", "evidenceRef"}); POST
+// /v1/trace (body: a JSON TraceRequest) is Trace.
 func (s *Admin) RegisterHTTP(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/journeys", s.listJourneysHTTP)
 	mux.HandleFunc("GET /v1/consent/{tenant}/{patient}/{channel}/{purpose}", s.getConsentHTTP)
 	mux.HandleFunc("PUT /v1/consent/{tenant}/{patient}/{channel}/{purpose}", s.setConsentHTTP)
+	mux.HandleFunc("POST /v1/trace", s.traceHTTP)
 }
 
 func (s *Admin) getConsentHTTP(w http.ResponseWriter, r *http.Request) {

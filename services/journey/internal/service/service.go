@@ -107,7 +107,8 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	ts := timers.New(js, sealer)
 	cs := consent.New(rc, sealer, pseudonymKey)
 	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), ts, cs, aw, logger, tel.Registry,
-		app.WithLocation(loc), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs))
+		app.WithLocation(loc), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs),
+		app.WithAuditTrail(trail{js: js, key: pseudonymKey}))
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
 	fired := server.NewTimers(a, ts)
 	optOuts := server.NewOptOuts(a, logger)

@@ -6,8 +6,9 @@
 
 // Package carenotify.journey.v1 is the care-ops admin API of the journey
 // service. It lists the journeys that are loaded and reads and records
-// patients' consent; validate, simulate, apply, history, template preview,
-// message trace and dead-letter replay come later.
+// patients' consent, and traces every decision about a patient; validate,
+// simulate, apply, history, template preview and dead-letter replay come
+// later.
 
 package journeyv1
 
@@ -27,6 +28,343 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TraceRequest names the patient to trace: exactly one of patient_id,
+// patient_ref and message_id.
+type TraceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tenant. Not PHI.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Types that are valid to be assigned to Subject:
+	//
+	//	*TraceRequest_PatientId
+	//	*TraceRequest_PatientRef
+	//	*TraceRequest_MessageId
+	Subject isTraceRequest_Subject `protobuf_oneof:"subject"`
+	// Only records at or after this time; unset: from the start of the trail.
+	Since *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	// Only records before this time; unset: up to now.
+	Until         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceRequest) Reset() {
+	*x = TraceRequest{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceRequest) ProtoMessage() {}
+
+func (x *TraceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
+func (*TraceRequest) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TraceRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *TraceRequest) GetSubject() isTraceRequest_Subject {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *TraceRequest) GetPatientId() string {
+	if x != nil {
+		if x, ok := x.Subject.(*TraceRequest_PatientId); ok {
+			return x.PatientId
+		}
+	}
+	return ""
+}
+
+func (x *TraceRequest) GetPatientRef() string {
+	if x != nil {
+		if x, ok := x.Subject.(*TraceRequest_PatientRef); ok {
+			return x.PatientRef
+		}
+	}
+	return ""
+}
+
+func (x *TraceRequest) GetMessageId() string {
+	if x != nil {
+		if x, ok := x.Subject.(*TraceRequest_MessageId); ok {
+			return x.MessageId
+		}
+	}
+	return ""
+}
+
+func (x *TraceRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *TraceRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+type isTraceRequest_Subject interface {
+	isTraceRequest_Subject()
+}
+
+type TraceRequest_PatientId struct {
+	// The patient's FHIR logical id. PHI (an identifier).
+	PatientId string `protobuf:"bytes,2,opt,name=patient_id,json=patientId,proto3,oneof"`
+}
+
+type TraceRequest_PatientRef struct {
+	// The patient's keyed reference in the audit trail (64 hex digits),
+	// as `carenotifyctl audit query` shows it.
+	PatientRef string `protobuf:"bytes,3,opt,name=patient_ref,json=patientRef,proto3,oneof"`
+}
+
+type TraceRequest_MessageId struct {
+	// A message id a channel answered journey with (e.g. the email
+	// service's); traces the patient it was sent to.
+	MessageId string `protobuf:"bytes,4,opt,name=message_id,json=messageId,proto3,oneof"`
+}
+
+func (*TraceRequest_PatientId) isTraceRequest_Subject() {}
+
+func (*TraceRequest_PatientRef) isTraceRequest_Subject() {}
+
+func (*TraceRequest_MessageId) isTraceRequest_Subject() {}
+
+// TraceResponse is the patient's timeline.
+type TraceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The patient's keyed reference in the audit trail.
+	PatientRef string `protobuf:"bytes,1,opt,name=patient_ref,json=patientRef,proto3" json:"patient_ref,omitempty"`
+	// The decisions, oldest first.
+	Entries       []*TraceEntry `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceResponse) Reset() {
+	*x = TraceResponse{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceResponse) ProtoMessage() {}
+
+func (x *TraceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
+func (*TraceResponse) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TraceResponse) GetPatientRef() string {
+	if x != nil {
+		return x.PatientRef
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetEntries() []*TraceEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+// TraceEntry is one audit record about the patient, with a plain-language
+// summary. No PHI: ids, codes and keyed hashes only.
+type TraceEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When it happened.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// Service that recorded it: "ingest", "journey", "email", ...
+	Service string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	// Who acted: "service:journey", "ehr-source:<sender>", "person:<id>".
+	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Audit action, e.g. "message.decided", "journey.started".
+	Action string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	// Object type, e.g. "JourneyStep", "EmailMessage".
+	ObjectType string `protobuf:"bytes,5,opt,name=object_type,json=objectType,proto3" json:"object_type,omitempty"`
+	// Object id: a journey instance and step, a message id, an event id.
+	ObjectId string `protobuf:"bytes,6,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	// "success", "suppressed", "failure" or "denied".
+	Outcome string `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// Machine reason, e.g. "sent", "no_consent", "quiet_hours".
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Purpose of the journey, when there is one.
+	Purpose string `protobuf:"bytes,9,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// The clinical event the decision was made for.
+	EventId string `protobuf:"bytes,10,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// Machine details (lowerCamelCase keys): journey, journeyVersion,
+	// event, channel, step, template, consent (the consent record's keyed
+	// reference, or "none"), consentState, consentSource, consentAt, due,
+	// until, condition.
+	Detail map[string]string `protobuf:"bytes,11,rep,name=detail,proto3" json:"detail,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// What it means, e.g. "suppressed: consent revoked by admin at
+	// 2026-12-03T11:00:00Z (step 1 of appointment-reminder)".
+	Summary       string `protobuf:"bytes,12,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceEntry) Reset() {
+	*x = TraceEntry{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceEntry) ProtoMessage() {}
+
+func (x *TraceEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceEntry.ProtoReflect.Descriptor instead.
+func (*TraceEntry) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TraceEntry) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *TraceEntry) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *TraceEntry) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *TraceEntry) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *TraceEntry) GetObjectType() string {
+	if x != nil {
+		return x.ObjectType
+	}
+	return ""
+}
+
+func (x *TraceEntry) GetObjectId() string {
+	if x != nil {
+		return x.ObjectId
+	}
+	return ""
+}
+
+func (x *TraceEntry) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *TraceEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TraceEntry) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *TraceEntry) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *TraceEntry) GetDetail() map[string]string {
+	if x != nil {
+		return x.Detail
+	}
+	return nil
+}
+
+func (x *TraceEntry) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
 // ListJourneysRequest asks for the loaded journeys of a tenant.
 type ListJourneysRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -38,7 +376,7 @@ type ListJourneysRequest struct {
 
 func (x *ListJourneysRequest) Reset() {
 	*x = ListJourneysRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +388,7 @@ func (x *ListJourneysRequest) String() string {
 func (*ListJourneysRequest) ProtoMessage() {}
 
 func (x *ListJourneysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +401,7 @@ func (x *ListJourneysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneysRequest.ProtoReflect.Descriptor instead.
 func (*ListJourneysRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{0}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListJourneysRequest) GetTenant() string {
@@ -84,7 +422,7 @@ type ListJourneysResponse struct {
 
 func (x *ListJourneysResponse) Reset() {
 	*x = ListJourneysResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -96,7 +434,7 @@ func (x *ListJourneysResponse) String() string {
 func (*ListJourneysResponse) ProtoMessage() {}
 
 func (x *ListJourneysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -109,7 +447,7 @@ func (x *ListJourneysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneysResponse.ProtoReflect.Descriptor instead.
 func (*ListJourneysResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{1}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListJourneysResponse) GetJourneys() []*Journey {
@@ -140,7 +478,7 @@ type Journey struct {
 
 func (x *Journey) Reset() {
 	*x = Journey{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +490,7 @@ func (x *Journey) String() string {
 func (*Journey) ProtoMessage() {}
 
 func (x *Journey) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +503,7 @@ func (x *Journey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Journey.ProtoReflect.Descriptor instead.
 func (*Journey) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{2}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Journey) GetId() string {
@@ -227,7 +565,7 @@ type GetConsentRequest struct {
 
 func (x *GetConsentRequest) Reset() {
 	*x = GetConsentRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -239,7 +577,7 @@ func (x *GetConsentRequest) String() string {
 func (*GetConsentRequest) ProtoMessage() {}
 
 func (x *GetConsentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -252,7 +590,7 @@ func (x *GetConsentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsentRequest.ProtoReflect.Descriptor instead.
 func (*GetConsentRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{3}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetConsentRequest) GetTenant() string {
@@ -294,7 +632,7 @@ type GetConsentResponse struct {
 
 func (x *GetConsentResponse) Reset() {
 	*x = GetConsentResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +644,7 @@ func (x *GetConsentResponse) String() string {
 func (*GetConsentResponse) ProtoMessage() {}
 
 func (x *GetConsentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +657,7 @@ func (x *GetConsentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsentResponse.ProtoReflect.Descriptor instead.
 func (*GetConsentResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{4}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetConsentResponse) GetConsent() *Consent {
@@ -355,7 +693,7 @@ type SetConsentRequest struct {
 
 func (x *SetConsentRequest) Reset() {
 	*x = SetConsentRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +705,7 @@ func (x *SetConsentRequest) String() string {
 func (*SetConsentRequest) ProtoMessage() {}
 
 func (x *SetConsentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +718,7 @@ func (x *SetConsentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsentRequest.ProtoReflect.Descriptor instead.
 func (*SetConsentRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{5}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SetConsentRequest) GetTenant() string {
@@ -443,7 +781,7 @@ type SetConsentResponse struct {
 
 func (x *SetConsentResponse) Reset() {
 	*x = SetConsentResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +793,7 @@ func (x *SetConsentResponse) String() string {
 func (*SetConsentResponse) ProtoMessage() {}
 
 func (x *SetConsentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +806,7 @@ func (x *SetConsentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsentResponse.ProtoReflect.Descriptor instead.
 func (*SetConsentResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{6}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SetConsentResponse) GetConsent() *Consent {
@@ -504,7 +842,7 @@ type Consent struct {
 
 func (x *Consent) Reset() {
 	*x = Consent{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +854,7 @@ func (x *Consent) String() string {
 func (*Consent) ProtoMessage() {}
 
 func (x *Consent) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +867,7 @@ func (x *Consent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consent.ProtoReflect.Descriptor instead.
 func (*Consent) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{7}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Consent) GetTenant() string {
@@ -592,7 +930,41 @@ var File_carenotify_journey_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	")carenotify/journey/v1/admin_service.proto\x12\x15carenotify.journey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"-\n" +
+	")carenotify/journey/v1/admin_service.proto\x12\x15carenotify.journey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x01\n" +
+	"\fTraceRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1f\n" +
+	"\n" +
+	"patient_id\x18\x02 \x01(\tH\x00R\tpatientId\x12!\n" +
+	"\vpatient_ref\x18\x03 \x01(\tH\x00R\n" +
+	"patientRef\x12\x1f\n" +
+	"\n" +
+	"message_id\x18\x04 \x01(\tH\x00R\tmessageId\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05untilB\t\n" +
+	"\asubject\"m\n" +
+	"\rTraceResponse\x12\x1f\n" +
+	"\vpatient_ref\x18\x01 \x01(\tR\n" +
+	"patientRef\x12;\n" +
+	"\aentries\x18\x02 \x03(\v2!.carenotify.journey.v1.TraceEntryR\aentries\"\xc5\x03\n" +
+	"\n" +
+	"TraceEntry\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x1f\n" +
+	"\vobject_type\x18\x05 \x01(\tR\n" +
+	"objectType\x12\x1b\n" +
+	"\tobject_id\x18\x06 \x01(\tR\bobjectId\x12\x18\n" +
+	"\aoutcome\x18\a \x01(\tR\aoutcome\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x18\n" +
+	"\apurpose\x18\t \x01(\tR\apurpose\x12\x19\n" +
+	"\bevent_id\x18\n" +
+	" \x01(\tR\aeventId\x12E\n" +
+	"\x06detail\x18\v \x03(\v2-.carenotify.journey.v1.TraceEntry.DetailEntryR\x06detail\x12\x18\n" +
+	"\asummary\x18\f \x01(\tR\asummary\x1a9\n" +
+	"\vDetailEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"-\n" +
 	"\x13ListJourneysRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"R\n" +
 	"\x14ListJourneysResponse\x12:\n" +
@@ -633,13 +1005,14 @@ const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\x06source\x18\x06 \x01(\tR\x06source\x129\n" +
 	"\n" +
 	"changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12!\n" +
-	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\xbd\x02\n" +
+	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\x91\x03\n" +
 	"\fAdminService\x12g\n" +
 	"\fListJourneys\x12*.carenotify.journey.v1.ListJourneysRequest\x1a+.carenotify.journey.v1.ListJourneysResponse\x12a\n" +
 	"\n" +
 	"GetConsent\x12(.carenotify.journey.v1.GetConsentRequest\x1a).carenotify.journey.v1.GetConsentResponse\x12a\n" +
 	"\n" +
-	"SetConsent\x12(.carenotify.journey.v1.SetConsentRequest\x1a).carenotify.journey.v1.SetConsentResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
+	"SetConsent\x12(.carenotify.journey.v1.SetConsentRequest\x1a).carenotify.journey.v1.SetConsentResponse\x12R\n" +
+	"\x05Trace\x12#.carenotify.journey.v1.TraceRequest\x1a$.carenotify.journey.v1.TraceResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
 
 var (
 	file_carenotify_journey_v1_admin_service_proto_rawDescOnce sync.Once
@@ -653,34 +1026,45 @@ func file_carenotify_journey_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_carenotify_journey_v1_admin_service_proto_rawDescData
 }
 
-var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_carenotify_journey_v1_admin_service_proto_goTypes = []any{
-	(*ListJourneysRequest)(nil),   // 0: carenotify.journey.v1.ListJourneysRequest
-	(*ListJourneysResponse)(nil),  // 1: carenotify.journey.v1.ListJourneysResponse
-	(*Journey)(nil),               // 2: carenotify.journey.v1.Journey
-	(*GetConsentRequest)(nil),     // 3: carenotify.journey.v1.GetConsentRequest
-	(*GetConsentResponse)(nil),    // 4: carenotify.journey.v1.GetConsentResponse
-	(*SetConsentRequest)(nil),     // 5: carenotify.journey.v1.SetConsentRequest
-	(*SetConsentResponse)(nil),    // 6: carenotify.journey.v1.SetConsentResponse
-	(*Consent)(nil),               // 7: carenotify.journey.v1.Consent
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*TraceRequest)(nil),          // 0: carenotify.journey.v1.TraceRequest
+	(*TraceResponse)(nil),         // 1: carenotify.journey.v1.TraceResponse
+	(*TraceEntry)(nil),            // 2: carenotify.journey.v1.TraceEntry
+	(*ListJourneysRequest)(nil),   // 3: carenotify.journey.v1.ListJourneysRequest
+	(*ListJourneysResponse)(nil),  // 4: carenotify.journey.v1.ListJourneysResponse
+	(*Journey)(nil),               // 5: carenotify.journey.v1.Journey
+	(*GetConsentRequest)(nil),     // 6: carenotify.journey.v1.GetConsentRequest
+	(*GetConsentResponse)(nil),    // 7: carenotify.journey.v1.GetConsentResponse
+	(*SetConsentRequest)(nil),     // 8: carenotify.journey.v1.SetConsentRequest
+	(*SetConsentResponse)(nil),    // 9: carenotify.journey.v1.SetConsentResponse
+	(*Consent)(nil),               // 10: carenotify.journey.v1.Consent
+	nil,                           // 11: carenotify.journey.v1.TraceEntry.DetailEntry
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_carenotify_journey_v1_admin_service_proto_depIdxs = []int32{
-	2, // 0: carenotify.journey.v1.ListJourneysResponse.journeys:type_name -> carenotify.journey.v1.Journey
-	7, // 1: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
-	7, // 2: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
-	8, // 3: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
-	0, // 4: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
-	3, // 5: carenotify.journey.v1.AdminService.GetConsent:input_type -> carenotify.journey.v1.GetConsentRequest
-	5, // 6: carenotify.journey.v1.AdminService.SetConsent:input_type -> carenotify.journey.v1.SetConsentRequest
-	1, // 7: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
-	4, // 8: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
-	6, // 9: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	12, // 0: carenotify.journey.v1.TraceRequest.since:type_name -> google.protobuf.Timestamp
+	12, // 1: carenotify.journey.v1.TraceRequest.until:type_name -> google.protobuf.Timestamp
+	2,  // 2: carenotify.journey.v1.TraceResponse.entries:type_name -> carenotify.journey.v1.TraceEntry
+	12, // 3: carenotify.journey.v1.TraceEntry.time:type_name -> google.protobuf.Timestamp
+	11, // 4: carenotify.journey.v1.TraceEntry.detail:type_name -> carenotify.journey.v1.TraceEntry.DetailEntry
+	5,  // 5: carenotify.journey.v1.ListJourneysResponse.journeys:type_name -> carenotify.journey.v1.Journey
+	10, // 6: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	10, // 7: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	12, // 8: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
+	3,  // 9: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
+	6,  // 10: carenotify.journey.v1.AdminService.GetConsent:input_type -> carenotify.journey.v1.GetConsentRequest
+	8,  // 11: carenotify.journey.v1.AdminService.SetConsent:input_type -> carenotify.journey.v1.SetConsentRequest
+	0,  // 12: carenotify.journey.v1.AdminService.Trace:input_type -> carenotify.journey.v1.TraceRequest
+	4,  // 13: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
+	7,  // 14: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
+	9,  // 15: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
+	1,  // 16: carenotify.journey.v1.AdminService.Trace:output_type -> carenotify.journey.v1.TraceResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_carenotify_journey_v1_admin_service_proto_init() }
@@ -688,13 +1072,18 @@ func file_carenotify_journey_v1_admin_service_proto_init() {
 	if File_carenotify_journey_v1_admin_service_proto != nil {
 		return
 	}
+	file_carenotify_journey_v1_admin_service_proto_msgTypes[0].OneofWrappers = []any{
+		(*TraceRequest_PatientId)(nil),
+		(*TraceRequest_PatientRef)(nil),
+		(*TraceRequest_MessageId)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_carenotify_journey_v1_admin_service_proto_rawDesc), len(file_carenotify_journey_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -6,8 +6,9 @@
 
 // Package carenotify.journey.v1 is the care-ops admin API of the journey
 // service. It lists the journeys that are loaded and reads and records
-// patients' consent; validate, simulate, apply, history, template preview,
-// message trace and dead-letter replay come later.
+// patients' consent, and traces every decision about a patient; validate,
+// simulate, apply, history, template preview and dead-letter replay come
+// later.
 
 package journeyv1
 
@@ -27,6 +28,7 @@ const (
 	AdminService_ListJourneys_FullMethodName = "/carenotify.journey.v1.AdminService/ListJourneys"
 	AdminService_GetConsent_FullMethodName   = "/carenotify.journey.v1.AdminService/GetConsent"
 	AdminService_SetConsent_FullMethodName   = "/carenotify.journey.v1.AdminService/SetConsent"
+	AdminService_Trace_FullMethodName        = "/carenotify.journey.v1.AdminService/Trace"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -46,6 +48,14 @@ type AdminServiceClient interface {
 	// effect at the next send step. INVALID_ARGUMENT names the fields at
 	// fault, never their values.
 	SetConsent(ctx context.Context, in *SetConsentRequest, opts ...grpc.CallOption) (*SetConsentResponse, error)
+	// Trace returns every decision the audit trail holds about one patient,
+	// in time order: events received, journeys started or not (and why),
+	// steps planned, messages sent (with the consent record that allowed
+	// them) or suppressed (with the reason), and delivery outcomes. The
+	// patient is named by FHIR id, by the trail's keyed reference, or by a
+	// message journey sent them. The answer holds no PHI, but who was
+	// traced is: the request is PHI.
+	Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error)
 }
 
 type adminServiceClient struct {
@@ -86,6 +96,16 @@ func (c *adminServiceClient) SetConsent(ctx context.Context, in *SetConsentReque
 	return out, nil
 }
 
+func (c *adminServiceClient) Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TraceResponse)
+	err := c.cc.Invoke(ctx, AdminService_Trace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -103,6 +123,14 @@ type AdminServiceServer interface {
 	// effect at the next send step. INVALID_ARGUMENT names the fields at
 	// fault, never their values.
 	SetConsent(context.Context, *SetConsentRequest) (*SetConsentResponse, error)
+	// Trace returns every decision the audit trail holds about one patient,
+	// in time order: events received, journeys started or not (and why),
+	// steps planned, messages sent (with the consent record that allowed
+	// them) or suppressed (with the reason), and delivery outcomes. The
+	// patient is named by FHIR id, by the trail's keyed reference, or by a
+	// message journey sent them. The answer holds no PHI, but who was
+	// traced is: the request is PHI.
+	Trace(context.Context, *TraceRequest) (*TraceResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -121,6 +149,9 @@ func (UnimplementedAdminServiceServer) GetConsent(context.Context, *GetConsentRe
 }
 func (UnimplementedAdminServiceServer) SetConsent(context.Context, *SetConsentRequest) (*SetConsentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetConsent not implemented")
+}
+func (UnimplementedAdminServiceServer) Trace(context.Context, *TraceRequest) (*TraceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Trace not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -197,6 +228,24 @@ func _AdminService_SetConsent_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_Trace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TraceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).Trace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_Trace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).Trace(ctx, req.(*TraceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -215,6 +264,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetConsent",
 			Handler:    _AdminService_SetConsent_Handler,
+		},
+		{
+			MethodName: "Trace",
+			Handler:    _AdminService_Trace_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	journeyv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1"
+)
+
+// traceAdmin answers Trace as the journey service does for a known
+// patient, and records the requests. The real service behind it is
+// tested in internal/service (TestTrace); this tests what the command
+// adds: choosing the subject, masking, printing and errors.
+type traceAdmin struct {
+	journeyv1.UnimplementedAdminServiceServer
+	mu   sync.Mutex
+	reqs []*journeyv1.TraceRequest
+}
+
+func (a *traceAdmin) Trace(_ context.Context, req *journeyv1.TraceRequest) (*journeyv1.TraceResponse, error) {
+	a.mu.Lock()
+	a.reqs = append(a.reqs, proto.CloneOf(req))
+	a.mu.Unlock()
+	if req.GetPatientId() == "bad id" {
+		st, _ := status.New(codes.InvalidArgument, "invalid trace request").WithDetails(&errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "patient_id", Description: "a FHIR logical id"}},
+		})
+		return nil, st.Err()
+	}
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	return &journeyv1.TraceResponse{PatientRef: strings.Repeat("ab", 32), Entries: []*journeyv1.TraceEntry{
+		{Time: timestamppb.New(at), Service: "journey", Summary: "journey remind started by appointment.booked"},
+		{Time: timestamppb.New(at.Add(time.Hour)), Service: "journey", Summary: "suppressed: consent revoked by admin at 2026-12-03T09:30:00Z (step 1 of remind)"},
+	}}, nil
+}
+
+func startTraceAdmin(t *testing.T) (*traceAdmin, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &traceAdmin{}
+	gs := grpc.NewServer()
+	journeyv1.RegisterAdminServiceServer(gs, a)
+	go func() { _ = gs.Serve(l) }()
+	t.Cleanup(gs.Stop)
+	return a, l.Addr().String()
+}
+
+func runTrace(t *testing.T, addr string, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(append([]string{"trace", "--journey-addr", addr}, args...))
+	err := root.ExecuteContext(t.Context())
+	return out.String(), err
+}
+
+func TestTraceCommand(t *testing.T) {
+	a, addr := startTraceAdmin(t)
+	const patient = "pcanary-4411"
+
+	out, err := runTrace(t, addr, "--tenant", "demo", patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Trace of patient p*********** in tenant demo (audit ref abababababab): 2 entries",
+		"2026-12-03 09:00:00  journey  journey remind started by appointment.booked",
+		"2026-12-03 10:00:00  journey  suppressed: consent revoked by admin at 2026-12-03T09:30:00Z (step 1 of remind)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, patient) {
+		t.Errorf("output shows the patient id:\n%s", out)
+	}
+
+	ref := strings.Repeat("0f", 32)
+	for _, args := range [][]string{
+		{"--tenant", "demo", "0193f1c2-7a3b-7c4d-9e5f-0123456789ab"},
+		{"--tenant", "demo", ref},
+		{"--tenant", "demo", "--as", "message", "msg-1"},
+	} {
+		if _, err := runTrace(t, addr, args...); err != nil {
+			t.Fatalf("trace %v: %v", args, err)
+		}
+	}
+	a.mu.Lock()
+	got := a.reqs
+	a.mu.Unlock()
+	if len(got) != 4 || got[0].GetPatientId() != patient || got[1].GetMessageId() != "0193f1c2-7a3b-7c4d-9e5f-0123456789ab" ||
+		got[2].GetPatientRef() != ref || got[3].GetMessageId() != "msg-1" || got[3].GetTenant() != "demo" {
+		t.Errorf("requests = %v", got)
+	}
+
+	_, err = runTrace(t, addr, "--tenant", "demo", "bad id")
+	if err == nil || !strings.Contains(err.Error(), "InvalidArgument: invalid trace request\n  patient_id: a FHIR logical id") {
+		t.Errorf("bad request error = %v", err)
+	}
+	if _, err := runTrace(t, addr, patient); err == nil || !strings.Contains(err.Error(), "--tenant is required") {
+		t.Errorf("no tenant: %v", err)
+	}
+	if _, err := runTrace(t, addr, "--tenant", "demo", "--as", "email", patient); err == nil || !strings.Contains(err.Error(), "--as must be") {
+		t.Errorf("bad --as: %v", err)
+	}
+}
