@@ -28,8 +28,8 @@ type Filter struct {
 	// PatientRef matches a stored PatientRef directly (a keyed hash as
 	// [PatientRef] makes it); ignored when Patient is set.
 	PatientRef string
-	ObjectType   string
-	ObjectID     string
+	ObjectType string
+	ObjectID   string
 	// ActorID matches Actor.ID.
 	ActorID string
 	Action  string
