@@ -17,6 +17,7 @@ require (
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/carenotify/carenotify/services/sms v0.0.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/emersion/go-message v0.18.2 // indirect
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
@@ -45,4 +46,5 @@ replace (
 	github.com/carenotify/carenotify/deploy/devstack => ../deploy/devstack
 	github.com/carenotify/carenotify/pkg => ../pkg
 	github.com/carenotify/carenotify/proto => ../proto
+	github.com/carenotify/carenotify/services/sms => ../services/sms
 )

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/carenotify/carenotify/pkg v0.0.0
+	github.com/carenotify/carenotify/services/sms v0.0.0
 	github.com/emersion/go-message v0.18.2
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1
@@ -33,4 +34,5 @@ require (
 replace (
 	github.com/carenotify/carenotify/pkg => ../../pkg
 	github.com/carenotify/carenotify/proto => ../../proto
+	github.com/carenotify/carenotify/services/sms => ../../services/sms
 )

@@ -9,8 +9,14 @@ import (
 	"time"
 )
 
-// KindEmail is the Kind of a message received over SMTP.
-const KindEmail = "email"
+// Kinds of message.
+const (
+	// KindEmail is a message received over SMTP.
+	KindEmail = "email"
+	// KindSMS is a text message the Twilio stand-in accepted (or replied
+	// with to an inbound message).
+	KindSMS = "sms"
+)
 
 // defaultLimit is how many messages an Inbox keeps; older ones are dropped.
 const defaultLimit = 1000
@@ -22,7 +28,7 @@ const defaultLimit = 1000
 type Message struct {
 	// ID identifies the message within the inbox (16 hex digits).
 	ID string `json:"id"`
-	// Kind is the channel the message came through: KindEmail.
+	// Kind is the channel the message came through: KindEmail or KindSMS.
 	Kind string `json:"kind"`
 	// ReceivedAt is when the inbox stored the message, in UTC.
 	ReceivedAt time.Time `json:"receivedAt"`
@@ -147,6 +153,20 @@ func (in *Inbox) add(m Message) {
 	}
 	close(in.changed)
 	in.changed = make(chan struct{})
+}
+
+// AddSMS stores a text message from sender to recipient (E.164 numbers
+// or a messaging service SID) as a KindSMS message: the body is its Text
+// and, shortened to 60 characters, its Subject, so the index lists it.
+func (in *Inbox) AddSMS(from, to, body string) {
+	subject := body
+	if r := []rune(subject); len(r) > 60 {
+		subject = string(r[:59]) + "…"
+	}
+	in.add(Message{
+		ID: newID(), Kind: KindSMS, ReceivedAt: time.Now().UTC(), From: from, To: []string{to},
+		Subject: subject, Text: body, Headers: map[string][]string{}, TLS: false, Size: len(body), Raw: []byte(body),
+	})
 }
 
 // newID returns a random message id.

@@ -13,6 +13,9 @@ const (
 	DemoSource = "demo"
 	DemoTenant = "demo"
 	DemoToken  = "demo-token"
+	// DemoSMSSender is the demo tenant's SMS sender number (a Twilio
+	// magic test number).
+	DemoSMSSender = "+15005550006"
 )
 
 // serviceEnv returns each service's environment in the stack.

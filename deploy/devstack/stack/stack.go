@@ -20,6 +20,7 @@ import (
 	"github.com/carenotify/carenotify/deploy/devstack/inbox"
 	"github.com/carenotify/carenotify/pkg/bus/embedded"
 	"github.com/carenotify/carenotify/pkg/store/redisproc"
+	"github.com/carenotify/carenotify/services/sms/twiliotest"
 )
 
 // Services are the five carenotify services, in start order.
@@ -60,6 +61,14 @@ type Stack struct {
 	InboxURL string
 	// SMTPAddr is the inbox's SMTP listener (STARTTLS required).
 	SMTPAddr string
+	// Twilio is the stand-in for Twilio's Messages API that the sms
+	// service sends through; every text it accepts is in Inbox too.
+	Twilio *twiliotest.Server
+	// SMSWebhookURL is the sms service's inbound-message webhook, where
+	// Twilio.Inbound posts a patient's reply.
+	SMSWebhookURL string
+	// SMSSender is the demo tenant's sender number.
+	SMSSender string
 	// IngestURL is ingest's base URL, e.g. http://127.0.0.1:8080.
 	IngestURL string
 	// MLLPAddr is ingest's HL7 v2 MLLP listener, e.g. 127.0.0.1:2575.
@@ -85,7 +94,7 @@ type Stack struct {
 
 // ports are the development defaults; FreePorts replaces them.
 var devPorts = map[string]int{
-	"nats": 14222, "inbox-http": 8025, "inbox-smtp": 2525,
+	"nats": 14222, "inbox-http": 8025, "inbox-smtp": 2525, "twilio": 8026,
 	"ingest-http": 8080, "ingest-mllp": 2575,
 	"journey-http": 8081, "journey-grpc": 9101,
 	"email-http": 8082, "email-grpc": 9102,
@@ -165,7 +174,19 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startTwilio(ports); err != nil {
+		return nil, err
+	}
 	env := serviceEnv(ports, s.NATSURL, s.RedisURL, ca.CAFile, keysDir, s.AuditKeys, o.Root)
+	env["sms"] = append(env["sms"],
+		"SMS_TWILIO_BASE_URL="+s.Twilio.URL(),
+		"SMS_TWILIO_ACCOUNT_SID="+s.Twilio.AccountSID(),
+		"SMS_TWILIO_AUTH_TOKEN="+s.Twilio.AuthToken(),
+		"SMS_TWILIO_SENDERS="+DemoTenant+"="+DemoSMSSender,
+		"SMS_PUBLIC_URL=http://127.0.0.1:"+strconv.Itoa(ports["sms-http"]),
+	)
+	s.SMSSender = DemoSMSSender
+	s.SMSWebhookURL = "http://127.0.0.1:" + strconv.Itoa(ports["sms-http"]) + "/twilio/inbound"
 	env["email"] = append(env["email"],
 		"EMAIL_UNSUBSCRIBE_BASE_URL=http://127.0.0.1:"+strconv.Itoa(ports["email-http"]),
 		"EMAIL_UNSUBSCRIBE_KEY_FILE="+unsubscribeKey,
@@ -210,6 +231,27 @@ func (s *Stack) startInbox(ports map[string]int, ca *devca.CA, logger *slog.Logg
 	return nil
 }
 
+// startTwilio starts the Twilio stand-in on the "twilio" port. It posts
+// "sent" and "delivered" receipts for every message, as Twilio does, and
+// shows every text in the inbox.
+func (s *Stack) startTwilio(ports map[string]int) error {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(ports["twilio"]))
+	if err != nil {
+		return fmt.Errorf("listen twilio stand-in: %w", err)
+	}
+	s.Twilio, err = twiliotest.Start(twiliotest.Options{
+		Listener: l, AutoReceipts: true,
+		OnMessage: func(m twiliotest.Message) {
+			from := m.From
+			if from == "" {
+				from = m.MessagingServiceSID
+			}
+			s.Inbox.AddSMS(from, m.To, m.Body)
+		},
+	})
+	return err
+}
+
 func (s *Stack) procByName(name string) *proc {
 	for _, p := range s.procs {
 		if p.name == name {
@@ -233,7 +275,7 @@ func (s *Stack) Exited() <-chan string {
 }
 
 // Stop stops the services (SIGTERM, then SIGKILL after 10s) in reverse
-// order, then the inbox, Redis and NATS.
+// order, then the inbox, the Twilio stand-in, Redis and NATS.
 func (s *Stack) Stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		s.procs[i].stop(10 * time.Second)
@@ -243,6 +285,9 @@ func (s *Stack) Stop() {
 	}
 	if s.smtpSrv != nil {
 		_ = s.smtpSrv.Close()
+	}
+	if s.Twilio != nil {
+		s.Twilio.Close()
 	}
 	if s.redis != nil {
 		s.redis.Stop()

@@ -175,12 +175,6 @@ type Store interface {
 	// UpdateRecord overwrites the status fields of an existing record and
 	// makes it live for ttl.
 	UpdateRecord(ctx context.Context, r Record, ttl time.Duration) error
-	// MapProviderID remembers, for ttl, that the provider's id names
-	// message id of tenant, for delivery receipts.
-	MapProviderID(ctx context.Context, providerID, tenant, id string, ttl time.Duration) error
-	// ByProviderID returns the tenant and id MapProviderID stored, or
-	// ErrNotFound.
-	ByProviderID(ctx context.Context, providerID string) (tenant, id string, err error)
 	// Lock takes a short lock on one message so that only one worker
 	// handles it; ok is false when another holds it. unlock releases it.
 	Lock(ctx context.Context, tenant, id string, ttl time.Duration) (unlock func(context.Context), ok bool, err error)
@@ -202,6 +196,28 @@ type Events interface {
 // durable. *audit.Writer implements it.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
+}
+
+// Outgoing is what the provider is asked to send. To and Body are PHI.
+type Outgoing struct {
+	// To is the recipient (E.164).
+	To string
+	// From is the sender: an E.164 number, or a Twilio messaging service
+	// SID ("MG…").
+	From string
+	// Body is the text.
+	Body string
+	// StatusCallback is the URL the provider posts delivery receipts to;
+	// empty for none. It names tenant and message id, no PHI.
+	StatusCallback string
+}
+
+// Provider hands one message to the SMS provider. Its errors are
+// *ProviderError (or the context's error when ctx ended first) and never
+// contain PHI.
+type Provider interface {
+	// Send returns the provider's message id once it accepted the message.
+	Send(ctx context.Context, o Outgoing) (providerID string, err error)
 }
 
 // Proto maps the status to its carenotify.delivery.v1 value.

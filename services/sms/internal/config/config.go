@@ -3,9 +3,16 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"regexp"
+	"strings"
 	"time"
+
+	pkgconfig "github.com/carenotify/carenotify/pkg/config"
+	"github.com/carenotify/carenotify/pkg/phone"
 )
 
 // Config is the sms service's configuration, read from SMS_* variables.
@@ -35,6 +42,40 @@ type Config struct {
 	// pkg/envelope) that protect the data keys sealing the outbox.
 	KeyringDir string `env:"SMS_KEYRING_DIR"`
 
+	// AuditPseudonymKeyFile is the key that turns patient ids into keyed
+	// hashes in the audit trail (see pkg/audit); phone numbers are hashed
+	// with a key derived from it (pkg/phone). Required.
+	AuditPseudonymKeyFile string `env:"SMS_AUDIT_PSEUDONYM_KEY_FILE"`
+	// AuditSigningKeyFile signs the audit trail's checkpoints; optional.
+	AuditSigningKeyFile string `env:"SMS_AUDIT_SIGNING_KEY_FILE"`
+
+	// TwilioBaseURL is the base of Twilio's REST API.
+	TwilioBaseURL string `env:"SMS_TWILIO_BASE_URL" envDefault:"https://api.twilio.com"`
+	// TwilioAccountSID is the account ("AC" and 32 hex digits).
+	TwilioAccountSID string `env:"SMS_TWILIO_ACCOUNT_SID"`
+	// TwilioAuthToken authenticates API calls and verifies webhook
+	// signatures. Prefer TwilioAuthTokenFile.
+	TwilioAuthToken pkgconfig.Secret `env:"SMS_TWILIO_AUTH_TOKEN"`
+	// TwilioAuthTokenFile holds the token read from the file that
+	// SMS_TWILIO_AUTH_TOKEN_FILE names (a mounted secret).
+	TwilioAuthTokenFile pkgconfig.Secret `env:"SMS_TWILIO_AUTH_TOKEN_FILE,file"`
+	// TwilioFrom is the default sender: an E.164 number or a messaging
+	// service SID ("MG…").
+	TwilioFrom string `env:"SMS_TWILIO_FROM"`
+	// TwilioSenders gives tenants their own sender:
+	// "tenant=+15550001111,other=MG…". Inbound messages to a sender are
+	// the listed tenant's.
+	TwilioSenders string `env:"SMS_TWILIO_SENDERS"`
+	// PublicURL is the base URL at which Twilio reaches this service's
+	// HTTP server (e.g. "https://sms.hospital.example"): status callbacks
+	// are <PublicURL>/twilio/status and signatures are checked against it.
+	// Without it no receipts are asked for and the webhooks answer 404.
+	PublicURL string `env:"SMS_PUBLIC_URL"`
+
+	// Workers is how many messages are handed to the provider at once.
+	Workers int `env:"SMS_WORKERS" envDefault:"4"`
+	// SendTimeout bounds one request to the provider.
+	SendTimeout time.Duration `env:"SMS_SEND_TIMEOUT" envDefault:"15s"`
 	// DefaultExpiry is how long a message is tried when Send sets no expiry.
 	DefaultExpiry time.Duration `env:"SMS_DEFAULT_EXPIRY" envDefault:"4h"`
 	// MaxSegments caps how many SMS segments one body may take.
@@ -70,5 +111,75 @@ func (c *Config) Validate() error {
 	if c.MaxSegments < 1 || c.MaxSegments > 10 {
 		errs = append(errs, errors.New("SMS_MAX_SEGMENTS must be 1 to 10"))
 	}
+	if c.AuditPseudonymKeyFile == "" {
+		errs = append(errs, errors.New("SMS_AUDIT_PSEUDONYM_KEY_FILE is required"))
+	}
+	if !accountSIDRE.MatchString(c.TwilioAccountSID) {
+		errs = append(errs, errors.New("SMS_TWILIO_ACCOUNT_SID must be AC followed by 32 hex digits"))
+	}
+	if c.AuthToken() == "" {
+		errs = append(errs, errors.New("SMS_TWILIO_AUTH_TOKEN or SMS_TWILIO_AUTH_TOKEN_FILE is required"))
+	}
+	if u, err := url.Parse(c.TwilioBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, errors.New("SMS_TWILIO_BASE_URL must be an http(s) URL"))
+	}
+	if c.TwilioFrom != "" && !validSender(c.TwilioFrom) {
+		errs = append(errs, errors.New("SMS_TWILIO_FROM must be an E.164 number or a messaging service SID (MG and 32 hex digits)"))
+	}
+	if _, err := c.Senders(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+			errs = append(errs, errors.New("SMS_PUBLIC_URL must be an http(s) URL without a query"))
+		}
+	}
+	if c.Workers < 1 {
+		errs = append(errs, errors.New("SMS_WORKERS must be at least 1"))
+	}
+	if c.SendTimeout <= 0 {
+		errs = append(errs, errors.New("SMS_SEND_TIMEOUT must be positive"))
+	}
 	return errors.Join(errs...)
+}
+
+var (
+	accountSIDRE = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	serviceSIDRE = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+	tenantRE     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+func validSender(s string) bool { return phone.ValidE164(s) || serviceSIDRE.MatchString(s) }
+
+// AuthToken returns the Twilio auth token from SMS_TWILIO_AUTH_TOKEN or
+// the file SMS_TWILIO_AUTH_TOKEN_FILE names, without a trailing newline.
+func (c *Config) AuthToken() string {
+	if c.TwilioAuthTokenFile != "" {
+		return strings.TrimRight(string(c.TwilioAuthTokenFile), "\r\n")
+	}
+	return string(c.TwilioAuthToken)
+}
+
+// Senders parses SMS_TWILIO_SENDERS into tenant → sender.
+func (c *Config) Senders() (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(c.TwilioSenders) == "" {
+		if c.TwilioFrom == "" {
+			return nil, errors.New("SMS_TWILIO_FROM or SMS_TWILIO_SENDERS is required")
+		}
+		return out, nil
+	}
+	for _, item := range strings.Split(c.TwilioSenders, ",") {
+		tenant, sender, ok := strings.Cut(strings.TrimSpace(item), "=")
+		switch {
+		case !ok || !tenantRE.MatchString(tenant):
+			return nil, fmt.Errorf("SMS_TWILIO_SENDERS: %q is not tenant=sender", item)
+		case !validSender(sender):
+			return nil, fmt.Errorf("SMS_TWILIO_SENDERS: the sender of tenant %s must be an E.164 number or a messaging service SID", tenant)
+		case out[tenant] != "":
+			return nil, fmt.Errorf("SMS_TWILIO_SENDERS: tenant %s is listed twice", tenant)
+		}
+		out[tenant] = sender
+	}
+	return out, nil
 }

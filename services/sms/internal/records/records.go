@@ -1,5 +1,5 @@
 // Package records is the sms service's app.Store on Redis: idempotency
-// keys, delivery records, provider-id mappings and per-message locks,
+// keys, delivery records and per-message locks,
 // none of them holding PHI (no number, no body).
 package records
 
@@ -28,10 +28,6 @@ const (
 	fCommitted    = "committed"
 	fProviderID   = "provider_id"
 	fSegments     = "segments"
-
-	// Fields of the provider-id mapping.
-	fTenant = "tenant"
-	fID     = "id"
 )
 
 // Store is app.Store on Redis.
@@ -53,10 +49,6 @@ func IdempotencyKey(tenant, keyHash string) string {
 func RecordKey(tenant, id string) string { return store.Key(tenant, "sms", "msg", id) }
 
 func lockKey(tenant, id string) string { return store.Key(tenant, "sms", "lock", id) }
-
-// ProviderKey is the Redis key mapping a provider message id (Twilio SID)
-// to tenant and message id. Not tenant-scoped: receipts name the SID only.
-func ProviderKey(sid string) string { return "cn:sms:sid:{" + sid + "}" }
 
 // ClaimIdempotencyKey implements app.Store.
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, tenant, keyHash, id string, ttl time.Duration) (string, bool, error) {
@@ -143,32 +135,6 @@ func (s *Store) UpdateRecord(ctx context.Context, r app.Record, ttl time.Duratio
 		return fmt.Errorf("update record: %w", err)
 	}
 	return nil
-}
-
-// MapProviderID implements app.Store.
-func (s *Store) MapProviderID(ctx context.Context, sid, tenant, id string, ttl time.Duration) error {
-	k := ProviderKey(sid)
-	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, k, fTenant, tenant, fID, id)
-		p.PExpire(ctx, k, ttl)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("map provider id: %w", err)
-	}
-	return nil
-}
-
-// ByProviderID implements app.Store.
-func (s *Store) ByProviderID(ctx context.Context, sid string) (string, string, error) {
-	h, err := s.c.HGetAll(ctx, ProviderKey(sid)).Result()
-	switch {
-	case err != nil:
-		return "", "", fmt.Errorf("read provider id: %w", err)
-	case h[fTenant] == "" || h[fID] == "":
-		return "", "", app.ErrNotFound
-	}
-	return h[fTenant], h[fID], nil
 }
 
 // Lock implements app.Store.

@@ -6,7 +6,11 @@ package service
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/bus"
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/grpcx"
@@ -20,6 +24,7 @@ import (
 	"github.com/carenotify/carenotify/services/sms/internal/queue"
 	"github.com/carenotify/carenotify/services/sms/internal/records"
 	"github.com/carenotify/carenotify/services/sms/internal/server"
+	"github.com/carenotify/carenotify/services/sms/internal/twilio"
 )
 
 // Run runs the service until ctx is cancelled.
@@ -57,6 +62,52 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		MaxSegments:   cfg.MaxSegments,
 	})
 
+	senders, err := cfg.Senders()
+	if err != nil {
+		return err
+	}
+	aw, err := audit.NewServiceWriter(ctx, js, "sms", cfg.AuditPseudonymKeyFile, cfg.AuditSigningKeyFile, cfg.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := aw.Close(context.WithoutCancel(ctx)); err != nil {
+			logger.Warn("close audit writer", "err", err)
+		}
+	}()
+	provider := twilio.New(twilio.Options{
+		BaseURL: cfg.TwilioBaseURL, AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.AuthToken(), Timeout: cfg.SendTimeout,
+	})
+	// One attempt takes at most SendTimeout; the margin covers the record
+	// and event writes around it.
+	ackWait := cfg.SendTimeout + 30*time.Second
+	worker := app.NewWorker(app.WorkerOptions{
+		Store: st, Events: events, Provider: provider, Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
+		Sender: func(tenant string) string {
+			if s, ok := senders[tenant]; ok {
+				return s
+			}
+			return cfg.TwilioFrom
+		},
+		StatusCallback: func(tenant, id string) string {
+			if cfg.PublicURL == "" {
+				return ""
+			}
+			return server.StatusCallback(cfg.PublicURL, tenant, id)
+		},
+	})
+	mux := http.NewServeMux()
+	tel.Register(mux)
+	if cfg.PublicURL != "" {
+		receipts := app.NewReceipts(app.ReceiptsOptions{
+			Store: st, Events: events, Auditor: aw, Metrics: m, Logger: logger, LockTTL: 30 * time.Second, LockWait: 5 * time.Second,
+		})
+		server.NewWebhooks(server.WebhooksOptions{
+			PublicURL: cfg.PublicURL, AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.AuthToken(),
+			Receipts: receipts, Metrics: m, Logger: logger,
+		}).Register(mux)
+	}
+
 	gs, _ := grpcx.NewServer(logger, tel.Registry)
 	smsv1.RegisterSmsServiceServer(gs, server.New(svc, logger))
 
@@ -69,8 +120,17 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
-	g.HTTP("http", httpL, tel.Handler())
+	g.HTTP("http", httpL, mux)
 	g.GRPC("grpc", grpcL, gs)
-	logger.Info("sms started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String())
+	handler := queue.Handler(queue.HandlerOptions{
+		Worker: worker, Sealer: sealer, DeadLetters: queue.NewDeadLetters(js, sealer), Logger: logger,
+	})
+	for i := range cfg.Workers {
+		g.Go("worker-"+strconv.Itoa(i), func(ctx context.Context) error {
+			return bus.Consume(ctx, js, bus.OutboxStream(queue.Channel), queue.ConsumerConfig(ackWait), logger, handler, bus.WithPrefetch(1))
+		})
+	}
+	logger.Info("sms started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String(),
+		"provider", "twilio", "workers", cfg.Workers, "receipts", cfg.PublicURL != "")
 	return g.Run(ctx)
 }
