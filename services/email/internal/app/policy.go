@@ -61,8 +61,11 @@ type Policy struct {
 	// or verified.
 	NoPHITLS string `json:"no_phi_tls"`
 	// EncryptedTLS is the TLS level for PHI whose body is encrypted for the
-	// recipient: opportunistic (the body is safe without TLS; the outer
-	// Subject is EncryptedSubject) or verified.
+	// recipient: verified (the default: encryption is added on top of the
+	// transport PHI always needs, so envelope and headers stay protected
+	// too) or opportunistic (the body and real Subject are safe without
+	// TLS; the outer Subject is EncryptedSubject, the addresses and Date
+	// remain visible on an unverified hop).
 	EncryptedTLS string `json:"encrypted_tls"`
 	// Unverified says what happens to a message whose required TLS level
 	// the next hop cannot offer (no STARTTLS, a certificate that does not
@@ -78,12 +81,12 @@ type Policy struct {
 }
 
 // DefaultPolicy is the policy of a tenant the policy file does not name:
-// PHI over verified TLS only, encrypted when the recipient has a key,
-// held when neither is possible; no-phi over opportunistic TLS;
+// PHI over verified TLS only, also encrypted when the recipient has a
+// key, held when verified TLS is impossible; no-phi over opportunistic TLS;
 // List-Unsubscribe on marketing only.
 func DefaultPolicy() Policy {
 	return Policy{
-		Encryption: EncryptIfKey, NoPHITLS: TLSNameOpportunistic, EncryptedTLS: TLSNameOpportunistic,
+		Encryption: EncryptIfKey, NoPHITLS: TLSNameOpportunistic, EncryptedTLS: TLSNameVerified,
 		Unverified: UnverifiedHold, EncryptedSubject: DefaultEncryptedSubject,
 		Unsubscribe: []string{PurposeMarketing.String()},
 	}

@@ -74,6 +74,11 @@ const (
 	// ReasonNoRecipientKey: the tenant's policy requires S/MIME or OpenPGP
 	// encryption of PHI and no key is on record for the recipient.
 	ReasonNoRecipientKey = "no_recipient_key"
+	// ReasonEncryption: the message could not be encrypted for the
+	// recipient's key on record (a record that no longer parses, an
+	// algorithm the key does not allow). It is failed, never sent in clear
+	// instead: replace or delete the key (admin API).
+	ReasonEncryption = "encryption"
 	// ReasonSuppressed: the recipient is on the tenant's suppression list
 	// (an earlier hard bounce or complaint).
 	ReasonSuppressed = "suppressed"

@@ -144,7 +144,12 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 		de = &DeliveryError{Reason: ReasonConnect, Detail: "unclassified mailer error"}
 	}
 	if de.Permanent {
-		return w.finish(ctx, log, m, rec, StatusBounced, de.Reason, Transport{}, permanent(de))
+		st := StatusBounced
+		if de.Reason == ReasonEncryption {
+			// Nothing was sent: the next hop did not refuse it.
+			st = StatusFailed
+		}
+		return w.finish(ctx, log, m, rec, st, de.Reason, Transport{}, permanent(de))
 	}
 	if pol.holds(out, de.Reason) {
 		log.Warn("next hop cannot offer the TLS the message needs; holding it", "reason", de.Reason,

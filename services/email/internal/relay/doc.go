@@ -31,7 +31,12 @@
 // one-click List-Unsubscribe headers (RFC 8058) when a URL is configured, and
 // leave with a VERP envelope sender when one is configured.
 //
-// Later issues put MX delivery (with MTA-STS/DANE) and S/MIME or OpenPGP
-// beside this package, as other app.Mailer implementations or steps in
-// compose.
+// A message whose app.Outgoing carries the recipient's key is encrypted
+// after composing and before DKIM signing (encrypt.go): S/MIME
+// enveloped-data (RFC 8551, smallstep/pkcs7) or PGP/MIME (RFC 3156,
+// ProtonMail go-crypto), the composed MIME body and protected headers
+// inside, the routing headers and a PHI-free Subject outside.
+//
+// Later issues put MX delivery (with MTA-STS/DANE) beside this package, as
+// another app.Mailer implementation.
 package relay

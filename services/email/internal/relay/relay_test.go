@@ -215,3 +215,6 @@ func TestDeliverCancelled(t *testing.T) {
 		t.Errorf("Deliver() = %v, want context.Canceled", err)
 	}
 }
+
+// timeNowPlus is a second ahead: OpenPGP creation times are whole seconds.
+func timeNowPlus() time.Time { return time.Now().Add(time.Second) }

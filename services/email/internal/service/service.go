@@ -146,7 +146,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}()
 	worker := app.NewWorker(app.WorkerOptions{
 		Store: st, Events: events, Mailer: mailer, Policies: policies, Holder: queue.NewHeld(js, sealer),
-		Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
+		Keys: recipientKeys, Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
 	})
 
 	feedback := app.NewFeedback(app.FeedbackOptions{
