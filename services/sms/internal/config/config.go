@@ -72,6 +72,15 @@ type Config struct {
 	// Without it no receipts are asked for and the webhooks answer 404.
 	PublicURL string `env:"SMS_PUBLIC_URL"`
 
+	// KeywordReplies turns the TwiML replies to STOP, START and HELP on;
+	// turn it off when Twilio's Advanced Opt-Out answers them itself.
+	KeywordReplies bool `env:"SMS_KEYWORD_REPLIES" envDefault:"true"`
+	// ReplyStop, ReplyStart and ReplyHelp are those replies. They go to
+	// whoever texted the number: no PHI.
+	ReplyStop  string `env:"SMS_REPLY_STOP" envDefault:"You are unsubscribed and will receive no more text messages from us. Reply START to resubscribe."`
+	ReplyStart string `env:"SMS_REPLY_START" envDefault:"You are resubscribed to text messages from us. Reply STOP to unsubscribe, HELP for help."`
+	ReplyHelp  string `env:"SMS_REPLY_HELP" envDefault:"Appointment and care messages from your clinic. Reply STOP to unsubscribe, START to resubscribe. For help, call your clinic."`
+
 	// Workers is how many messages are handed to the provider at once.
 	Workers int `env:"SMS_WORKERS" envDefault:"4"`
 	// SendTimeout bounds one request to the provider.
@@ -158,6 +167,23 @@ func (c *Config) AuthToken() string {
 		return strings.TrimRight(string(c.TwilioAuthTokenFile), "\r\n")
 	}
 	return string(c.TwilioAuthToken)
+}
+
+// InboundTenant returns the tenant an inbound text to our number or
+// messaging service to belongs to: the one tenant whose
+// SMS_TWILIO_SENDERS entry it is. A sender shared by several tenants, or
+// only SMS_TWILIO_FROM, names none.
+func InboundTenant(senders map[string]string) func(to string) (string, bool) {
+	byNumber := map[string][]string{}
+	for tenant, sender := range senders {
+		byNumber[sender] = append(byNumber[sender], tenant)
+	}
+	return func(to string) (string, bool) {
+		if ts := byNumber[to]; len(ts) == 1 {
+			return ts[0], true
+		}
+		return "", false
+	}
 }
 
 // Senders parses SMS_TWILIO_SENDERS into tenant → sender.

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/xml"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -33,11 +35,12 @@ type WebhooksOptions struct {
 	// AccountSID and AuthToken are the Twilio account's.
 	AccountSID, AuthToken string
 	Receipts              *app.Receipts
+	Keywords              *app.Keywords
 	Metrics               *metrics.Metrics
 	Logger                *slog.Logger
 }
 
-// Webhooks serves Twilio's status callbacks (and inbound messages).
+// Webhooks serves Twilio's status callbacks and inbound messages.
 type Webhooks struct {
 	o    WebhooksOptions
 	base string
@@ -57,6 +60,38 @@ func StatusCallback(publicURL, tenant, id string) string {
 // Register adds the webhook routes to mux.
 func (h *Webhooks) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+StatusPath, h.status)
+	mux.HandleFunc("POST "+InboundPath, h.inbound)
+}
+
+// inbound handles a text a patient sent to one of our numbers: POST
+// /twilio/inbound with MessageSid, From, To and Body. It answers TwiML:
+// a <Message> replying to a keyword, or an empty <Response/>.
+func (h *Webhooks) inbound(w http.ResponseWriter, r *http.Request) {
+	form, ok := h.verify(w, r, "inbound")
+	if !ok {
+		return
+	}
+	kw, reply, err := h.o.Keywords.Handle(r.Context(), app.Inbound{
+		ProviderID: form.Get("MessageSid"), From: form.Get("From"), To: form.Get("To"), Body: form.Get("Body"),
+	})
+	if err != nil {
+		h.o.Metrics.Callback("inbound", "unavailable")
+		h.o.Logger.Warn("inbound text not recorded; asking for a retry", "providerId", form.Get("MessageSid"), "err", err)
+		http.Error(w, "try again", http.StatusServiceUnavailable)
+		return
+	}
+	h.o.Metrics.Callback("inbound", string(kw))
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	var b strings.Builder
+	b.WriteString(xml.Header)
+	if reply == "" {
+		b.WriteString("<Response/>")
+	} else {
+		b.WriteString("<Response><Message>")
+		_ = xml.EscapeText(&b, []byte(reply))
+		b.WriteString("</Message></Response>")
+	}
+	_, _ = io.WriteString(w, b.String())
 }
 
 // verify parses the form of r and checks its X-Twilio-Signature against

@@ -15,6 +15,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/lifecycle"
+	"github.com/carenotify/carenotify/pkg/phone"
 	"github.com/carenotify/carenotify/pkg/store"
 	"github.com/carenotify/carenotify/pkg/telemetry"
 	smsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/sms/v1"
@@ -102,9 +103,21 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		receipts := app.NewReceipts(app.ReceiptsOptions{
 			Store: st, Events: events, Auditor: aw, Metrics: m, Logger: logger, LockTTL: 30 * time.Second, LockWait: 5 * time.Second,
 		})
+		pseudonymKey, err := audit.LoadPseudonymKey(cfg.AuditPseudonymKeyFile)
+		if err != nil {
+			return err
+		}
+		replies := app.Replies{}
+		if cfg.KeywordReplies {
+			replies = app.Replies{Stop: cfg.ReplyStop, Start: cfg.ReplyStart, Help: cfg.ReplyHelp}
+		}
+		keywords := app.NewKeywords(app.KeywordsOptions{
+			Events: events, Auditor: aw, Hasher: phone.NewHasher(pseudonymKey), Logger: logger,
+			Tenant: config.InboundTenant(senders), Replies: replies,
+		})
 		server.NewWebhooks(server.WebhooksOptions{
 			PublicURL: cfg.PublicURL, AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.AuthToken(),
-			Receipts: receipts, Metrics: m, Logger: logger,
+			Receipts: receipts, Keywords: keywords, Metrics: m, Logger: logger,
 		}).Register(mux)
 	}
 
