@@ -54,6 +54,9 @@ type DeliveryError struct {
 	EnhancedCode string
 	// Detail is a PHI-free description for operators (network or TLS error).
 	Detail string
+	// NextHop is the host name of the hop that failed, when one was
+	// reached. Not PHI.
+	NextHop string
 }
 
 // Error describes the failure by reason, reply codes and Detail only.

@@ -206,6 +206,10 @@ type Transport struct {
 	// RequireTLS is true when the next hop accepted the message with the
 	// REQUIRETLS option (RFC 8689).
 	RequireTLS bool
+	// Held is true when the message did not travel (StatusHeld): NextHop
+	// is then the hop that could not offer the TLS it needs, if one was
+	// tried.
+	Held bool
 }
 
 // Record is the delivery record of one message. It holds no PHI.
@@ -228,7 +232,7 @@ type Record struct {
 	IdempotencyKeyHash string
 	// Committed is true once the message is known to be in the outbox.
 	Committed bool
-	// Transport is set once the message was sent.
+	// Transport is set once the message was sent or held.
 	Transport Transport
 }
 
@@ -250,7 +254,7 @@ type Event struct {
 	Attempts int
 	// Reason is the machine code for deferred, bounced and failed.
 	Reason string
-	// Transport is set for sent.
+	// Transport is set for sent, and for held (Held, NextHop).
 	Transport Transport
 }
 
@@ -348,6 +352,6 @@ func (t Transport) Proto() *deliveryv1.Transport {
 	}
 	return &deliveryv1.Transport{
 		TlsVersion: t.TLSVersion, TlsVerified: t.TLSVerified, NextHop: t.NextHop,
-		Smime: t.SMIME, Pgp: t.PGP, Portal: t.Portal,
+		Smime: t.SMIME, Pgp: t.PGP, Portal: t.Portal, RequireTls: t.RequireTLS, Held: t.Held,
 	}
 }

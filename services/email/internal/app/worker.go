@@ -122,7 +122,7 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 	}
 	out, hold := pol.plan(m, key)
 	if hold != "" {
-		return w.hold(ctx, log, m, rec, hold)
+		return w.hold(ctx, log, m, rec, hold, Transport{Held: true})
 	}
 
 	start := time.Now()
@@ -154,7 +154,7 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 	if pol.holds(out, de.Reason) {
 		log.Warn("next hop cannot offer the TLS the message needs; holding it", "reason", de.Reason,
 			"tls", out.TLS.String(), "detail", de.Detail)
-		return w.hold(ctx, log, m, rec, de.Reason)
+		return w.hold(ctx, log, m, rec, de.Reason, Transport{Held: true, NextHop: de.NextHop})
 	}
 	if next := now.Add(w.o.Backoff(d.NumDelivered)); !next.Before(m.ExpiresAt) {
 		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(de))
@@ -163,16 +163,16 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 }
 
 // hold keeps m sealed in the held stream, then records it as held with
-// reason. Nothing of m was sent. Until the held copy is stored the outbox
-// message is retried.
-func (w *Worker) hold(ctx context.Context, log *slog.Logger, m Message, rec Record, reason string) error {
+// reason and tr (Held, and the hop that could not carry it). Nothing of m
+// was sent. Until the held copy is stored the outbox message is retried.
+func (w *Worker) hold(ctx context.Context, log *slog.Logger, m Message, rec Record, reason string, tr Transport) error {
 	if w.o.Holder == nil {
 		return errors.New("message must be held and no holder is configured")
 	}
 	if err := w.o.Holder.Hold(ctx, m, reason); err != nil {
 		return fmt.Errorf("hold message: %w", err)
 	}
-	return w.finish(ctx, log, m, rec, StatusHeld, reason, Transport{}, permanent(errors.New("held: "+reason)))
+	return w.finish(ctx, log, m, rec, StatusHeld, reason, tr, permanent(errors.New("held: "+reason)))
 }
 
 // Refuse handles an outbox message that must never be delivered because it

@@ -29,6 +29,7 @@ const (
 	fPGP         = "pgp"
 	fPortal      = "portal"
 	fRequireTLS  = "require_tls"
+	fHeld        = "held"
 
 	// Fields of the sent index (SentKey).
 	fTenant  = "tenant"
@@ -141,6 +142,7 @@ func (s *Store) Record(ctx context.Context, tenant, id string) (app.Record, erro
 		Transport: app.Transport{
 			TLSVersion: h[fTLSVersion], TLSVerified: h[fTLSVerified] == "1", NextHop: h[fNextHop],
 			SMIME: h[fSMIME] == "1", PGP: h[fPGP] == "1", Portal: h[fPortal] == "1", RequireTLS: h[fRequireTLS] == "1",
+			Held: h[fHeld] == "1",
 		},
 	}
 	r.Attempts, _ = strconv.Atoi(h[fAttempts])
@@ -240,6 +242,7 @@ func fields(r app.Record) map[string]any {
 		fPGP:         boolField(r.Transport.PGP),
 		fPortal:      boolField(r.Transport.Portal),
 		fRequireTLS:  boolField(r.Transport.RequireTLS),
+		fHeld:        boolField(r.Transport.Held),
 	}
 }
 

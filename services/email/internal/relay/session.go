@@ -173,6 +173,10 @@ func (r *Relay) dial(ctx context.Context, h hop, level app.TLSLevel) (*session, 
 		if ctx.Err() != nil {
 			return nil, ctxErr(ctx)
 		}
+		var de *app.DeliveryError
+		if errors.As(err, &de) {
+			de.NextHop = h.host
+		}
 		return nil, err
 	}
 	sc, err := mailsmtp.NewClient(conn, h.host)

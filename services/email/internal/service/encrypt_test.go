@@ -216,8 +216,8 @@ func TestEncryptedPHIOverUnverifiedRelay(t *testing.T) {
 	req.To = jane
 	resp := h.send(t, req)
 	got := h.waitStatus(t, "acme", resp.GetMessageId(), deliveryv1.Status_STATUS_HELD)
-	if got.GetReason() != "tls_unverified" {
-		t.Errorf("GetStatus() = %v, want held for tls_unverified", got)
+	if got.GetReason() != "tls_unverified" || !got.GetTransport().GetHeld() || got.GetTransport().GetSmime() {
+		t.Errorf("GetStatus() = %v, want held for tls_unverified, not sent encrypted", got)
 	}
 	if mail, _, _ := h.relay.Commands(); mail != 0 {
 		t.Errorf("relay saw %d MAIL FROM, want none", mail)
@@ -243,4 +243,19 @@ func cmpDiff(want, got *deliveryv1.Transport) string {
 		return ""
 	}
 	return "want " + want.String() + "\n got " + got.String()
+}
+
+// TestRecordSaysRequireTLS: a PHI message in clear to a relay that offers
+// REQUIRETLS is sent with it, and the record and event say so.
+func TestRecordSaysRequireTLS(t *testing.T) {
+	h := start(t, smtptest.Options{CA: smtptest.NewCA(t), RequireTLS: true})
+	resp := h.send(t, validRequest("acme", "rt"))
+	got := h.waitStatus(t, "acme", resp.GetMessageId(), deliveryv1.Status_STATUS_SENT)
+	want := &deliveryv1.Transport{TlsVersion: "TLS1.3", TlsVerified: true, NextHop: "localhost", RequireTls: true}
+	if diff := cmpDiff(want, got.GetTransport()); diff != "" {
+		t.Errorf("transport (-want +got):\n%s", diff)
+	}
+	if ev := h.waitEvent(t, "acme", "sent"); !ev.GetTransport().GetRequireTls() {
+		t.Errorf("sent event transport = %v, want require_tls", ev.GetTransport())
+	}
 }

@@ -448,10 +448,13 @@ func TestRelayWithoutVerifiedTLS(t *testing.T) {
 			if got.GetReason() != tt.wantReason || got.GetAttempts() != 1 {
 				t.Errorf("GetStatus() = %v, want held for %s", got, tt.wantReason)
 			}
+			if tr := got.GetTransport(); !tr.GetHeld() || tr.GetNextHop() != "localhost" || tr.GetTlsVerified() || tr.GetSmime() || tr.GetPgp() {
+				t.Errorf("held transport = %v, want held at localhost, nothing verified or encrypted", tr)
+			}
 			if mail, rcpt, data := h.relay.Commands(); mail+rcpt+data != 0 {
 				t.Errorf("relay saw MAIL %d, RCPT %d, DATA %d; want nothing of a PHI message", mail, rcpt, data)
 			}
-			if ev := h.waitEvent(t, "acme", "held"); ev.GetReason() != tt.wantReason || ev.GetMessageId() != resp.GetMessageId() {
+			if ev := h.waitEvent(t, "acme", "held"); ev.GetReason() != tt.wantReason || ev.GetMessageId() != resp.GetMessageId() || !ev.GetTransport().GetHeld() {
 				t.Errorf("held event = %v", ev)
 			}
 			stream, err := h.js.Stream(t.Context(), "EMAIL_HELD")

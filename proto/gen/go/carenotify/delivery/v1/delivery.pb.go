@@ -195,7 +195,8 @@ type DeliveryEvent struct {
 	// Machine-readable reason for deferred/bounced/failed/held, e.g.
 	// "smtp_5xx", "tls_required", "expired". Never contains PHI.
 	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
-	// How the message travelled, when it was sent.
+	// How the message travelled, when it was sent; for held messages, the hop
+	// that could not carry it (held = true).
 	Transport *Transport `protobuf:"bytes,9,opt,name=transport,proto3" json:"transport,omitempty"`
 	// The provider's id of the message (a Twilio Message SID "SM…"), for
 	// SMS; for a keyword (opted_out / opted_in from an inbound SMS) the SID
@@ -332,7 +333,14 @@ type Transport struct {
 	// Body encrypted with OpenPGP.
 	Pgp bool `protobuf:"varint,5,opt,name=pgp,proto3" json:"pgp,omitempty"`
 	// Delivered through the secure-message portal (only a PHI-free notice was emailed).
-	Portal        bool `protobuf:"varint,6,opt,name=portal,proto3" json:"portal,omitempty"`
+	Portal bool `protobuf:"varint,6,opt,name=portal,proto3" json:"portal,omitempty"`
+	// The next hop accepted the message with REQUIRETLS (RFC 8689): later
+	// hops must keep TLS too.
+	RequireTls bool `protobuf:"varint,7,opt,name=require_tls,json=requireTls,proto3" json:"require_tls,omitempty"`
+	// The message did not travel: it was held because the next hop could not
+	// offer the transport security the tenant's policy requires (status
+	// HELD; next_hop says which hop, when one was tried).
+	Held          bool `protobuf:"varint,8,opt,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +417,20 @@ func (x *Transport) GetPortal() bool {
 	return false
 }
 
+func (x *Transport) GetRequireTls() bool {
+	if x != nil {
+		return x.RequireTls
+	}
+	return false
+}
+
+func (x *Transport) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
 var File_carenotify_delivery_v1_delivery_proto protoreflect.FileDescriptor
 
 const file_carenotify_delivery_v1_delivery_proto_rawDesc = "" +
@@ -428,7 +450,7 @@ const file_carenotify_delivery_v1_delivery_proto_rawDesc = "" +
 	"\ttransport\x18\t \x01(\v2!.carenotify.delivery.v1.TransportR\ttransport\x12.\n" +
 	"\x13provider_message_id\x18\n" +
 	" \x01(\tR\x11providerMessageId\x12%\n" +
-	"\x0erecipient_hash\x18\v \x01(\tR\rrecipientHash\"\xaa\x01\n" +
+	"\x0erecipient_hash\x18\v \x01(\tR\rrecipientHash\"\xdf\x01\n" +
 	"\tTransport\x12\x1f\n" +
 	"\vtls_version\x18\x01 \x01(\tR\n" +
 	"tlsVersion\x12!\n" +
@@ -436,7 +458,10 @@ const file_carenotify_delivery_v1_delivery_proto_rawDesc = "" +
 	"\bnext_hop\x18\x03 \x01(\tR\anextHop\x12\x14\n" +
 	"\x05smime\x18\x04 \x01(\bR\x05smime\x12\x10\n" +
 	"\x03pgp\x18\x05 \x01(\bR\x03pgp\x12\x16\n" +
-	"\x06portal\x18\x06 \x01(\bR\x06portal*\xfd\x01\n" +
+	"\x06portal\x18\x06 \x01(\bR\x06portal\x12\x1f\n" +
+	"\vrequire_tls\x18\a \x01(\bR\n" +
+	"requireTls\x12\x12\n" +
+	"\x04held\x18\b \x01(\bR\x04held*\xfd\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATUS_QUEUED\x10\x01\x12\x0f\n" +
