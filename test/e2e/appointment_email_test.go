@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/carenotify/carenotify/deploy/devstack/demo"
+	"github.com/carenotify/carenotify/deploy/devstack/inbox"
 	"github.com/carenotify/carenotify/deploy/devstack/stack"
 	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/corpus"
@@ -161,6 +162,27 @@ func TestAppointmentBookedBecomesOneEmail(t *testing.T) {
 	}
 	if !strings.Contains(got.Text, first.given) {
 		t.Error("email text does not greet the patient by given name")
+	}
+	// The dev inbox shows how it travelled: DKIM it checked itself, and
+	// the sender's own account (certificate verified, not encrypted: the
+	// patient has no key on record) from the DELIVERY event.
+	travel := func() (inbox.Message, bool) {
+		for _, m := range s.Inbox.Messages() {
+			if len(m.To) == 1 && m.To[0] == first.email && m.Delivery != nil {
+				return m, true
+			}
+		}
+		return inbox.Message{}, false
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	m, ok := travel()
+	for ; !ok && time.Now().Before(deadline); m, ok = travel() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !ok {
+		t.Errorf("the inbox never got the sender's delivery report")
+	} else if m.DKIM != inbox.DKIMPass || !m.Delivery.TLSVerified || m.Delivery.TLSVersion == "" || m.Encryption != "" || m.Delivery.SMIME || m.Delivery.PGP {
+		t.Errorf("inbox travel facts: dkim %q (%s), encryption %q, delivery %+v; want pass, verified TLS, not encrypted", m.DKIM, m.DKIMDomain, m.Encryption, *m.Delivery)
 	}
 
 	// A second, different booking is a barrier: once it has arrived, a

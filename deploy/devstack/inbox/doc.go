@@ -19,6 +19,13 @@
 //	DELETE /api/messages      removes every message
 //	GET    /healthz           200 "ok"
 //
+// For each email it shows how it travelled: the TLS version it saw, the
+// DKIM result of checking the first signature (RFC 6376, go-msgauth) with
+// the keys given to [Inbox.SetDKIMKeys], whether the body arrived S/MIME
+// (RFC 8551) or PGP/MIME (RFC 3156) encrypted, and the sender's own report
+// ([Inbox.RecordDelivery]: whether it verified the inbox's certificate),
+// which the devstack takes from the email service's DELIVERY events.
+//
 // The page and the API show message contents, addresses and subjects by
 // design: the devstack carries synthetic data only. The package never logs
 // them; logs carry message ids and sizes only.

@@ -130,7 +130,8 @@ func TestAPIJSONShape(t *testing.T) {
 	})
 	want := `{"messages":[{"id":"m1","kind":"email","receivedAt":"2026-03-02T09:00:00Z",` +
 		`"from":"noreply@clinic.example.org","to":["a@example.com"],"subject":"s","text":"t","html":"h",` +
-		`"headers":{"Message-Id":["\u003cm1@x\u003e"]},"tls":true,"tlsVersion":"TLS 1.3","size":42}]}`
+		`"headers":{"Message-Id":["\u003cm1@x\u003e"]},"tls":true,"tlsVersion":"TLS 1.3",` +
+		`"encryption":"","dkim":"","dkimDomain":"","delivery":null,"size":42}]}`
 	if diff := cmp.Diff(want, readBody(t, get(t, in.Handler(), "GET", "/api/messages"))); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}

@@ -53,6 +53,17 @@ type Message struct {
 	TLS bool `json:"tls"`
 	// TLSVersion is the TLS version used, such as "TLS 1.3", or empty.
 	TLSVersion string `json:"tlsVersion"`
+	// Encryption says how the body is encrypted, as received:
+	// EncryptionSMIME, EncryptionPGP, or "" (not encrypted).
+	Encryption string `json:"encryption"`
+	// DKIM is the result of checking the message's first DKIM signature
+	// (DKIMPass, DKIMFail, DKIMNone, DKIMTempError, DKIMPermError) against
+	// the keys given to SetDKIMKeys; DKIMDomain is its d= domain.
+	DKIM       string `json:"dkim"`
+	DKIMDomain string `json:"dkimDomain"`
+	// Delivery is the sender's own account of how it sent the message
+	// (RecordDelivery), nil until it arrives.
+	Delivery *Delivery `json:"delivery"`
 	// Size is the size of the message as received, in bytes.
 	Size int `json:"size"`
 	// Raw is the message as received, after the SMTP DATA dot-unstuffing.
@@ -69,10 +80,12 @@ type entry struct {
 type Inbox struct {
 	limit int
 
-	mu      sync.Mutex
-	entries []entry // oldest first
-	seq     uint64  // seq of the last message added
-	changed chan struct{}
+	mu       sync.Mutex
+	entries  []entry // oldest first
+	seq      uint64  // seq of the last message added
+	changed  chan struct{}
+	dkimKeys map[string]string   // DKIM TXT records by name
+	pending  map[string]Delivery // delivery reports before their message, by carenotify id
 }
 
 // New returns an empty Inbox that keeps the last 1000 messages.
@@ -144,6 +157,12 @@ func (in *Inbox) Wait(ctx context.Context, match func(Message) bool) (Message, e
 func (in *Inbox) add(m Message) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if id := carenotifyID(m); id != "" && m.Kind == KindEmail {
+		if d, ok := in.pending[id]; ok {
+			m.Delivery = &d
+			delete(in.pending, id)
+		}
+	}
 	in.seq++
 	in.entries = append(in.entries, entry{seq: in.seq, msg: m})
 	if extra := len(in.entries) - in.limit; extra > 0 {
@@ -151,8 +170,20 @@ func (in *Inbox) add(m Message) {
 		clear(in.entries[n:]) // let the dropped messages be collected
 		in.entries = in.entries[:n]
 	}
+	in.notify()
+}
+
+// notify wakes every Wait; in.mu is held.
+func (in *Inbox) notify() {
 	close(in.changed)
 	in.changed = make(chan struct{})
+}
+
+// keys returns the DKIM keys.
+func (in *Inbox) keys() map[string]string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.dkimKeys
 }
 
 // AddSMS stores a text message from sender to recipient (E.164 numbers

@@ -124,13 +124,15 @@ func (s *session) Data(r io.Reader) error {
 		m.TLS = true
 		m.TLSVersion = tls.VersionName(state.Version)
 	}
+	m.Encryption = encryptionOf(m.Headers)
+	m.DKIM, m.DKIMDomain = checkDKIM(raw, s.inbox.keys())
 	s.to = nil // m owns the slice now
 	s.inbox.add(m)
 
 	// parseErr is not logged: go-message quotes malformed header lines in
 	// its errors. The message, raw form included, is on the page.
 	s.logger.Info("message received", "id", m.ID, "bytes", m.Size, "recipients", len(m.To),
-		"tls", m.TLSVersion, "decoded", parseErr == nil)
+		"tls", m.TLSVersion, "decoded", parseErr == nil, "dkim", m.DKIM, "encryption", m.Encryption)
 	return nil
 }
 

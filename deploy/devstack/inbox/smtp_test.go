@@ -116,6 +116,7 @@ func wantReceived(tlsVersion string) Message {
 		HTML:       testHTML,
 		TLS:        tlsVersion != "",
 		TLSVersion: tlsVersion,
+		DKIM:       DKIMNone,
 	}
 }
 

@@ -90,6 +90,8 @@ type Stack struct {
 	smtpSrv *smtp.Server
 	webSrv  *http.Server
 	procs   []*proc
+	// deliveries stops following DELIVERY events for the inbox.
+	deliveries func()
 }
 
 // ports are the development defaults; FreePorts replaces them.
@@ -187,9 +189,17 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	)
 	s.SMSSender = DemoSMSSender
 	s.SMSWebhookURL = "http://127.0.0.1:" + strconv.Itoa(ports["sms-http"]) + "/twilio/inbound"
+	dkimKey := filepath.Join(o.VarDir, "keys", "email-dkim.pem")
+	dkimRecord, err := ensureDKIMKey(dkimKey)
+	if err != nil {
+		return nil, err
+	}
+	s.Inbox.SetDKIMKeys(map[string]string{dkimSelector + "._domainkey." + dkimDomain: dkimRecord})
 	env["email"] = append(env["email"],
 		"EMAIL_UNSUBSCRIBE_BASE_URL=http://127.0.0.1:"+strconv.Itoa(ports["email-http"]),
 		"EMAIL_UNSUBSCRIBE_KEY_FILE="+unsubscribeKey,
+		"EMAIL_DKIM_KEY_FILE="+dkimKey,
+		"EMAIL_DKIM_SELECTOR="+dkimSelector,
 	)
 	for _, name := range Services {
 		s.Addrs[name] = "127.0.0.1:" + strconv.Itoa(ports[name+"-http"])
@@ -206,6 +216,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		if err := waitReady(ctx, "http://"+s.Addrs[name]+"/readyz", s.procByName(name)); err != nil {
 			return nil, fmt.Errorf("%s not ready: %w (see %s)", name, err, filepath.Join(s.LogDir, name+".log"))
 		}
+	}
+	// The email service has declared DELIVERY by now.
+	if err := s.followDeliveries(); err != nil {
+		return nil, err
 	}
 	o.Logger.Info("carenotify is running", "ingest", s.IngestURL, "inbox", s.InboxURL)
 	return s, nil
@@ -279,6 +293,9 @@ func (s *Stack) Exited() <-chan string {
 func (s *Stack) Stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		s.procs[i].stop(10 * time.Second)
+	}
+	if s.deliveries != nil {
+		s.deliveries()
 	}
 	if s.webSrv != nil {
 		_ = s.webSrv.Close()
