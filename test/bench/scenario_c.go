@@ -371,7 +371,8 @@ func runChannel(ctx context.Context, cfg Config, sink *channelSink, sc *Scenario
 		return err
 	}
 	defer s.Stop()
-	pid := Children()["email"]
+	procs := Children()
+	pid, redisPID := procs["email"], procs["redis-server"]
 
 	tag := newRunTags().next()
 	cc, err := grpcx.NewClient(grpcAddr, prometheus.NewRegistry())
@@ -415,7 +416,11 @@ func runChannel(ctx context.Context, cfg Config, sink *channelSink, sc *Scenario
 	meter := func() map[string]time.Duration {
 		self, _ := CPUTime(0)
 		e, _ := CPUTime(pid)
-		return map[string]time.Duration{"email": e, "harness": self}
+		m := map[string]time.Duration{"email": e, "harness": self}
+		if redisPID > 0 {
+			m["redis"] = TreeCPUTime(redisPID)
+		}
+		return m
 	}
 	cpu0 := meter()
 	var (
@@ -483,8 +488,9 @@ func runChannel(ctx context.Context, cfg Config, sink *channelSink, sc *Scenario
 		"Both legs are pre-queued and timed the same way, at the sink: throughput is (messages − 1) / (last − first) sink store time. The system leg's Sends are all accepted while the sink holds new connections (its listener accepts them but does not greet until released), so the email service's workers start delivering only when the harness releases the sink; time to first message is from that release.",
 		fmt.Sprintf("The development stack runs (stack.Start, FreePorts) with email given EMAIL_WORKERS=%d, its own EMAIL_GRPC_ADDR, EMAIL_SEND_TIMEOUT=10m (the first deliveries wait at the held sink; the default 30 s would expire them) and the harness's sink (the development inbox's SMTP server with STARTTLS, as in scenario b); SMTP sessions are kept open by the workers (up to 100 messages each). NATS JetStream (the email service's work queue) runs inside the harness process.", channelWorkers),
 		fmt.Sprintf("%d callers invoke carenotify.email.v1.EmailService/Send with the generated client over plaintext gRPC on loopback, distinct idempotency keys and recipients, the same %d-byte text body and subject for every message, security NO_PHI.", channelSenders, len(channelBody)),
-		fmt.Sprintf("System: %s. Email process %.2f CPU s per 10k messages delivering (from the release to the last message; the table's CPU column), %.2f queueing the Sends; the harness (sink, NATS, gRPC callers) %.2f delivering; email RSS %s at the end (VmRSS).",
-			arr.describe(), cpuS(cpu1, cpu2, "email"), cpuS(cpu0, cpu1, "email"), cpuS(cpu1, cpu2, "harness"), fmtBytes(rss)),
+		fmt.Sprintf("System: %s. Email process %.2f CPU s per 10k messages delivering (from the release to the last message; the table's CPU column), %.2f queueing the Sends; redis-server (idempotency keys, delivery records, locks) %.2f delivering, %.2f queueing; the harness (sink, NATS, gRPC callers) %.2f delivering; email RSS %s at the end (VmRSS), redis-server %s.",
+			arr.describe(), cpuS(cpu1, cpu2, "email"), cpuS(cpu0, cpu1, "email"), cpuS(cpu1, cpu2, "redis"), cpuS(cpu0, cpu1, "redis"),
+			cpuS(cpu1, cpu2, "harness"), fmtBytes(rss), fmtBytes(procRSS(redisPID))),
 	)
 	return nil
 }
