@@ -104,6 +104,9 @@ type Result struct {
 	// same state or version again, an older version, entered-in-error,
 	// a status that tells the patient nothing).
 	Unchanged int
+	// SameVersion counts the unchanged resources that were a version
+	// already seen (a retry or resend of the same content).
+	SameVersion int
 	// Deferred is true when the notification was stored in the dead-letter
 	// stream for a later release (empty payloads; id-only payloads of
 	// sources without a FHIR server).
@@ -188,6 +191,9 @@ func (a *App) publishEvents(ctx context.Context, src Source, cands []candidate, 
 		}
 		if out.event == nil {
 			res.Unchanged++
+			if out.unchanged == UnchangedSameVersion {
+				res.SameVersion++
+			}
 			continue
 		}
 		res.Events = append(res.Events, *out.event)

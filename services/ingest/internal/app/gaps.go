@@ -69,9 +69,12 @@ func (a *App) track(ctx context.Context, src Source, n *fhirnotify.Notification)
 	}
 	lo, hi := carried(n)
 	now := a.now()
-	gap, err := a.subs.advance(ctx, src.Name, sub, n.Type, lo, hi, ehrTime(n), now)
+	gap, closed, err := a.subs.advance(ctx, src.Name, sub, n.Type, lo, hi, ehrTime(n), now)
 	if err != nil {
 		a.logger.WarnContext(ctx, "save subscription state", "source", src.Name, "subscription", sub, "err", err)
+	}
+	for range closed {
+		a.metrics.SubscriptionGapRecovered(src.Name, GapByLate)
 	}
 	if gap == nil {
 		return
@@ -88,9 +91,10 @@ func (a *App) track(ctx context.Context, src Source, n *fhirnotify.Notification)
 			"fromEvent", gap.From, "untilEvent", gap.Until, "err", err)
 		return
 	}
-	if err := a.subs.resolveGap(ctx, src.Name, sub, gap.From, gap.Until, a.now()); err != nil {
+	if err := a.subs.resolveGap(ctx, src.Name, sub, gap.From, gap.Until, GapByEvents, a.now()); err != nil {
 		a.logger.WarnContext(ctx, "save subscription state", "source", src.Name, "subscription", sub, "err", err)
 	}
+	a.metrics.SubscriptionGapRecovered(src.Name, GapByEvents)
 	a.logger.InfoContext(ctx, "subscription gap recovered", "source", src.Name, "subscription", sub,
 		"fromEvent", gap.From, "untilEvent", gap.Until)
 }

@@ -34,6 +34,9 @@ type HL7Result struct {
 	Events []PublishedEvent
 	// Unchanged counts resources whose state made no transition.
 	Unchanged int
+	// SameVersion counts the unchanged resources that were a version
+	// already seen.
+	SameVersion int
 }
 
 // IngestHL7 processes one HL7 v2 message from src. It returns a nil error
@@ -60,6 +63,9 @@ func (a *App) IngestHL7(ctx context.Context, src Source, raw []byte) (HL7Result,
 		}
 		if out.event == nil {
 			res.Unchanged++
+			if out.unchanged == UnchangedSameVersion {
+				res.SameVersion++
+			}
 			continue
 		}
 		res.Events = append(res.Events, *out.event)

@@ -52,6 +52,9 @@ type Metrics interface {
 	DeadLettered(source, reason string)
 	// SubscriptionGap counts a detected gap in event numbers.
 	SubscriptionGap(source string)
+	// SubscriptionGapRecovered counts a gap closed, by method (a Gap*
+	// method: events, search or late).
+	SubscriptionGapRecovered(source, method string)
 	// HeartbeatOverdue sets how many of source's subscriptions are overdue.
 	HeartbeatOverdue(source string, overdue int)
 }

@@ -23,6 +23,9 @@ type PushResult struct {
 	Unmapped int
 	// Unchanged counts resources whose state made no transition.
 	Unchanged int
+	// SameVersion counts the unchanged resources that were a version
+	// already seen.
+	SameVersion int
 }
 
 // EntryResult is the outcome of one pushed entry.
@@ -79,6 +82,9 @@ func (a *App) IngestPush(ctx context.Context, src Source, pathType string, body 
 		if out.event == nil {
 			res.Entries[i].Note = refType(c.obs.SubjectRef) + " accepted; " + unchangedNote[out.unchanged]
 			res.Unchanged++
+			if out.unchanged == UnchangedSameVersion {
+				res.SameVersion++
+			}
 			continue
 		}
 		res.Entries[i].Events = append(res.Entries[i].Events, *out.event)

@@ -16,6 +16,17 @@ const (
 	GapRecovered = "recovered"
 )
 
+// How a gap was recovered (Gap.Method, metric label).
+const (
+	// GapByEvents: Subscription/<id>/$events returned the missing events.
+	GapByEvents = "events"
+	// GapBySearch: a search by _lastUpdated over the gap's window, when
+	// the EHR has no $events.
+	GapBySearch = "search"
+	// GapByLate: notifications carrying the missing numbers arrived late.
+	GapByLate = "late"
+)
+
 // maxGapsKept bounds the gaps a subscription state remembers.
 const maxGapsKept = 50
 
@@ -56,8 +67,10 @@ type Gap struct {
 	Status string `json:"status"`
 	// Detected is when the gap was seen.
 	Detected time.Time `json:"detected"`
-	// Recovered is when $events returned the missing events.
+	// Recovered is when the missing events were recovered.
 	Recovered time.Time `json:"recovered,omitzero"`
+	// Method is how: a Gap* method ("" while open).
+	Method string `json:"method,omitempty"`
 }
 
 // Subscriptions tracks subscription states in memory and in a store. It
@@ -126,8 +139,8 @@ func compareStrings(a, b string) int {
 
 // advance records a notification carrying event numbers lo..hi (lo > hi
 // when it carries none but reports hi as events since start) and
-// returns the gap it reveals, if any.
-func (s *Subscriptions) advance(ctx context.Context, source, sub string, typ fhirnotify.Type, lo, hi int64, ehrTime, now time.Time) (*Gap, error) {
+// returns the gap it reveals, if any, and how many open gaps it closed.
+func (s *Subscriptions) advance(ctx context.Context, source, sub string, typ fhirnotify.Type, lo, hi int64, ehrTime, now time.Time) (*Gap, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := source + "." + sub
@@ -145,9 +158,11 @@ func (s *Subscriptions) advance(ctx context.Context, source, sub string, typ fhi
 		st.LastNotificationTime = ehrTime
 	}
 	// Events that arrive late, out of order, close the open gap they fill.
+	closed := 0
 	for i := range st.Gaps {
 		if g := &st.Gaps[i]; g.Status == GapOpen && lo <= g.From && g.Until <= hi {
-			g.Status, g.Recovered = GapRecovered, now
+			g.Status, g.Recovered, g.Method = GapRecovered, now, GapByLate
+			closed++
 		}
 	}
 	var gap *Gap
@@ -163,7 +178,7 @@ func (s *Subscriptions) advance(ctx context.Context, source, sub string, typ fhi
 	if hi > st.LastEventNumber {
 		st.LastEventNumber = hi
 	}
-	return gap, s.store.Save(ctx, *st)
+	return gap, closed, s.store.Save(ctx, *st)
 }
 
 // lastSeen is the EHR time of the subscription's latest notification,
@@ -177,8 +192,8 @@ func (s *Subscriptions) lastSeen(source, sub string) time.Time {
 	return time.Time{}
 }
 
-// resolveGap marks the gap from..until recovered.
-func (s *Subscriptions) resolveGap(ctx context.Context, source, sub string, from, until int64, now time.Time) error {
+// resolveGap marks the gap from..until recovered by method.
+func (s *Subscriptions) resolveGap(ctx context.Context, source, sub string, from, until int64, method string, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.states[source+"."+sub]
@@ -187,7 +202,7 @@ func (s *Subscriptions) resolveGap(ctx context.Context, source, sub string, from
 	}
 	for i := range st.Gaps {
 		if g := &st.Gaps[i]; g.From == from && g.Until == until && g.Status == GapOpen {
-			g.Status, g.Recovered = GapRecovered, now
+			g.Status, g.Recovered, g.Method = GapRecovered, now, method
 		}
 	}
 	return s.store.Save(ctx, *st)

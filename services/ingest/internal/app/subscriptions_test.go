@@ -48,7 +48,7 @@ func TestSubscriptionsAdvance(t *testing.T) {
 		{name: "gap", give: []step{{1, 1}, {4, 4}}, wantLast: 4,
 			wantGaps: []Gap{{From: 2, Until: 3, Status: GapOpen, Detected: t0}}},
 		{name: "gap filled late", give: []step{{1, 1}, {4, 4}, {2, 3}}, wantLast: 4,
-			wantGaps: []Gap{{From: 2, Until: 3, Status: GapRecovered, Detected: t0, Recovered: t0}}},
+			wantGaps: []Gap{{From: 2, Until: 3, Status: GapRecovered, Detected: t0, Recovered: t0, Method: GapByLate}}},
 		{name: "heartbeat reports more events", give: []step{{1, 1}, {4, 3}}, wantLast: 3,
 			wantGaps: []Gap{{From: 2, Until: 3, Status: GapOpen, Detected: t0}}},
 		{name: "resent events", give: []step{{1, 2}, {1, 2}}, wantLast: 2},
@@ -61,7 +61,7 @@ func TestSubscriptionsAdvance(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, st := range tt.give {
-				if _, err := s.advance(t.Context(), "demo", "sub-1", fhirnotify.TypeEventNotification, st.lo, st.hi, time.Time{}, t0); err != nil {
+				if _, _, err := s.advance(t.Context(), "demo", "sub-1", fhirnotify.TypeEventNotification, st.lo, st.hi, time.Time{}, t0); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -16,6 +16,7 @@ type Metrics struct {
 	overdue       *prometheus.GaugeVec
 	unchanged     *prometheus.CounterVec
 	duplicates    *prometheus.CounterVec
+	inputs        inputMetrics
 }
 
 var _ app.Metrics = (*Metrics)(nil)
@@ -42,7 +43,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	m.gaps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ingest_subscription_gaps_total",
-		Help: "Gaps in subscription event numbers detected, by source.",
+		Help: "Gaps in subscription event numbers detected, by source (recovered ones: ingest_subscription_gaps_recovered_total).",
 	}, []string{"source"})
 	m.overdue = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "ingest_subscription_heartbeat_overdue",
@@ -54,9 +55,10 @@ func New(reg prometheus.Registerer) *Metrics {
 	}, []string{"source", "kind", "reason"})
 	m.duplicates = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ingest_duplicates_total",
-		Help: "Inputs recognised as ones already handled and not processed again, by source, input path, message type and reason (resent_control_id: an HL7 v2 resend answered with its stored ACK).",
+		Help: "Duplicates recognised, by source, input path, message type and reason: resent_control_id (an HL7 v2 resend answered with its stored ACK, not processed again; per message), same_version (a resource version already seen; per resource), already_stored (an event JetStream already held; per event).",
 	}, []string{"source", "input", "type", "reason"})
 	reg.MustRegister(m.notifications, m.events, m.deadLetters, m.pushes, m.gaps, m.overdue, m.unchanged, m.duplicates)
+	m.inputs = newInputMetrics(reg)
 	return m
 }
 

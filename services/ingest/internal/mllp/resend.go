@@ -10,6 +10,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/hl7"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/hl7map"
+	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 )
 
 // ResendKey names an HL7 v2 message by who sent it and its control id:
@@ -66,10 +67,12 @@ type AckClaim interface {
 // the same message for longer than the store waits.
 var ErrAckBusy = errors.New("the same message is being processed")
 
-// DuplicateCounter counts resends answered from the AckStore.
-type DuplicateCounter interface {
-	// Duplicate counts one input that was not processed again. input is
-	// app.InputHL7, typ a bounded message type label, reason a fixed
+// InputMetrics counts messages per source and type (internal/metrics).
+type InputMetrics interface {
+	// Handled counts one message answered.
+	Handled(in metrics.Input)
+	// Duplicate counts one message that was not processed again. input
+	// is app.InputHL7, typ a bounded message type label, reason a fixed
 	// code.
 	Duplicate(source, input, typ, reason string)
 }
@@ -143,8 +146,9 @@ func (s *Server) handleMessage(ctx context.Context, frame []byte) []byte {
 	case stored != nil && stored.Digest == digest:
 		typ := typeLabel(m.Type().String(), hl7map.Supported(m.Type()))
 		s.o.Metrics.message(s.o.Source.Name, typ, stored.Code)
-		if s.o.Duplicates != nil {
-			s.o.Duplicates.Duplicate(s.o.Source.Name, app.InputHL7, typ, DuplicateResent)
+		if s.o.Inputs != nil {
+			s.o.Inputs.Duplicate(s.o.Source.Name, app.InputHL7, typ, DuplicateResent)
+			s.o.Inputs.Handled(metrics.Input{Source: s.o.Source.Name, Input: app.InputHL7, Type: typ, Elapsed: sinceReceived(ctx)})
 		}
 		s.o.Logger.InfoContext(ctx, "hl7 message resent", "source", s.o.Source.Name, "tenant", s.o.Source.Tenant,
 			"type", typ, "ack", stored.Code)

@@ -15,6 +15,7 @@ import (
 	"github.com/carenotify/carenotify/pkg/hl7"
 	hl7mllp "github.com/carenotify/carenotify/pkg/hl7/mllp"
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
+	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 )
 
 // Ingester is what the server needs of the app.
@@ -55,8 +56,9 @@ type Options struct {
 	// and not processed again; nil processes every message. Batches are
 	// not looked up.
 	Acks AckStore
-	// Duplicates counts resends answered from Acks; optional.
-	Duplicates DuplicateCounter
+	// Inputs counts messages received, published, rejected and resent,
+	// with their ACK latency; optional.
+	Inputs InputMetrics
 }
 
 // Server is the MLLP listener.
@@ -160,6 +162,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 		switch {
 		case errors.Is(err, hl7mllp.ErrFrameTooLarge):
 			s.o.Metrics.message(s.o.Source.Name, "unknown", hl7.AckReject)
+			s.handled(ctx, "unknown", app.HL7Result{}, "frame_too_large")
 			s.o.Logger.WarnContext(ctx, "hl7 frame too large", "source", s.o.Source.Name, "remote", remote, "maxFrameBytes", s.o.MaxFrameBytes)
 			ack := hl7.BuildACK(nil, hl7.AckReject, []*hl7.ParseError{{Code: hl7.CodeInternal, Msg: "message larger than the receiver accepts"}}, s.o.Now())
 			if !s.write(conn, ack) {
@@ -172,7 +175,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 			}
 			return
 		}
-		ack := s.handle(context.WithoutCancel(ctx), frame)
+		ack := s.handle(withReceived(context.WithoutCancel(ctx), time.Now()), frame)
 		if ack != nil && !s.write(conn, ack) {
 			return
 		}
@@ -194,6 +197,7 @@ func (s *Server) handle(ctx context.Context, frame []byte) (ack []byte) {
 			// The panic value may hold input: log only the stack.
 			s.o.Logger.ErrorContext(ctx, "hl7 message panicked", "source", s.o.Source.Name, "stack", string(debug.Stack()))
 			s.o.Metrics.message(s.o.Source.Name, "unknown", hl7.AckError)
+			s.handled(ctx, "unknown", app.HL7Result{}, app.ReasonInternal)
 			ack = hl7.BuildACK(nil, hl7.AckError, []*hl7.ParseError{{Code: hl7.CodeInternal, Msg: "internal error; retry later"}}, s.o.Now())
 		}
 	}()
@@ -223,6 +227,7 @@ func (s *Server) answer(ctx context.Context, res app.HL7Result, err error) ([]by
 	}
 	typ := typeLabel(res.Type, res.Supported)
 	s.o.Metrics.message(s.o.Source.Name, typ, label)
+	s.handled(ctx, typ, res, rejectReason(err))
 	ids := make([]string, 0, len(res.Events))
 	for _, e := range res.Events {
 		ids = append(ids, e.ID)
@@ -254,4 +259,49 @@ func (s *Server) handleBatch(ctx context.Context, frame []byte) []byte {
 		}
 	}
 	return batchACK(acks, s.o.Now())
+}
+
+// handled counts one message answered in the input metrics.
+func (s *Server) handled(ctx context.Context, typ string, res app.HL7Result, reason string) {
+	if s.o.Inputs == nil {
+		return
+	}
+	in := metrics.Input{Source: s.o.Source.Name, Input: app.InputHL7, Type: typ, SameVersion: res.SameVersion,
+		Rejected: reason, Elapsed: sinceReceived(ctx)}
+	for _, e := range res.Events {
+		if e.Duplicate {
+			in.AlreadyStored++
+		} else {
+			in.Published++
+		}
+	}
+	s.o.Inputs.Handled(in)
+}
+
+// rejectReason is the reason code of err, "" for nil.
+func rejectReason(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ae *app.Error
+	if errors.As(err, &ae) && ae.Reason != "" {
+		return ae.Reason
+	}
+	return app.ReasonInternal
+}
+
+// receivedKey carries the time a frame was read, for the latency metric.
+type receivedKey struct{}
+
+func withReceived(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, receivedKey{}, t)
+}
+
+// sinceReceived is the time since the frame was read; 0 when unknown
+// (a replay).
+func sinceReceived(ctx context.Context) time.Duration {
+	if t, ok := ctx.Value(receivedKey{}).(time.Time); ok {
+		return time.Since(t)
+	}
+	return 0
 }

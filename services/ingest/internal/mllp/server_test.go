@@ -70,7 +70,7 @@ func start(t *testing.T, opts ...func(*env, *mllp.Options)) *env {
 	e.addr = l.Addr().String()
 	o := mllp.Options{App: a, Source: app.Source{Name: "demo", Tenant: "demo"},
 		MaxFrameBytes: maxFrame, ReadTimeout: 5 * time.Second, MaxConns: 4, Metrics: mllp.NewMetrics(e.reg), Logger: logger,
-		Duplicates: m}
+		Inputs: m}
 	for _, f := range opts {
 		f(e, &o)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"time"
 
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/mllp"
@@ -89,12 +90,12 @@ func (s *Server) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
 	case app.InputFHIRPush:
 		rec := httptest.NewRecorder()
 		res, err := s.app.IngestPush(r.Context(), src, dl.PushType, dl.Body)
-		s.finishPush(r, rec, src.Name, res, err)
+		s.finishPush(r, rec, time.Time{}, src.Name, res, err)
 		ans.Status, ans.Outcome, ans.Events = rec.Code, rec.Body.Bytes(), len(res.Events)
 	case app.InputFHIRNotification:
 		rec := httptest.NewRecorder()
 		res, err := s.app.Ingest(r.Context(), src, dl.Body)
-		s.finish(r, rec, src.Name, res, err)
+		s.finish(r, rec, time.Time{}, src.Name, res, err)
 		ans.Status, ans.Outcome, ans.Events = rec.Code, rec.Body.Bytes(), len(res.Events)
 	default:
 		http.Error(w, "the dead letter has an unknown input path", http.StatusUnprocessableEntity)

@@ -301,6 +301,9 @@ func TestGapRecoveredWithEvents(t *testing.T) {
 	if v := e.metric(t, "ingest_subscription_gaps_total", "demo"); v != 1 {
 		t.Errorf("ingest_subscription_gaps_total{source=demo} = %v, want 1", v)
 	}
+	if v := e.metric(t, "ingest_subscription_gaps_recovered_total", "demo"); v != 1 {
+		t.Errorf("ingest_subscription_gaps_recovered_total{source=demo} = %v, want 1", v)
+	}
 	logs := e.logs.String()
 	for _, want := range []string{`"msg":"subscription gap"`, `"fromEvent":2`, `"untilEvent":3`, `"msg":"subscription gap recovered"`} {
 		if !strings.Contains(logs, want) {
@@ -309,7 +312,7 @@ func TestGapRecoveredWithEvents(t *testing.T) {
 	}
 	st := e.status(t, adminToken, "")
 	if len(st) != 1 || st[0].LastEventNumber != 4 || len(st[0].Gaps) != 1 || st[0].Gaps[0].Status != app.GapRecovered ||
-		st[0].Gaps[0].From != 2 || st[0].Gaps[0].Until != 3 {
+		st[0].Gaps[0].From != 2 || st[0].Gaps[0].Until != 3 || st[0].Gaps[0].Method != app.GapByEvents {
 		t.Errorf("status = %+v, want sub-1 at 4 with gap 2..3 recovered", st)
 	}
 	e.checkLogs(t)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"time"
 
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify"
@@ -16,19 +17,20 @@ var resourceTypeRE = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
 // push handles POST /fhir/{source} (a Bundle) and POST
 // /fhir/{source}/{type} (a single resource).
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	src, body, err := s.readBody(w, r, "4.0")
 	if err != nil {
-		s.finishPush(r, w, src.Name, app.PushResult{}, err)
+		s.finishPush(r, w, start, src.Name, app.PushResult{}, err)
 		return
 	}
 	pathType := r.PathValue("type")
 	if pathType != "" && !resourceTypeRE.MatchString(pathType) {
-		s.finishPush(r, w, src.Name, app.PushResult{}, &requestError{status: http.StatusNotFound, code: "not-found",
+		s.finishPush(r, w, start, src.Name, app.PushResult{}, &requestError{status: http.StatusNotFound, code: "not-found",
 			reason: "unknown_path", diagnostics: "no such endpoint: post a Bundle to [base], a resource to [base]/<resource type>, notifications to [base]/notifications"})
 		return
 	}
 	res, err := s.app.IngestPush(r.Context(), src, pathType, body)
-	s.finishPush(r, w, src.Name, res, err)
+	s.finishPush(r, w, start, src.Name, res, err)
 }
 
 // bundleResponse is a transaction-response or batch-response Bundle.
@@ -107,7 +109,7 @@ func writePushSuccess(w http.ResponseWriter, res app.PushResult) int {
 }
 
 // finishPush writes the answer, counts it and logs one line about it.
-func (s *Server) finishPush(r *http.Request, w http.ResponseWriter, source string, res app.PushResult, err error) {
+func (s *Server) finishPush(r *http.Request, w http.ResponseWriter, start time.Time, source string, res app.PushResult, err error) {
 	typ := res.Type
 	if typ == "" {
 		typ = "unknown"
@@ -123,15 +125,20 @@ func (s *Server) finishPush(r *http.Request, w http.ResponseWriter, source strin
 		outcome = outcomeAccepted
 	}
 	rejected := 0
+	rejectedReason := reason
 	for _, e := range res.Entries {
 		if e.Err != nil {
 			rejected++
 			if err == nil {
 				outcome = "partial"
+				if rejectedReason == "" {
+					rejectedReason = e.Err.Reason
+				}
 			}
 		}
 	}
 	s.metrics.Push(source, typ, outcome)
+	s.metrics.Handled(inputCounts(source, app.InputFHIRPush, typ, res.Events, res.SameVersion, rejectedReason, start))
 
 	ids := make([]string, 0, len(res.Events))
 	for _, e := range res.Events {

@@ -99,17 +99,18 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, fhirVersions .
 
 // notifications handles POST /fhir/{source}/notifications.
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	src, body, err := s.readBody(w, r, "4.0", "4.3", "5.0")
 	if err != nil {
-		s.finish(r, w, src.Name, app.Result{}, err)
+		s.finish(r, w, start, src.Name, app.Result{}, err)
 		return
 	}
 	res, err := s.app.Ingest(r.Context(), src, body)
-	s.finish(r, w, src.Name, res, err)
+	s.finish(r, w, start, src.Name, res, err)
 }
 
 // finish writes the answer, counts it and logs one line about it.
-func (s *Server) finish(r *http.Request, w http.ResponseWriter, source string, res app.Result, err error) {
+func (s *Server) finish(r *http.Request, w http.ResponseWriter, start time.Time, source string, res app.Result, err error) {
 	typ := string(res.Type)
 	if typ == "" {
 		typ = "unknown"
@@ -124,6 +125,7 @@ func (s *Server) finish(r *http.Request, w http.ResponseWriter, source string, r
 		outcome = writeSuccess(w, res)
 	}
 	s.metrics.Notification(source, typ, outcome)
+	s.metrics.Handled(inputCounts(source, app.InputFHIRNotification, typ, res.Events, res.SameVersion, reason, start))
 
 	ids := make([]string, 0, len(res.Events))
 	for _, e := range res.Events {
@@ -136,6 +138,23 @@ func (s *Server) finish(r *http.Request, w http.ResponseWriter, source string, r
 	}
 	attrs, level := outcomeAttrs(attrs, err, reason, status)
 	s.logger.Log(r.Context(), level, "notification handled", attrs...)
+}
+
+// inputCounts describes an answered input for metrics.Handled; a zero
+// start (a dead-letter replay) records no latency.
+func inputCounts(source, input, typ string, events []app.PublishedEvent, sameVersion int, reason string, start time.Time) metrics.Input {
+	in := metrics.Input{Source: source, Input: input, Type: typ, SameVersion: sameVersion, Rejected: reason}
+	if !start.IsZero() {
+		in.Elapsed = time.Since(start)
+	}
+	for _, e := range events {
+		if e.Duplicate {
+			in.AlreadyStored++
+		} else {
+			in.Published++
+		}
+	}
+	return in
 }
 
 // outcomeAttrs adds what a failed request's log line says (reason, the

@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 }
 
 // startMLLP adds the HL7 v2 MLLP listener to g and returns its listener.
-func startMLLP(g *lifecycle.Group, cfg *config.Config, a *app.App, acks mllp.AckStore, dups mllp.DuplicateCounter,
+func startMLLP(g *lifecycle.Group, cfg *config.Config, a *app.App, acks mllp.AckStore, inputs mllp.InputMetrics,
 	reg prometheus.Registerer, maxPayload int64, logger *slog.Logger) (net.Listener, error) {
 	var tlsCfg *tls.Config
 	if cfg.MLLPTLSCertFile != "" {
@@ -164,7 +164,7 @@ func startMLLP(g *lifecycle.Group, cfg *config.Config, a *app.App, acks mllp.Ack
 	srv := mllp.New(mllp.Options{
 		App: a, Source: app.Source{Name: cfg.MLLPSource.Name, Tenant: cfg.MLLPSource.Tenant},
 		MaxFrameBytes: maxFrame, ReadTimeout: cfg.MLLPReadTimeout, MaxConns: cfg.MLLPMaxConns, TLS: tlsCfg,
-		Metrics: mllp.NewMetrics(reg), Logger: logger, Acks: acks, Duplicates: dups,
+		Metrics: mllp.NewMetrics(reg), Logger: logger, Acks: acks, Inputs: inputs,
 	})
 	g.Go("mllp", func(ctx context.Context) error { return srv.Serve(ctx, l) })
 	return l, nil
