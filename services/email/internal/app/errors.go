@@ -52,6 +52,9 @@ type DeliveryError struct {
 	Code int
 	// EnhancedCode is the RFC 3463 status code ("5.1.1"), if the relay sent one.
 	EnhancedCode string
+	// Stage is the SMTP command of the transaction that was refused ("MAIL
+	// FROM", StageRcpt, "DATA", "end of DATA"), "" outside a transaction.
+	Stage string
 	// Detail is a PHI-free description for operators (network or TLS error).
 	Detail string
 	// NextHop is the host name of the hop that failed, when one was

@@ -33,8 +33,14 @@ type FeedbackOptions struct {
 	Store   Store
 	Events  Events
 	Auditor Auditor
-	Metrics *metrics.Metrics
-	Logger  *slog.Logger
+	// Suppressions, when set, takes the addresses of hard bounces and
+	// complaints.
+	Suppressions Suppressions
+	// SuppressBounces says which DSNs suppress the address
+	// (SuppressAddress, the default, SuppressPermanent, SuppressOff).
+	SuppressBounces string
+	Metrics         *metrics.Metrics
+	Logger          *slog.Logger
 	// LockTTL bounds how long recording one piece of feedback holds the
 	// message's lock.
 	LockTTL time.Duration
@@ -69,17 +75,33 @@ func (f *Feedback) Unsubscribe(ctx context.Context, tenant, id string) error {
 	return f.record(ctx, tenant, id, StatusOptedOut, ReasonUnsubscribe)
 }
 
-// Bounce records a permanent delivery failure reported after the relay
-// accepted message id (a DSN). It returns the message's tenant. Errors:
-// ErrNotFound (no sent message with that id), ErrBusy, ErrUnavailable.
-func (f *Feedback) Bounce(ctx context.Context, id string) (string, error) {
-	return f.byID(ctx, id, StatusBounced, ReasonDSN5xx)
+// Report describes the report a bounce or complaint came in. No PHI.
+type Report struct {
+	// Source is SourceDSN, SourceARF or SourceRelayHook.
+	Source string
+	// ID is the report's own id (its Message-ID, a relay's feedback id),
+	// "" when unknown.
+	ID string
+	// Status is the RFC 3463 code of a bounce ("5.1.1"), or the feedback
+	// type of a complaint ("abuse").
+	Status string
 }
 
-// Complaint records a complaint about message id (an ARF report). It
-// returns the message's tenant. Errors as Bounce.
-func (f *Feedback) Complaint(ctx context.Context, id string) (string, error) {
-	return f.byID(ctx, id, StatusOptedOut, ReasonComplaint)
+// Bounce records a permanent delivery failure reported after the relay
+// accepted message id (a DSN, a relay's bounce event) and, when the
+// failure counts under SuppressBounces, puts the recipient on the
+// suppression list. It returns the message's tenant. Errors: ErrNotFound
+// (no sent message with that id), ErrBusy, ErrUnavailable.
+func (f *Feedback) Bounce(ctx context.Context, id string, rep Report) (string, error) {
+	suppressed := BounceSuppresses(f.o.SuppressBounces, "", 0, rep.Status)
+	return f.byID(ctx, id, StatusBounced, ReasonDSN5xx, rep, suppressed, SuppressedHardBounce)
+}
+
+// Complaint records a complaint about message id (an ARF report, a
+// relay's complaint event) and puts the recipient on the suppression
+// list. It returns the message's tenant. Errors as Bounce.
+func (f *Feedback) Complaint(ctx context.Context, id string, rep Report) (string, error) {
+	return f.byID(ctx, id, StatusOptedOut, ReasonComplaint, rep, true, SuppressedComplaint)
 }
 
 // Known reports whether id is a sent message this service knows; bounce
@@ -95,7 +117,7 @@ func (f *Feedback) Known(ctx context.Context, id string) (bool, error) {
 	return true, nil
 }
 
-func (f *Feedback) byID(ctx context.Context, id string, st Status, reason string) (string, error) {
+func (f *Feedback) byID(ctx context.Context, id string, st Status, reason string, rep Report, suppressed bool, why SuppressionReason) (string, error) {
 	ref, err := f.o.Store.Sent(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -103,6 +125,24 @@ func (f *Feedback) byID(ctx context.Context, id string, st Status, reason string
 		return "", err
 	case err != nil:
 		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if suppressed && f.o.Suppressions != nil {
+		log := f.o.Logger.With("messageId", id)
+		if ref.RecipientHash == "" {
+			log.Warn("sent message has no recipient hash (sent before suppression existed); address not suppressed")
+		} else {
+			// Before the record: if this fails the reporter retries, and the
+			// suppression must not be lost behind an already recorded bounce.
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			err := suppress(bctx, f.o.Suppressions, f.o.Auditor, f.o.Metrics, log, Suppression{
+				Tenant: ref.Tenant, AddressHash: ref.RecipientHash, Reason: why, Source: rep.Source,
+				MessageID: id, ReportID: rep.ID, Status: rep.Status, At: f.o.Now(),
+			})
+			cancel()
+			if err != nil {
+				return "", err
+			}
+		}
 	}
 	return ref.Tenant, f.record(ctx, ref.Tenant, id, st, reason)
 }

@@ -44,11 +44,13 @@ type SendResult struct {
 
 // ServiceOptions configure a Service.
 type ServiceOptions struct {
-	Store   Store
-	Outbox  Outbox
-	Events  Events
-	Metrics *metrics.Metrics
-	Logger  *slog.Logger
+	Store  Store
+	Outbox Outbox
+	Events Events
+	// Suppressions, when set, refuses Sends to suppressed addresses.
+	Suppressions Suppressions
+	Metrics      *metrics.Metrics
+	Logger       *slog.Logger
 	// DefaultExpiry applies when a request sets no expiry.
 	DefaultExpiry time.Duration
 	// MaxExpiry bounds how far ahead an expiry may be: the outbox stream's
@@ -82,8 +84,9 @@ func HashIdempotencyKey(key string) string {
 
 // Send validates req, stores it durably in the outbox and returns its
 // message id. A repeated idempotency key returns the first message's id and
-// status and queues nothing. Errors: *ValidationError, ErrUnavailable
-// (nothing stored; safe to retry), ErrInProgress.
+// status and queues nothing. Errors: *ValidationError, *SuppressedError
+// (the recipient is on the tenant's suppression list; nothing stored),
+// ErrUnavailable (nothing stored; safe to retry), ErrInProgress.
 func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error) {
 	now := s.o.Now()
 	tenantLabel := metrics.InvalidTenant
@@ -96,6 +99,8 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error)
 	}
 	res, err := s.send(ctx, req, now)
 	switch {
+	case errors.Is(err, ErrSuppressed):
+		s.o.Metrics.Send(tenantLabel, metrics.OutcomeSuppressed)
 	case err != nil:
 		s.o.Metrics.Send(tenantLabel, metrics.OutcomeUnavailable)
 	case res.Duplicate:
@@ -119,6 +124,12 @@ func (s *Service) send(ctx context.Context, req SendRequest, now time.Time) (Sen
 	}
 	if !claimed {
 		return s.duplicate(ctx, req.Tenant, stored)
+	}
+	// After the claim: a repeated key answers with the first message even
+	// when its recipient has been suppressed since.
+	if err := s.suppressed(ctx, req.Tenant, req.To); err != nil {
+		s.forget(ctx, req.Tenant, id, keyHash)
+		return SendResult{}, err
 	}
 
 	expires := req.ExpiresAt
@@ -161,6 +172,25 @@ func (s *Service) send(ctx context.Context, req SendRequest, now time.Time) (Sen
 	}
 	log.Info("email queued", "expiresAt", expires)
 	return SendResult{MessageID: id, Status: StatusQueued}, nil
+}
+
+// suppressed returns a *SuppressedError when to is on tenant's
+// suppression list.
+func (s *Service) suppressed(ctx context.Context, tenant, to string) error {
+	if s.o.Suppressions == nil {
+		return nil
+	}
+	hash := s.o.Suppressions.Hash(tenant, to)
+	e, err := s.o.Suppressions.Get(ctx, tenant, hash)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: read suppression list: %w", ErrUnavailable, err)
+	}
+	s.o.Logger.Info("email refused: recipient suppressed", "tenant", tenant, "addressHash", hash,
+		"suppression", string(e.Reason), "evidence", e.MessageID)
+	return &SuppressedError{Reason: e.Reason}
 }
 
 // duplicate answers a Send whose idempotency key already holds id.

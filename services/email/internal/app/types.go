@@ -239,6 +239,10 @@ type Record struct {
 // SentRef says whose a sent message is. It holds no PHI.
 type SentRef struct {
 	ID, Tenant, IdempotencyKey string
+	// RecipientHash is the keyed hash of the recipient's address
+	// (Suppressions.Hash), so that a later bounce or complaint can suppress
+	// the address; "" for messages sent before it was kept.
+	RecipientHash string
 }
 
 // Event is a delivery status change, published on the DELIVERY stream.

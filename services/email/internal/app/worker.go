@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,6 +39,13 @@ type WorkerOptions struct {
 	Holder Holder
 	// Keys finds recipients' encryption keys; nil means none is on record.
 	Keys Keys
+	// Suppressions, when set, is checked before every attempt (a message
+	// queued before its address was suppressed fails with ReasonSuppressed)
+	// and takes the addresses of hard bounces.
+	Suppressions Suppressions
+	// SuppressBounces says which permanent SMTP failures suppress the
+	// address (SuppressAddress, the default, SuppressPermanent, SuppressOff).
+	SuppressBounces string
 	// Auditor records every final outcome (sent, bounced, failed) in the
 	// audit trail.
 	Auditor Auditor
@@ -113,6 +121,17 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(errors.New(ReasonExpired)))
 	}
 
+	if w.o.Suppressions != nil {
+		e, err := w.o.Suppressions.Get(ctx, m.Tenant, w.o.Suppressions.Hash(m.Tenant, m.To))
+		switch {
+		case err == nil:
+			log.Info("recipient suppressed since the message was queued", "suppression", string(e.Reason), "evidence", e.MessageID)
+			return w.finish(ctx, log, m, rec, StatusFailed, ReasonSuppressed, Transport{}, permanent(errors.New(ReasonSuppressed)))
+		case !errors.Is(err, ErrNotFound):
+			return fmt.Errorf("read suppression list: %w", err)
+		}
+	}
+
 	pol := w.o.Policies.For(m.Tenant)
 	var key *RecipientKey
 	if m.Security.PHI() && pol.Encryption != EncryptOff && w.o.Keys != nil {
@@ -144,6 +163,11 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 		de = &DeliveryError{Reason: ReasonConnect, Detail: "unclassified mailer error"}
 	}
 	if de.Permanent {
+		if err := w.suppressBounce(ctx, log, m, de); err != nil {
+			// Retried: the relay refuses it again and the suppression is
+			// tried again.
+			return err
+		}
 		st := StatusBounced
 		if de.Reason == ReasonEncryption {
 			// Nothing was sent: the next hop did not refuse it.
@@ -160,6 +184,22 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(de))
 	}
 	return w.finish(ctx, log, m, rec, StatusDeferred, de.Reason, Transport{}, de)
+}
+
+// suppressBounce puts m's recipient on the suppression list when the
+// relay's permanent refusal de is one that SuppressBounces counts.
+func (w *Worker) suppressBounce(ctx context.Context, log *slog.Logger, m Message, de *DeliveryError) error {
+	if w.o.Suppressions == nil || de.Reason != ReasonSMTP5xx || !BounceSuppresses(w.o.SuppressBounces, de.Stage, de.Code, de.EnhancedCode) {
+		return nil
+	}
+	status := de.EnhancedCode
+	if status == "" {
+		status = strconv.Itoa(de.Code)
+	}
+	return suppress(ctx, w.o.Suppressions, w.o.Auditor, w.o.Metrics, log, Suppression{
+		Tenant: m.Tenant, AddressHash: w.o.Suppressions.Hash(m.Tenant, m.To), Reason: SuppressedHardBounce,
+		Source: SourceSMTP, MessageID: m.ID, Status: status, At: w.o.Now(),
+	})
 }
 
 // hold keeps m sealed in the held stream, then records it as held with
@@ -261,6 +301,9 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m Message, rec Re
 	}
 	if st == StatusSent {
 		ref := SentRef{ID: m.ID, Tenant: m.Tenant, IdempotencyKey: m.IdempotencyKey}
+		if w.o.Suppressions != nil {
+			ref.RecipientHash = w.o.Suppressions.Hash(m.Tenant, m.To)
+		}
 		if err := w.o.Store.RememberSent(bctx, ref, RecordTTL); err != nil {
 			// Later bounces and opt-outs of this message cannot be routed;
 			// redelivering would send it again.
@@ -289,9 +332,9 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m Message, rec Re
 // message, and why. The recipient is not in it: the trail holds no PHI.
 func (w *Worker) audit(ctx context.Context, m Message, rec Record) error {
 	outcome := audit.OutcomeSuccess
-	switch rec.Status {
-	case StatusSent:
-	case StatusHeld:
+	switch {
+	case rec.Status == StatusSent:
+	case rec.Status == StatusHeld, rec.Reason == ReasonSuppressed:
 		outcome = audit.OutcomeSuppressed
 	default:
 		outcome = audit.OutcomeFailure

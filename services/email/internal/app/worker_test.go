@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	netmail "net/mail"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -55,11 +57,16 @@ func TestWorkerProcess(t *testing.T) {
 	if err := bus.EnsureStreams(t.Context(), js, queue.Streams(1)...); err != nil {
 		t.Fatal(err)
 	}
-	st := records.New(storetest.Client(t))
+	rdb := storetest.Client(t)
+	st := records.New(rdb)
+	supps := records.NewSuppressions(rdb, []byte("0123456789abcdef0123456789abcdef"))
 	aw, _ := audittest.Writer(t, js, "email")
 	sealer := envelopetest.Sealer(t)
 	refuse := func(code int) func(int) *smtp.SMTPError {
 		return func(int) *smtp.SMTPError { return &smtp.SMTPError{Code: code, Message: "no"} }
+	}
+	refuseWith := func(code int, enhanced smtp.EnhancedCode) func(int) *smtp.SMTPError {
+		return func(int) *smtp.SMTPError { return &smtp.SMTPError{Code: code, EnhancedCode: enhanced, Message: "no"} }
 	}
 
 	tests := []struct {
@@ -73,7 +80,10 @@ func TestWorkerProcess(t *testing.T) {
 		// security is the message's; policy the tenant's (DefaultPolicy when zero).
 		security app.Security
 		policy   app.Policy
-		want     outcome
+		// suppressed puts the recipient on the list before Process;
+		// wantSuppressed is whether it is there after.
+		suppressed, wantSuppressed bool
+		want                       outcome
 	}{
 		{
 			name: "sent", relay: smtptest.Options{CA: ca}, record: app.StatusQueued, expiresIn: time.Hour,
@@ -112,6 +122,21 @@ func TestWorkerProcess(t *testing.T) {
 			want: outcome{Err: "permanent", Status: app.StatusBounced, Reason: app.ReasonSMTP5xx, Attempts: 1, Mail: 1, Events: []string{"bounced"}},
 		},
 		{
+			name: "550 5.1.1 on RCPT: bounced and suppressed", relay: smtptest.Options{CA: ca, Rcpt: refuseWith(550, smtp.EnhancedCode{5, 1, 1})},
+			record: app.StatusQueued, expiresIn: time.Hour, wantSuppressed: true,
+			want: outcome{Err: "permanent", Status: app.StatusBounced, Reason: app.ReasonSMTP5xx, Attempts: 1, Mail: 1, Events: []string{"bounced"}},
+		},
+		{
+			name: "554 5.7.1 relaying denied on RCPT: bounced, nobody suppressed", relay: smtptest.Options{CA: ca, Rcpt: refuseWith(554, smtp.EnhancedCode{5, 7, 1})},
+			record: app.StatusQueued, expiresIn: time.Hour,
+			want: outcome{Err: "permanent", Status: app.StatusBounced, Reason: app.ReasonSMTP5xx, Attempts: 1, Mail: 1, Events: []string{"bounced"}},
+		},
+		{
+			name: "recipient suppressed after queueing: failed untried", relay: smtptest.Options{CA: ca}, record: app.StatusQueued, expiresIn: time.Hour,
+			suppressed: true, wantSuppressed: true,
+			want: outcome{Err: "permanent", Status: app.StatusFailed, Reason: app.ReasonSuppressed, Events: []string{"failed"}},
+		},
+		{
 			name: "451 on RCPT", relay: smtptest.Options{CA: ca, Rcpt: refuse(451)}, record: app.StatusQueued, expiresIn: time.Hour,
 			want: outcome{Err: "retry", Status: app.StatusDeferred, Reason: app.ReasonSMTP4xx, Attempts: 1, Mail: 1, Events: []string{"deferred"}},
 		},
@@ -148,14 +173,14 @@ func TestWorkerProcess(t *testing.T) {
 			}
 			w := app.NewWorker(app.WorkerOptions{
 				Store: st, Events: queue.NewEvents(js), Mailer: mailer, Auditor: aw, Policies: policies,
-				Holder:  queue.NewHeld(js, sealer),
+				Holder: queue.NewHeld(js, sealer), Suppressions: supps,
 				Metrics: metrics.New(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler),
 				LockTTL: time.Minute,
 				Backoff: func(uint64) time.Duration { return time.Second },
 				Now:     func() time.Time { return time.Now().Add(tt.clock) },
 			})
 			m := app.Message{
-				ID: "0193a5b2-7c1d-7e2f-8a9b-0c1d2e3f4a5" + string(rune('0'+i)), Tenant: tenant, IdempotencyKey: "k",
+				ID: fmt.Sprintf("0193a5b2-7c1d-7e2f-8a9b-%012x", i), Tenant: tenant, IdempotencyKey: "k",
 				To: "patient@example.org", Subject: "s", TextBody: "b", ExpiresAt: now.Add(tt.expiresIn),
 				Security: tt.security,
 			}
@@ -166,7 +191,26 @@ func TestWorkerProcess(t *testing.T) {
 				}
 			}
 
+			hash := supps.Hash(tenant, m.To)
+			if tt.suppressed {
+				e := app.Suppression{Tenant: tenant, AddressHash: hash, Reason: app.SuppressedComplaint, Source: app.SourceARF, At: now}
+				if _, err := supps.Add(t.Context(), e); err != nil {
+					t.Fatal(err)
+				}
+			}
+
 			perr := w.Process(t.Context(), app.Delivery{Message: m, NumDelivered: 1})
+
+			e, serr := supps.Get(t.Context(), tenant, hash)
+			if got := serr == nil; got != tt.wantSuppressed {
+				t.Errorf("suppressed after Process = %v (%v), want %v", got, serr, tt.wantSuppressed)
+			}
+			if tt.wantSuppressed && !tt.suppressed {
+				want := app.Suppression{Tenant: tenant, AddressHash: hash, Reason: app.SuppressedHardBounce, Source: app.SourceSMTP, MessageID: m.ID, Status: "5.1.1"}
+				if diff := cmp.Diff(want, e, cmpopts.IgnoreFields(app.Suppression{}, "At")); diff != "" {
+					t.Errorf("suppression (-want +got):\n%s", diff)
+				}
+			}
 
 			rec, _ := st.Record(t.Context(), tenant, m.ID)
 			mail, _, data := srv.Commands()

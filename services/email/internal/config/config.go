@@ -127,6 +127,11 @@ type Config struct {
 	// BounceSMTPAddr. Not read from the environment.
 	BounceListener net.Listener
 
+	// SuppressBounces says which permanent failures put the recipient on
+	// the suppression list: address (failures about the address only),
+	// permanent (every 5xx and DSN 5.x.x) or off. Complaints always do.
+	SuppressBounces string `env:"EMAIL_SUPPRESS_BOUNCES" envDefault:"address"`
+
 	// Workers is how many messages are delivered at once.
 	Workers int `env:"EMAIL_WORKERS" envDefault:"4"`
 	// DefaultExpiry is how long a message is tried when Send sets no expiry.
@@ -299,6 +304,11 @@ func (c *Config) Validate() error {
 		if fi, err := os.Stat(c.RecipientKeysDir); err != nil || !fi.IsDir() {
 			errs = append(errs, errors.New("EMAIL_RECIPIENT_KEYS_DIR must be a directory"))
 		}
+	}
+	switch c.SuppressBounces {
+	case app.SuppressAddress, app.SuppressPermanent, app.SuppressOff:
+	default:
+		errs = append(errs, errors.New("EMAIL_SUPPRESS_BOUNCES must be address, permanent or off"))
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("EMAIL_ADMIN_TOKEN must be at least 16 characters"))

@@ -12,6 +12,7 @@ const (
 	OutcomeDuplicate   = "duplicate"
 	OutcomeInvalid     = "invalid"
 	OutcomeUnavailable = "unavailable"
+	OutcomeSuppressed  = "suppressed"
 )
 
 // InvalidTenant is the tenant label of a request whose tenant is not a
@@ -24,6 +25,7 @@ type Metrics struct {
 	deliveries      *prometheus.CounterVec
 	deliverySeconds prometheus.Histogram
 	feedback        *prometheus.CounterVec
+	suppressions    *prometheus.CounterVec
 }
 
 // New registers the metrics on reg.
@@ -31,7 +33,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "email_sends_total",
-			Help: "Send calls by tenant and outcome (queued, duplicate, invalid, unavailable).",
+			Help: "Send calls by tenant and outcome (queued, duplicate, invalid, unavailable, suppressed).",
 		}, []string{"tenant", "outcome"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "email_deliveries_total",
@@ -47,7 +49,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "email_feedback_total",
 		Help: "Feedback after delivery by kind (unsubscribe, complaint, dsn_5xx, dsn_other, not_report, invalid, malformed) and outcome (recorded, unknown, refused, ignored).",
 	}, []string{"kind", "outcome"})
-	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback)
+	m.suppressions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "email_suppressions_total",
+		Help: "Suppression list changes by reason (hard_bounce, complaint, removed) and source (smtp, dsn, arf, relay_hook, admin).",
+	}, []string{"reason", "source"})
+	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback, m.suppressions)
 	return m
 }
 
@@ -71,4 +77,10 @@ func (m *Metrics) DeliveryDuration(d time.Duration) {
 // a complaint). kind and outcome are fixed codes, never caller input.
 func (m *Metrics) Feedback(kind, outcome string) {
 	m.feedback.WithLabelValues(kind, outcome).Inc()
+}
+
+// Suppression counts one address added to (reason hard_bounce, complaint)
+// or removed from (reason removed) a suppression list. Both are fixed codes.
+func (m *Metrics) Suppression(reason, source string) {
+	m.suppressions.WithLabelValues(reason, source).Inc()
 }

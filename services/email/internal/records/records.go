@@ -32,8 +32,9 @@ const (
 	fHeld        = "held"
 
 	// Fields of the sent index (SentKey).
-	fTenant  = "tenant"
-	fIdemKey = "idempotency_key"
+	fTenant   = "tenant"
+	fIdemKey  = "idempotency_key"
+	fRcptHash = "rcpt_hash"
 )
 
 // Store is app.Store on Redis.
@@ -175,7 +176,7 @@ func (s *Store) UpdateRecord(ctx context.Context, r app.Record, ttl time.Duratio
 func (s *Store) RememberSent(ctx context.Context, ref app.SentRef, ttl time.Duration) error {
 	k := SentKey(ref.ID)
 	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, k, fTenant, ref.Tenant, fIdemKey, ref.IdempotencyKey)
+		p.HSet(ctx, k, fTenant, ref.Tenant, fIdemKey, ref.IdempotencyKey, fRcptHash, ref.RecipientHash)
 		p.PExpire(ctx, k, ttl)
 		return nil
 	})
@@ -194,7 +195,7 @@ func (s *Store) Sent(ctx context.Context, id string) (app.SentRef, error) {
 	case h[fTenant] == "":
 		return app.SentRef{}, app.ErrNotFound
 	}
-	return app.SentRef{ID: id, Tenant: h[fTenant], IdempotencyKey: h[fIdemKey]}, nil
+	return app.SentRef{ID: id, Tenant: h[fTenant], IdempotencyKey: h[fIdemKey], RecipientHash: h[fRcptHash]}, nil
 }
 
 // unlockScript deletes KEYS[1] if it still holds ARGV[1].

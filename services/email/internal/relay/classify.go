@@ -53,12 +53,12 @@ func classifyTx(stage string, err error) error {
 	switch {
 	case ok && code >= 500 && code < 600:
 		return &app.DeliveryError{
-			Permanent: true, Reason: app.ReasonSMTP5xx, Code: code, EnhancedCode: enhancedCode(err),
+			Permanent: true, Reason: app.ReasonSMTP5xx, Code: code, EnhancedCode: enhancedCode(err), Stage: stage,
 			Detail: "relay refused the message (" + stage + ")",
 		}
 	case ok && code >= 400 && code < 500:
 		return &app.DeliveryError{
-			Reason: app.ReasonSMTP4xx, Code: code, EnhancedCode: enhancedCode(err),
+			Reason: app.ReasonSMTP4xx, Code: code, EnhancedCode: enhancedCode(err), Stage: stage,
 			Detail: "relay deferred the message (" + stage + ")",
 		}
 	case ok:

@@ -224,7 +224,7 @@ func (r *Relay) transaction(s *session, o app.Outgoing, from string, data []byte
 		return failed("MAIL FROM", err, true)
 	}
 	if err := command(s.sc, 25, "RCPT TO:<"+o.Message.To+">"+r.rcptParams(s)); err != nil {
-		return failed("RCPT TO", err, false)
+		return failed(app.StageRcpt, err, false)
 	}
 	w, err := s.sc.Data()
 	if err != nil {

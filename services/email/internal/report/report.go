@@ -38,6 +38,10 @@ type Report struct {
 	// FeedbackType is the ARF Feedback-Type of a complaint, lower case
 	// ("abuse"), or "".
 	FeedbackType string
+	// MessageID is the report's own Message-ID, angle brackets included,
+	// or "" when it has none or it is not a plain msg-id (at most 250
+	// printable ASCII characters, no spaces).
+	MessageID string
 }
 
 // maxPart bounds how much of the machine-readable part is read.
@@ -51,6 +55,26 @@ func Parse(r io.Reader) (Report, error) {
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		return Report{}, errors.New("report: unreadable message header")
 	}
+	rep, err := parse(e)
+	rep.MessageID = messageID(e.Header.Get("Message-Id"))
+	return rep, err
+}
+
+// messageID returns v when it is a plain msg-id, "" otherwise.
+func messageID(v string) string {
+	v = strings.TrimSpace(v)
+	if len(v) < 3 || len(v) > 250 || v[0] != '<' || v[len(v)-1] != '>' {
+		return ""
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] >= 0x7f {
+			return ""
+		}
+	}
+	return v
+}
+
+func parse(e *message.Entity) (Report, error) {
 	mt, params, err := e.Header.ContentType()
 	if err != nil || mt != "multipart/report" {
 		return Report{Kind: NotReport}, nil

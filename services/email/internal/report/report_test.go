@@ -18,10 +18,10 @@ func TestParse(t *testing.T) {
 		want    report.Report
 		wantErr bool
 	}{
-		{name: "RFC 3464 failed 5.1.1", give: "dsn-failed.eml", want: report.Report{Kind: report.HardBounce, Status: "5.1.1"}},
+		{name: "RFC 3464 failed 5.1.1", give: "dsn-failed.eml", want: report.Report{Kind: report.HardBounce, Status: "5.1.1", MessageID: "<20261123030000.RAA14128@relay.example.net>"}},
 		{name: "RFC 3464 failed 4.4.7", give: "dsn-failed-4xx.eml", want: report.Report{Kind: report.OtherDSN}},
 		{name: "RFC 3464 delayed", give: "dsn-delayed.eml", want: report.Report{Kind: report.OtherDSN}},
-		{name: "RFC 5965 abuse", give: "arf-abuse.eml", want: report.Report{Kind: report.Complaint, FeedbackType: "abuse"}},
+		{name: "RFC 5965 abuse", give: "arf-abuse.eml", want: report.Report{Kind: report.Complaint, FeedbackType: "abuse", MessageID: "<arf.8812.abuse@feedback.mailbox.example>"}},
 		{name: "RFC 5965 not-spam", give: "arf-not-spam.eml", want: report.Report{Kind: report.NotReport, FeedbackType: "not-spam"}},
 		{name: "auto-reply", give: "autoreply.eml", want: report.Report{Kind: report.NotReport}},
 	}

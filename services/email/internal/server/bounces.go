@@ -157,10 +157,10 @@ func (s *bounceSession) Data(r io.Reader) error {
 		log := s.b.o.Logger.With("messageId", id, "kind", string(rep.Kind))
 		switch rep.Kind {
 		case report.HardBounce:
-			_, err = s.b.o.Feedback.Bounce(ctx, id)
+			_, err = s.b.o.Feedback.Bounce(ctx, id, app.Report{Source: app.SourceDSN, ID: rep.MessageID, Status: rep.Status})
 			log = log.With("dsnStatus", rep.Status)
 		case report.Complaint:
-			_, err = s.b.o.Feedback.Complaint(ctx, id)
+			_, err = s.b.o.Feedback.Complaint(ctx, id, app.Report{Source: app.SourceARF, ID: rep.MessageID, Status: rep.FeedbackType})
 			log = log.With("feedbackType", rep.FeedbackType)
 		default:
 			s.b.o.Metrics.Feedback(string(rep.Kind), "ignored")

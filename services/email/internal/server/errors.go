@@ -11,11 +11,30 @@ import (
 	"github.com/carenotify/carenotify/services/email/internal/app"
 )
 
+// ErrorDomain and ErrorReasonSuppressed are the google.rpc.ErrorInfo of a
+// Send refused because the recipient is suppressed; its metadata
+// "suppression" says why (hard_bounce, complaint).
+const (
+	ErrorDomain           = "email.carenotify"
+	ErrorReasonSuppressed = "suppressed"
+)
+
 // toStatus maps an app error to a gRPC status. It is the only place that
 // does. App errors carry no PHI, so their text may be returned and logged.
 func (s *Email) toStatus(method string, err error) error {
 	var ve *app.ValidationError
+	var se *app.SuppressedError
 	switch {
+	case errors.As(err, &se):
+		st := status.New(codes.FailedPrecondition, se.Error())
+		info := &errdetails.ErrorInfo{
+			Reason: ErrorReasonSuppressed, Domain: ErrorDomain,
+			Metadata: map[string]string{"suppression": string(se.Reason)},
+		}
+		if withDetails, derr := st.WithDetails(info); derr == nil {
+			st = withDetails
+		}
+		return st.Err()
 	case errors.As(err, &ve):
 		br := &errdetails.BadRequest{}
 		for _, v := range ve.Violations {

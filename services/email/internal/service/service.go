@@ -125,9 +125,10 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 
 	m := metrics.New(tel.Registry)
 	st := records.New(rdb)
+	supps := records.NewSuppressions(rdb, pseudonymKey)
 	events := queue.NewEvents(js)
 	svc := app.NewService(app.ServiceOptions{
-		Store: st, Outbox: queue.NewOutbox(js, sealer), Events: events, Metrics: m, Logger: logger,
+		Store: st, Outbox: queue.NewOutbox(js, sealer), Events: events, Suppressions: supps, Metrics: m, Logger: logger,
 		DefaultExpiry: cfg.DefaultExpiry,
 		MaxExpiry:     bus.Outbox(queue.Channel, cfg.StreamReplicas).MaxAge,
 		MaxBytes:      cfg.MaxBodyBytes,
@@ -146,14 +147,19 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}()
 	worker := app.NewWorker(app.WorkerOptions{
 		Store: st, Events: events, Mailer: mailer, Policies: policies, Holder: queue.NewHeld(js, sealer),
-		Keys: recipientKeys, Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
+		Keys: recipientKeys, Suppressions: supps, SuppressBounces: cfg.SuppressBounces,
+		Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
 	})
 
 	feedback := app.NewFeedback(app.FeedbackOptions{
-		Store: st, Events: events, Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
+		Store: st, Events: events, Auditor: aw, Suppressions: supps, SuppressBounces: cfg.SuppressBounces,
+		Metrics: m, Logger: logger, LockTTL: ackWait,
 	})
 	mux := http.NewServeMux()
 	tel.Register(mux)
+	server.NewSuppressions(app.NewSuppressionAdmin(app.SuppressionAdminOptions{
+		Suppressions: supps, Auditor: aw, Metrics: m, Logger: logger,
+	}), string(cfg.AdminToken), logger).Register(mux)
 	if unsubscribeKeys != nil {
 		server.NewUnsubscribe(unsubscribeKeys, feedback, logger).Register(mux)
 	}
