@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -64,6 +65,9 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout io
 		if _, err := audit.LoadPseudonymKey(cfg.AuditPseudonymKeyFile); err != nil {
 			return err
 		}
+		if _, err := config.AllHMACSecrets(cfg.AllSources(), lookupIn(environ)); err != nil {
+			return err
+		}
 		_, err := fmt.Fprintln(stdout, "config ok")
 		return err
 	}
@@ -72,6 +76,18 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout io
 		logger.Warn("configuration", "warning", w)
 	}
 	return service.Run(ctx, cfg, logger)
+}
+
+// lookupIn returns an os.LookupEnv over environ.
+func lookupIn(environ []string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		for _, kv := range slices.Backward(environ) {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+				return v, true
+			}
+		}
+		return "", false
+	}
 }
 
 // printTokenHash reads one token line from stdin (so that it stays out of

@@ -15,6 +15,9 @@ import (
 // demoHash is the stored hash of "demo-token".
 var demoHash = config.HashToken("demo-token")
 
+// hmacSources is a sources file with an HMAC source whose secret is in LAB_SECRET.
+const hmacSources = "sources:\n  - {id: lab, tenant: north, auth: hmac, hmac: {secret_env: LAB_SECRET}}\n"
+
 func TestRunCheckConfig(t *testing.T) {
 	keys, _ := envelopetest.Keyring(t)
 	pk, _ := audittest.Keys(t)
@@ -30,6 +33,10 @@ func TestRunCheckConfig(t *testing.T) {
 			want: "warning: INGEST_SOURCES: source \"demo\" has a plain bearer token in the configuration; store only its hash (name=tenant:sha256:<hex>, printed by `ingest -hash-token`)\nconfig ok\n"},
 		{name: "sources file", give: []string{"INGEST_SOURCES_FILE=" + sourcesFile(t, "sources:\n  - id: demo\n    tenant: demo\n    token_hash: "+demoHash+"\n"),
 			"INGEST_KEYRING_DIR=" + keys, pseudonym}, want: "config ok\n"},
+		{name: "hmac secret", give: []string{"INGEST_SOURCES_FILE=" + sourcesFile(t, hmacSources), "LAB_SECRET=5f0c8d2e4b6a1f3e9d7c5b3a1e0f2d4c",
+			"INGEST_KEYRING_DIR=" + keys, pseudonym}, want: "config ok\n"},
+		{name: "hmac secret missing", give: []string{"INGEST_SOURCES_FILE=" + sourcesFile(t, hmacSources), "INGEST_KEYRING_DIR=" + keys, pseudonym},
+			wantErr: `source "lab": hmac.secret_env LAB_SECRET: the variable is not set`},
 		{name: "sources file error", give: []string{"INGEST_SOURCES_FILE=" + sourcesFile(t, "sources:\n  - id: demo\n    tenant: demo\n    token: demo-token\n"),
 			"INGEST_KEYRING_DIR=" + keys, pseudonym}, wantErr: `source 1 ("demo"): token: plain tokens are not accepted`},
 		{name: "no keyring", give: []string{"INGEST_SOURCES=demo=demo:demo-token", pseudonym}, wantErr: "INGEST_KEYRING_DIR is required"},

@@ -63,6 +63,9 @@ const (
 	// AuthBearer: "Authorization: Bearer <token>", compared with the
 	// stored SHA-256 of the token.
 	AuthBearer = "bearer"
+	// AuthHMAC: an X-Carenotify-Signature header with a timestamp and
+	// HMAC-SHA256 signatures of "<t>.<raw body>" under the source's secret.
+	AuthHMAC = "hmac"
 )
 
 // Source is a sender allowed to post to /fhir/{Name}/...
@@ -80,6 +83,8 @@ type Source struct {
 	Token Token
 	// TokenHash is the bearer token's stored hash, "sha256:<hex>".
 	TokenHash string
+	// HMAC configures an AuthHMAC source.
+	HMAC HMAC
 }
 
 // Method returns the source's auth method.

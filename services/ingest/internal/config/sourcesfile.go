@@ -28,6 +28,8 @@ type fileSource struct {
 	// Token is refused: only hashes are stored. It is a field so that the
 	// error can say so instead of "unknown field".
 	Token any `yaml:"token"`
+	// HMAC configures auth: hmac.
+	HMAC *HMAC `yaml:"hmac"`
 }
 
 // LoadSourcesFile reads the sources file at path (INGEST_SOURCES_FILE).
@@ -94,7 +96,22 @@ func LoadSourcesFile(path string) (Sources, []string, error) {
 		if fs.Token != nil {
 			bad("token: plain tokens are not accepted; set token_hash: sha256:<hex> (`ingest -hash-token` prints it) and remove token")
 		}
+		if fs.HMAC != nil && src.Auth != AuthHMAC {
+			bad("hmac is set but auth is %s", src.Auth)
+		}
 		switch src.Auth {
+		case AuthHMAC:
+			if fs.TokenHash != "" {
+				bad("token_hash is set but auth is hmac")
+			}
+			if fs.HMAC == nil {
+				bad("auth hmac needs an hmac block with secret_file or secret_env")
+				break
+			}
+			for _, p := range fs.HMAC.validate() {
+				bad("%s", p)
+			}
+			src.HMAC = *fs.HMAC
 		case AuthBearer:
 			switch _, ok := parseTokenHash(fs.TokenHash); {
 			case fs.TokenHash == "":
@@ -107,7 +124,7 @@ func LoadSourcesFile(path string) (Sources, []string, error) {
 				src.TokenHash = strings.ToLower(fs.TokenHash)
 			}
 		default:
-			bad("auth must be %s", AuthBearer)
+			bad("auth must be %s or %s", AuthBearer, AuthHMAC)
 		}
 		out = append(out, src)
 	}

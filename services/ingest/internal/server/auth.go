@@ -17,22 +17,48 @@ type authenticator struct {
 
 type credential struct {
 	source app.Source
+	method string
 	// digest is the SHA-256 of the bearer token (configured as a hash, or
 	// hashed at start from a legacy plain token): equal length for the
 	// compare, and no plain token kept in memory.
 	digest [sha256.Size]byte
+	// hmac verifies an HMAC source's signatures.
+	hmac *hmacVerifier
 }
 
-func newAuthenticator(sources config.Sources) *authenticator {
+// newAuthenticator returns the authenticator of sources; hmacSecrets are
+// the secrets of each HMAC source. A source whose credentials are missing
+// is left out: it can never authenticate.
+func newAuthenticator(sources config.Sources, hmacSecrets map[string][][]byte) *authenticator {
 	a := &authenticator{sources: make(map[string]credential, len(sources))}
 	for _, s := range sources {
-		d, ok := s.BearerDigest()
-		if !ok || s.Method() != config.AuthBearer {
-			continue // validated config never has such a source
+		c := credential{source: app.Source{Name: s.Name, Tenant: s.Tenant}, method: s.Method()}
+		switch c.method {
+		case config.AuthBearer:
+			d, ok := s.BearerDigest()
+			if !ok {
+				continue
+			}
+			c.digest = d
+		case config.AuthHMAC:
+			secrets := hmacSecrets[s.Name]
+			if len(secrets) == 0 {
+				continue
+			}
+			c.hmac = &hmacVerifier{secrets: secrets, skew: s.HMAC.Skew()}
+		default:
+			continue
 		}
-		a.sources[s.Name] = credential{source: app.Source{Name: s.Name, Tenant: s.Tenant}, digest: d}
+		a.sources[s.Name] = c
 	}
 	return a
+}
+
+// method returns the auth method of the source named name, "" when there
+// is no such source.
+func (a *authenticator) method(name string) (credential, bool) {
+	c, ok := a.sources[name]
+	return c, ok
 }
 
 // unknownDigest is compared against for unknown sources, so they take as
@@ -44,6 +70,7 @@ var unknownDigest = sha256.Sum256([]byte("carenotify: no such source"))
 func (a *authenticator) authenticate(name, authorization string) (app.Source, bool) {
 	token, hasToken := bearer(authorization)
 	cred, known := a.sources[name]
+	known = known && cred.method == config.AuthBearer
 	want := unknownDigest
 	if known {
 		want = cred.digest

@@ -29,6 +29,7 @@ import (
 	"github.com/carenotify/carenotify/services/ingest/internal/lastseen"
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
+	"github.com/carenotify/carenotify/services/ingest/internal/replaycache"
 	"github.com/carenotify/carenotify/services/ingest/internal/server"
 )
 
@@ -65,6 +66,12 @@ const maxBody = 1 << 20
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with server options changed by opt (nil: none).
+func newEnvWith(t *testing.T, opt func(*server.Options)) *env {
+	t.Helper()
 	ns := bustest.Start(t)
 	_, js := bustest.Connect(t, ns)
 	if err := bus.EnsureStreams(t.Context(), js, bus.EHREvents(1), bus.EHRDead(1)); err != nil {
@@ -82,7 +89,11 @@ func newEnv(t *testing.T) *env {
 		Now: func() time.Time { return receivedAt }, State: state,
 	})
 	mux := http.NewServeMux()
-	server.New(server.Options{App: a, Sources: sources, MaxBodyBytes: maxBody, Metrics: m, Logger: logger}).Register(mux)
+	o := server.Options{App: a, Sources: sources, MaxBodyBytes: maxBody, Metrics: m, Logger: logger, Replay: replaycache.New(rc)}
+	if opt != nil {
+		opt(&o)
+	}
+	server.New(o).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &env{url: srv.URL, sealer: sealer, ns: ns, js: js, logs: logs, redis: rc, state: state}
@@ -92,6 +103,8 @@ func newEnv(t *testing.T) *env {
 type request struct {
 	source, token, contentType string
 	body                       []byte
+	// header holds further request headers.
+	header map[string]string
 }
 
 // demo returns a well-formed request from the demo source.
@@ -127,6 +140,9 @@ func (e *env) post(t *testing.T, r request) response {
 	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
+	}
+	for k, v := range r.header {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -33,6 +33,8 @@ type requestError struct {
 	code        string
 	reason      string
 	diagnostics string
+	// challenge is the WWW-Authenticate value of a 401; "Bearer" when empty.
+	challenge string
 }
 
 func (e *requestError) Error() string { return e.reason + ": " + e.diagnostics }
@@ -62,8 +64,11 @@ func problem(err error) (status int, outcome, reason string, is issue) {
 	switch {
 	case errors.As(err, &re):
 		outcome = outcomeRejected
-		if re.status == http.StatusUnauthorized {
+		switch re.status {
+		case http.StatusUnauthorized:
 			outcome = outcomeUnauthenticated
+		case http.StatusServiceUnavailable:
+			outcome = outcomeUnavailable
 		}
 		return re.status, outcome, re.reason, issue{Severity: "error", Code: re.code, Diagnostics: re.diagnostics}
 	case errors.As(err, &ae):
@@ -91,7 +96,11 @@ func writeError(w http.ResponseWriter, err error) (status int, outcome, reason s
 	status, outcome, reason, is := problem(err)
 	switch status {
 	case http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", "Bearer")
+		challenge := "Bearer"
+		if re, ok := errors.AsType[*requestError](err); ok && re.challenge != "" {
+			challenge = re.challenge
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "5")
 	}

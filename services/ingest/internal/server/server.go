@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ const bodyReadTimeout = 60 * time.Second
 type Server struct {
 	app     *app.App
 	auth    *authenticator
+	replay  ReplayCache
+	now     func() time.Time
 	maxBody int64
 	metrics *metrics.Metrics
 	logger  *slog.Logger
@@ -49,11 +52,32 @@ type Options struct {
 	// AdminToken may read every source's subscription status, list dead
 	// letters and replay them; optional.
 	AdminToken config.Token
+	// HMACSecrets are the secrets of each HMAC source (config.HMACSecrets).
+	HMACSecrets map[string][][]byte
+	// Replay remembers accepted HMAC signatures. Required when a source
+	// uses HMAC.
+	Replay ReplayCache
+	// Now is the clock HMAC timestamps are checked against; time.Now when
+	// nil.
+	Now func() time.Time
+}
+
+// ReplayCache remembers accepted HMAC signatures across replicas
+// (replaycache.Cache).
+type ReplayCache interface {
+	// Claim records sig of source for ttl; false when it was there.
+	Claim(ctx context.Context, tenant, source string, sig []byte, ttl time.Duration) (bool, error)
+	// Release forgets sig: its request was not accepted.
+	Release(ctx context.Context, tenant, source string, sig []byte) error
 }
 
 // New returns a Server.
 func New(o Options) *Server {
-	s := &Server{app: o.App, auth: newAuthenticator(o.Sources), maxBody: o.MaxBodyBytes, metrics: o.Metrics, logger: o.Logger}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{app: o.App, auth: newAuthenticator(o.Sources, o.HMACSecrets), replay: o.Replay, now: o.Now,
+		maxBody: o.MaxBodyBytes, metrics: o.Metrics, logger: o.Logger}
 	if o.AdminToken != "" {
 		d := sha256.Sum256([]byte(string(o.AdminToken)))
 		s.adminDigest = &d
@@ -63,9 +87,9 @@ func New(o Options) *Server {
 
 // Register adds the FHIR endpoints to mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.Handle("POST /fhir/{source}/notifications", s.recoverPanics(http.HandlerFunc(s.notifications)))
-	mux.Handle("POST /fhir/{source}", s.recoverPanics(http.HandlerFunc(s.push)))
-	mux.Handle("POST /fhir/{source}/{type}", s.recoverPanics(http.HandlerFunc(s.push)))
+	mux.Handle("POST /fhir/{source}/notifications", s.recoverPanics(s.releaseUnaccepted(http.HandlerFunc(s.notifications))))
+	mux.Handle("POST /fhir/{source}", s.recoverPanics(s.releaseUnaccepted(http.HandlerFunc(s.push))))
+	mux.Handle("POST /fhir/{source}/{type}", s.recoverPanics(s.releaseUnaccepted(http.HandlerFunc(s.push))))
 	mux.Handle("GET /status/subscriptions", s.recoverPanics(http.HandlerFunc(s.subscriptionStatus)))
 	mux.Handle("GET /admin/dead-letters", s.recoverPanics(http.HandlerFunc(s.listDeadLetters)))
 	mux.Handle("POST /admin/dead-letters/{seq}/replay", s.recoverPanics(http.HandlerFunc(s.replayDeadLetter)))
@@ -74,13 +98,62 @@ func (s *Server) Register(mux *http.ServeMux) {
 // readBody authenticates the request, checks its media type and reads its
 // body. On failure the error is ready for writeError.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, fhirVersions ...string) (app.Source, []byte, error) {
-	src, ok := s.auth.authenticate(r.PathValue("source"), r.Header.Get("Authorization"))
+	name := r.PathValue("source")
+	if cred, ok := s.auth.method(name); ok && cred.method == config.AuthHMAC {
+		return s.readSigned(w, r, cred, fhirVersions)
+	}
+	src, ok := s.auth.authenticate(name, r.Header.Get("Authorization"))
 	if !ok {
 		// The path segment is not echoed anywhere: it is whatever the caller sent.
 		return app.Source{Name: "unknown"}, nil, errUnauthenticated
 	}
-	if err := checkContentType(r.Header.Get("Content-Type"), fhirVersions...); err != nil {
+	body, err := s.readChecked(w, r, fhirVersions)
+	return src, body, err
+}
+
+// readSigned reads the body of an HMAC source's request and checks its
+// signature: timestamp first (before reading), then the MAC over the raw
+// body, then the replay cache (fail closed: no cache, no request).
+func (s *Server) readSigned(w http.ResponseWriter, r *http.Request, cred credential, fhirVersions []string) (app.Source, []byte, error) {
+	src := cred.source
+	sig, err := cred.hmac.check(r.Header.Get(SignatureHeader), s.now())
+	if err != nil {
 		return src, nil, err
+	}
+	body, err := s.readChecked(w, r, fhirVersions)
+	if err != nil {
+		return src, nil, err
+	}
+	matched, err := cred.hmac.match(sig, body)
+	if err != nil {
+		return src, nil, err
+	}
+	if s.replay == nil {
+		return src, nil, errReplayUnavailable
+	}
+	fresh, err := s.replay.Claim(r.Context(), src.Tenant, src.Name, matched, cred.hmac.replayTTL())
+	switch {
+	case err != nil:
+		s.logger.ErrorContext(r.Context(), "replay cache unavailable", "source", src.Name, "err", err)
+		return src, nil, errReplayUnavailable
+	case !fresh:
+		return src, nil, hmacError("hmac_replay", "this signature was accepted before: a replayed request is refused; sign each delivery afresh (a retry after a 5xx answer may reuse its signature)")
+	}
+	if c, ok := r.Context().Value(claimKey{}).(*claim); ok {
+		*c = claim{src: src, sig: matched}
+	}
+	return src, body, nil
+}
+
+// errReplayUnavailable answers an HMAC request when the replay cache
+// cannot be asked: refused, since a replay could not be told apart.
+var errReplayUnavailable = &requestError{status: http.StatusServiceUnavailable, code: "transient", reason: "replay_cache_unavailable",
+	diagnostics: "the receiver cannot check signatures for replay right now; retry later"}
+
+// readChecked checks the media type and reads the body.
+func (s *Server) readChecked(w http.ResponseWriter, r *http.Request, fhirVersions []string) ([]byte, error) {
+	if err := checkContentType(r.Header.Get("Content-Type"), fhirVersions...); err != nil {
+		return nil, err
 	}
 	// The shared HTTP server bounds only header reads; bound the body too.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
@@ -88,13 +161,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, fhirVersions .
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return src, nil, &requestError{status: http.StatusRequestEntityTooLarge, code: "too-costly", reason: "body_too_large",
+			return nil, &requestError{status: http.StatusRequestEntityTooLarge, code: "too-costly", reason: "body_too_large",
 				diagnostics: fmt.Sprintf("the body is larger than the %d bytes this endpoint accepts", s.maxBody)}
 		}
-		return src, nil, &requestError{status: http.StatusBadRequest, code: "incomplete", reason: "body_unreadable",
+		return nil, &requestError{status: http.StatusBadRequest, code: "incomplete", reason: "body_unreadable",
 			diagnostics: "the body could not be read completely"}
 	}
-	return src, body, nil
+	return body, nil
 }
 
 // notifications handles POST /fhir/{source}/notifications.

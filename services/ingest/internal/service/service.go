@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,7 @@ import (
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 	"github.com/carenotify/carenotify/services/ingest/internal/mllp"
 	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
+	"github.com/carenotify/carenotify/services/ingest/internal/replaycache"
 	"github.com/carenotify/carenotify/services/ingest/internal/server"
 )
 
@@ -112,10 +114,15 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Auditor: aw, Metrics: m, Logger: logger,
 		HL7Location: loc, FHIR: reader, Subscriptions: subs, DeadLetters: natsbus.NewDeadLetters(js, sealer, cfg.PublishTimeout),
 		State: state, IdentifierSystems: map[string]app.IdentifierSystems{cfg.MLLPSource.Name: app.IdentifierSystems(cfg.MLLPIdentifierSystems)}})
+	hmacSecrets, err := config.AllHMACSecrets(cfg.AllSources(), os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	tel.Register(mux)
 	server.New(server.Options{
 		App: a, Sources: cfg.AllSources(), MaxBodyBytes: maxBody, Metrics: m, Logger: logger, AdminToken: cfg.AdminToken,
+		HMACSecrets: hmacSecrets, Replay: replaycache.New(rc),
 	}).Register(mux)
 
 	httpL, err := lifecycle.Listen(cfg.HTTPListener, cfg.HTTPAddr)

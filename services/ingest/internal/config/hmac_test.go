@@ -1,0 +1,123 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/carenotify/carenotify/services/ingest/internal/config"
+)
+
+const (
+	secretA = "5f0c8d2e4b6a1f3e9d7c5b3a1e0f2d4c"
+	secretB = "a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3"
+)
+
+func TestHMACSourcesFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		give    string
+		want    config.Sources
+		wantErr []string
+	}{
+		{name: "file secret", give: "sources:\n  - id: lab\n    tenant: north\n    auth: hmac\n    hmac:\n      secret_file: /run/secrets/lab\n      max_skew: 120s\n",
+			want: config.Sources{{Name: "lab", Tenant: "north", Auth: "hmac", HMAC: config.HMAC{SecretFile: "/run/secrets/lab", MaxSkew: 120 * time.Second}}}},
+		{name: "env secret", give: "sources:\n  - {id: lab, tenant: north, auth: hmac, hmac: {secret_env: LAB_SECRET}}\n",
+			want: config.Sources{{Name: "lab", Tenant: "north", Auth: "hmac", HMAC: config.HMAC{SecretEnv: "LAB_SECRET"}}}},
+		{name: "no block", give: "sources:\n  - {id: lab, tenant: north, auth: hmac}\n", wantErr: []string{`source 1 ("lab"): auth hmac needs an hmac block`}},
+		{name: "inline secret refused", give: "sources:\n  - {id: lab, tenant: north, auth: hmac, hmac: {secret: " + secretA + "}}\n",
+			wantErr: []string{"field secret not found"}},
+		{name: "no secret", give: "sources:\n  - {id: lab, tenant: north, auth: hmac, hmac: {max_skew: 60s}}\n",
+			wantErr: []string{"auth hmac needs hmac.secret_file or hmac.secret_env"}},
+		{name: "both", give: "sources:\n  - {id: lab, tenant: north, auth: hmac, hmac: {secret_file: /f, secret_env: E}}\n",
+			wantErr: []string{"not both"}},
+		{name: "skew", give: "sources:\n  - {id: lab, tenant: north, auth: hmac, hmac: {secret_env: E, max_skew: 2h}}\n",
+			wantErr: []string{"hmac.max_skew must be between 1s and 1h"}},
+		{name: "hmac block on a bearer source", give: "sources:\n  - {id: lab, tenant: north, token_hash: " + epicHash + ", hmac: {secret_env: E}}\n",
+			wantErr: []string{"hmac is set but auth is bearer"}},
+		{name: "token hash on an hmac source", give: "sources:\n  - {id: lab, tenant: north, auth: hmac, token_hash: " + epicHash + ", hmac: {secret_env: E}}\n",
+			wantErr: []string{"token_hash is set but auth is hmac"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _, err := config.LoadSourcesFile(writeFile(t, tt.give))
+			if len(tt.wantErr) > 0 {
+				for _, w := range tt.wantErr {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Errorf("error %v does not say %q", err, w)
+					}
+				}
+				if err != nil && strings.Contains(err.Error(), secretA) {
+					t.Errorf("error %q repeats the secret", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("sources (-want +got):\n%s", diff)
+			}
+			wantSkew := config.DefaultHMACMaxSkew
+			if tt.want[0].HMAC.MaxSkew != 0 {
+				wantSkew = tt.want[0].HMAC.MaxSkew
+			}
+			if got[0].HMAC.Skew() != wantSkew {
+				t.Errorf("Skew() = %v, want %v", got[0].HMAC.Skew(), wantSkew)
+			}
+		})
+	}
+}
+
+func TestHMACSecrets(t *testing.T) {
+	file := func(content string) string {
+		p := filepath.Join(t.TempDir(), "secret")
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	env := map[string]string{"LAB_SECRET": secretA, "SHORT": "tiny-secret", "EMPTY": ""}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	tests := []struct {
+		name    string
+		give    config.HMAC
+		want    []string
+		wantErr string
+	}{
+		{name: "env", give: config.HMAC{SecretEnv: "LAB_SECRET"}, want: []string{secretA}},
+		{name: "file with two for rotation", give: config.HMAC{SecretFile: file(secretA + "\n\n" + secretB + "\r\n")}, want: []string{secretA, secretB}},
+		{name: "unset env", give: config.HMAC{SecretEnv: "NOPE"}, wantErr: `source "lab": hmac.secret_env NOPE: the variable is not set`},
+		{name: "empty env", give: config.HMAC{SecretEnv: "EMPTY"}, wantErr: "no secret in it"},
+		{name: "short", give: config.HMAC{SecretEnv: "SHORT"}, wantErr: "secret 1 is shorter than 32 characters"},
+		{name: "missing file", give: config.HMAC{SecretFile: "/nonexistent/lab"}, wantErr: `source "lab": hmac.secret_file /nonexistent/lab: no such file`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := config.HMACSecrets(config.Source{Name: "lab", Auth: "hmac", HMAC: tt.give}, lookup)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "tiny-secret") {
+					t.Errorf("error %q repeats the secret", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotS []string
+			for _, b := range got {
+				gotS = append(gotS, string(b))
+			}
+			if diff := cmp.Diff(tt.want, gotS); diff != "" {
+				t.Errorf("secrets (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
