@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carenotify/carenotify/pkg/store/redisproc"
 	"github.com/carenotify/carenotify/pkg/store"
+	"github.com/carenotify/carenotify/pkg/store/redisproc"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 	"github.com/carenotify/carenotify/services/ingest/internal/fhirnotify/fhirnotifytest"
 	"github.com/carenotify/carenotify/services/ingest/internal/replaycache"
