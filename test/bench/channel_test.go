@@ -142,7 +142,8 @@ func TestChannelSinkCountsByPrefix(t *testing.T) {
 	if got, _, _ := same.snapshot(); got != 2 {
 		t.Errorf("same: %d counted, want 2", got)
 	}
-	if d := same.describe(); !strings.Contains(d, "is the scenario's body") || !strings.Contains(d, "all over STARTTLS") {
+	if d := same.describe(); !strings.Contains(d, "is the scenario's body") || !strings.Contains(d, "all over STARTTLS") ||
+		!strings.Contains(d, "DKIM at the sink: none 2") {
 		t.Errorf("same: describe() = %q", d)
 	}
 	if d := other.describe(); !strings.Contains(d, "differs") {

@@ -3,9 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,13 +173,14 @@ type sinkCount struct {
 	got         int
 	bytes       int64
 	notTLS      int
+	dkim        map[string]int // DKIM check results
 	sample      inbox.Message
 	all         chan struct{}
 }
 
 // watchArrivals counts until ctx is done; all closes at want messages.
 func watchArrivals(ctx context.Context, in *inbox.Inbox, prefix string, want int) *sinkCount {
-	a := &sinkCount{all: make(chan struct{})}
+	a := &sinkCount{all: make(chan struct{}), dkim: map[string]int{}}
 	go func() {
 		_, _ = in.Wait(ctx, func(m inbox.Message) bool {
 			if len(m.To) != 1 || !strings.HasPrefix(m.To[0], prefix) {
@@ -199,6 +202,7 @@ func watchArrivals(ctx context.Context, in *inbox.Inbox, prefix string, want int
 			if !m.TLS {
 				a.notTLS++
 			}
+			a.dkim[m.DKIM]++
 			if a.got == want {
 				close(a.all)
 			}
@@ -239,7 +243,15 @@ func (a *sinkCount) describe() string {
 	if a.notTLS > 0 {
 		tls = fmt.Sprintf("%d not over TLS", a.notTLS)
 	}
-	return fmt.Sprintf("%s bytes per message as received on average, %s, %s", fmtCount(float64(a.bytes)/float64(a.got)), tls, same)
+	var dk []string
+	for _, r := range slices.Sorted(maps.Keys(a.dkim)) {
+		name := r
+		if r == "" {
+			name = "not checked"
+		}
+		dk = append(dk, fmt.Sprintf("%s %d", name, a.dkim[r]))
+	}
+	return fmt.Sprintf("%s bytes per message as received on average, %s, DKIM at the sink: %s; %s", fmtCount(float64(a.bytes)/float64(a.got)), tls, strings.Join(dk, ", "), same)
 }
 
 // waitArrivals waits for every message, the limit, or (with check) a
@@ -371,6 +383,9 @@ func runChannel(ctx context.Context, cfg Config, sink *channelSink, sc *Scenario
 		return err
 	}
 	defer s.Stop()
+	// The email service signs with the stack's development DKIM key; the
+	// harness's sink checks signatures with its public half.
+	sink.inbox.SetDKIMKeys(s.Inbox.DKIMKeys())
 	procs := Children()
 	pid, redisPID := procs["email"], procs["redis-server"]
 

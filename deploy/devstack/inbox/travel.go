@@ -3,6 +3,7 @@ package inbox
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"mime"
 	"strings"
 
@@ -54,6 +55,12 @@ func (in *Inbox) SetDKIMKeys(records map[string]string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.dkimKeys = records
+}
+
+// DKIMKeys returns the DKIM public keys given to SetDKIMKeys, so another
+// inbox (e.g. a benchmark's own sink) can check the same signatures.
+func (in *Inbox) DKIMKeys() map[string]string {
+	return maps.Clone(in.keys())
 }
 
 // RecordDelivery attaches the sender's delivery report to the email whose

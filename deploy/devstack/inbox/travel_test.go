@@ -144,3 +144,16 @@ func TestShowsHowEachMessageTravelled(t *testing.T) {
 		}
 	}
 }
+
+func TestDKIMKeysReturnsACopy(t *testing.T) {
+	in := New()
+	in.SetDKIMKeys(map[string]string{"dev._domainkey.carenotify.localhost": "v=DKIM1; k=ed25519; p=AAAA"})
+	got := in.DKIMKeys()
+	if len(got) != 1 || got["dev._domainkey.carenotify.localhost"] != "v=DKIM1; k=ed25519; p=AAAA" {
+		t.Fatalf("DKIMKeys() = %v", got)
+	}
+	got["other._domainkey.example.org"] = "v=DKIM1; p=BBBB"
+	if len(in.DKIMKeys()) != 1 {
+		t.Error("changing DKIMKeys' result changed the inbox's keys")
+	}
+}
