@@ -187,13 +187,18 @@ func TestAppointmentBookedBecomesOneEmail(t *testing.T) {
 
 	// A second, different booking is a barrier: once it has arrived, a
 	// duplicate of the first would have arrived too.
+	// The second patient has an S/MIME certificate on record (set
+	// through the admin API): the email arrives encrypted.
 	second := newPatient()
+	certPEM, certFile, keyFile := recipientCert(t, second.email)
+	putRecipientKey(t, s, second.email, certPEM)
 	if code, outcome, err := demo.Post(ctx, endpoint, stack.DemoToken, second.booking(t, root)); err != nil || code != http.StatusOK {
 		t.Fatalf("second booking = %d %q %v", code, outcome, err)
 	}
 	if _, err := demo.WaitForEmail(ctx, s.InboxURL, second.email, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	checkEncryptedArrival(t, s, second.email, second.given, certFile, keyFile)
 	time.Sleep(time.Second)
 	if msgs, err = demo.Emails(ctx, s.InboxURL, first.email); err != nil || len(msgs) != 1 {
 		t.Errorf("emails to the first patient = %d (%v), want exactly 1", len(msgs), err)

@@ -81,6 +81,9 @@ type Stack struct {
 	KeysDir string
 	// AuditKeys are the development audit trail's keys.
 	AuditKeys AuditKeys
+	// EmailAdminTokenFile holds the email service's admin token
+	// (/admin/recipient-keys).
+	EmailAdminTokenFile string
 	// NATSStoreDir and RedisDir hold what NATS and Redis keep on disk.
 	NATSStoreDir, RedisDir string
 
@@ -195,11 +198,16 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.Inbox.SetDKIMKeys(map[string]string{dkimSelector + "._domainkey." + dkimDomain: dkimRecord})
+	s.EmailAdminTokenFile, err = ensureSecretFile(filepath.Join(o.VarDir, "keys", "email-admin.token"))
+	if err != nil {
+		return nil, err
+	}
 	env["email"] = append(env["email"],
 		"EMAIL_UNSUBSCRIBE_BASE_URL=http://127.0.0.1:"+strconv.Itoa(ports["email-http"]),
 		"EMAIL_UNSUBSCRIBE_KEY_FILE="+unsubscribeKey,
 		"EMAIL_DKIM_KEY_FILE="+dkimKey,
 		"EMAIL_DKIM_SELECTOR="+dkimSelector,
+		"EMAIL_ADMIN_TOKEN_FILE="+s.EmailAdminTokenFile,
 	)
 	for _, name := range Services {
 		s.Addrs[name] = "127.0.0.1:" + strconv.Itoa(ports[name+"-http"])

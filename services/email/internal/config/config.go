@@ -93,6 +93,10 @@ type Config struct {
 	// AdminToken is the bearer token of the admin API
 	// (/admin/recipient-keys); without it the admin API refuses every call.
 	AdminToken Secret `env:"EMAIL_ADMIN_TOKEN"`
+	// AdminTokenFile holds the token read from the file that
+	// EMAIL_ADMIN_TOKEN_FILE names (a mounted secret); use instead of
+	// AdminToken.
+	AdminTokenFile Secret `env:"EMAIL_ADMIN_TOKEN_FILE,file"`
 
 	// DKIMKeyFile is a PEM private key (PKCS#8 RSA or Ed25519, or PKCS#1
 	// RSA), a mounted secret; DKIM signing is off without it.
@@ -165,6 +169,16 @@ func (c *Config) Password() string {
 		return strings.TrimRight(string(c.SMTPPasswordFile), "\r\n")
 	}
 	return string(c.SMTPPassword)
+}
+
+// Admin returns the admin API's bearer token from EMAIL_ADMIN_TOKEN or the
+// file EMAIL_ADMIN_TOKEN_FILE names (surrounding white space ignored); ""
+// when neither is set.
+func (c *Config) Admin() string {
+	if c.AdminTokenFile != "" {
+		return strings.TrimSpace(string(c.AdminTokenFile))
+	}
+	return string(c.AdminToken)
 }
 
 // FromAddress returns the parsed From header.
@@ -310,7 +324,10 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, errors.New("EMAIL_SUPPRESS_BOUNCES must be address, permanent or off"))
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+	if c.AdminToken != "" && c.AdminTokenFile != "" {
+		errs = append(errs, errors.New("set EMAIL_ADMIN_TOKEN or EMAIL_ADMIN_TOKEN_FILE, not both"))
+	}
+	if t := c.Admin(); t != "" && len(t) < 16 {
 		errs = append(errs, errors.New("EMAIL_ADMIN_TOKEN must be at least 16 characters"))
 	}
 	if strings.ContainsAny(c.SMTPHeloName, " \r\n<>") {

@@ -32,6 +32,10 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	adminFile := filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(adminFile, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	notPEM := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
@@ -59,6 +63,8 @@ func TestLoad(t *testing.T) {
 		{name: "recipient keys dir", give: []string{from, keyring, "EMAIL_RECIPIENT_KEYS_DIR=" + dir, "EMAIL_ADMIN_TOKEN=0123456789abcdef"}},
 		{name: "recipient keys dir is a file", give: []string{from, keyring, "EMAIL_RECIPIENT_KEYS_DIR=" + pwFile}, wantErr: "EMAIL_RECIPIENT_KEYS_DIR must be a directory"},
 		{name: "short admin token", give: []string{from, keyring, "EMAIL_ADMIN_TOKEN=short"}, wantErr: "EMAIL_ADMIN_TOKEN must be at least 16"},
+		{name: "admin token file", give: []string{from, keyring, pseudonym, "EMAIL_ADMIN_TOKEN_FILE=" + adminFile}},
+		{name: "both admin tokens", give: []string{from, keyring, pseudonym, "EMAIL_ADMIN_TOKEN=0123456789abcdef", "EMAIL_ADMIN_TOKEN_FILE=" + adminFile}, wantErr: "not both"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

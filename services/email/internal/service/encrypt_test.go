@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,6 +188,15 @@ func TestPHIEncryptedForRecipientKeys(t *testing.T) {
 	got := h.waitStatus(t, "acme", resp.GetMessageId(), deliveryv1.Status_STATUS_SENT)
 	if tr := got.GetTransport(); tr.GetSmime() || tr.GetPgp() {
 		t.Errorf("no-phi transport = %v, want not encrypted", tr)
+	}
+	// Loading, setting and using keys logs no address or content.
+	for _, bad := range []string{jane, john, "jane.patient", "john.patient", "Tuesday", "BEGIN PGP", "BEGIN CERTIFICATE"} {
+		if strings.Contains(h.logs.String(), bad) {
+			t.Errorf("logs hold %q", bad)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "recipient keys loaded") {
+		t.Error("the start-up key load is not logged")
 	}
 }
 

@@ -159,11 +159,11 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	tel.Register(mux)
 	server.NewSuppressions(app.NewSuppressionAdmin(app.SuppressionAdminOptions{
 		Suppressions: supps, Auditor: aw, Metrics: m, Logger: logger,
-	}), string(cfg.AdminToken), logger).Register(mux)
+	}), cfg.Admin(), logger).Register(mux)
 	if unsubscribeKeys != nil {
 		server.NewUnsubscribe(unsubscribeKeys, feedback, logger).Register(mux)
 	}
-	server.NewRecipientKeys(recipientKeys, string(cfg.AdminToken), logger).Register(mux)
+	server.NewRecipientKeys(recipientKeys, cfg.Admin(), logger).Register(mux)
 
 	gs, _ := grpcx.NewServer(logger, tel.Registry)
 	emailv1.RegisterEmailServiceServer(gs, server.New(svc, logger))
