@@ -145,7 +145,7 @@ func (a *App) Ingest(ctx context.Context, src Source, body []byte) (Result, erro
 	typ, since, searchable := a.searchSince(src, n)
 	switch {
 	case res.Payload == fhirnotify.PayloadEmpty && searchable:
-		if ferr := a.fetchSince(ctx, src, n, typ, since); ferr != nil {
+		if ferr := a.fetchSince(ctx, src, n, typ, since, time.Time{}); ferr != nil {
 			return res, ferr
 		}
 	case res.Payload == fhirnotify.PayloadEmpty, res.Payload == fhirnotify.PayloadIDOnly && !a.canFetch(src, n):

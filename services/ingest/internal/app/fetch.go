@@ -176,10 +176,10 @@ func (a *App) searchSince(src Source, n *fhirnotify.Notification) (string, time.
 	return typ, since.Add(-clockSkew), true
 }
 
-// fetchSince adds the resources of type typ updated after since to n's
-// entries.
-func (a *App) fetchSince(ctx context.Context, src Source, n *fhirnotify.Notification, typ string, since time.Time) *Error {
-	found, err := a.fhir.SearchSince(ctx, src.Name, typ, since)
+// fetchSince adds the resources of type typ updated after since (and not
+// after until, unless it is zero) to n's entries.
+func (a *App) fetchSince(ctx context.Context, src Source, n *fhirnotify.Notification, typ string, since, until time.Time) *Error {
+	found, err := a.fhir.SearchSince(ctx, src.Name, typ, since, until)
 	if err != nil {
 		// Nothing in the notification is refused here: the EHR retries.
 		return &Error{Kind: KindUnavailable, Reason: ReasonFetchFailed, Code: "transient",

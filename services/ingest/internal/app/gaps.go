@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"time"
 
@@ -48,6 +49,21 @@ func carried(n *fhirnotify.Notification) (lo, hi int64) {
 	return lo, hi
 }
 
+// ehrEarliest is the earliest time n states, on the EHR's clock: its
+// first event's timestamp, else the Bundle's.
+func ehrEarliest(n *fhirnotify.Notification) time.Time {
+	var t time.Time
+	for _, ev := range n.Events {
+		if !ev.Timestamp.IsZero() && (t.IsZero() || ev.Timestamp.Before(t)) {
+			t = ev.Timestamp
+		}
+	}
+	if t.IsZero() {
+		return n.Timestamp
+	}
+	return t
+}
+
 // ehrTime is the latest time n states, on the EHR's clock.
 func ehrTime(n *fhirnotify.Notification) time.Time {
 	t := n.Timestamp
@@ -69,7 +85,7 @@ func (a *App) track(ctx context.Context, src Source, n *fhirnotify.Notification)
 	}
 	lo, hi := carried(n)
 	now := a.now()
-	gap, closed, err := a.subs.advance(ctx, src.Name, sub, n.Type, lo, hi, ehrTime(n), now)
+	gap, closed, err := a.subs.advance(ctx, src.Name, sub, n.Type, lo, hi, ehrEarliest(n), ehrTime(n), now)
 	if err != nil {
 		a.logger.WarnContext(ctx, "save subscription state", "source", src.Name, "subscription", sub, "err", err)
 	}
@@ -86,17 +102,78 @@ func (a *App) track(ctx context.Context, src Source, n *fhirnotify.Notification)
 		a.logger.WarnContext(ctx, "subscription gap open: no fhir server to recover from", "source", src.Name, "subscription", sub)
 		return
 	}
-	if err := a.recoverGap(ctx, src, sub, gap.From, gap.Until); err != nil {
+	method, err := a.recover(ctx, src, n, sub, *gap)
+	if err != nil {
 		a.logger.WarnContext(ctx, "subscription gap open", "source", src.Name, "subscription", sub,
-			"fromEvent", gap.From, "untilEvent", gap.Until, "err", err)
+			"fromEvent", gap.From, "untilEvent", gap.Until, "method", method, "err", err)
 		return
 	}
-	if err := a.subs.resolveGap(ctx, src.Name, sub, gap.From, gap.Until, GapByEvents, a.now()); err != nil {
+	if err := a.subs.resolveGap(ctx, src.Name, sub, gap.From, gap.Until, method, a.now()); err != nil {
 		a.logger.WarnContext(ctx, "save subscription state", "source", src.Name, "subscription", sub, "err", err)
 	}
-	a.metrics.SubscriptionGapRecovered(src.Name, GapByEvents)
+	a.metrics.SubscriptionGapRecovered(src.Name, method)
 	a.logger.InfoContext(ctx, "subscription gap recovered", "source", src.Name, "subscription", sub,
-		"fromEvent", gap.From, "untilEvent", gap.Until)
+		"fromEvent", gap.From, "untilEvent", gap.Until, "method", method)
+}
+
+// recover recovers gap with $events, or by search when the EHR does not
+// offer $events (its CapabilityStatement says so, or $events answers
+// 404, 501 or an OperationOutcome not-supported). It returns the method
+// used (or tried).
+func (a *App) recover(ctx context.Context, src Source, n *fhirnotify.Notification, sub string, gap Gap) (string, error) {
+	if supported, known := a.fhir.EventsSupported(ctx, src.Name); supported || !known {
+		err := a.recoverGap(ctx, src, sub, gap.From, gap.Until)
+		if err == nil {
+			return GapByEvents, nil
+		}
+		var ns interface{ NotSupported() bool }
+		if !errors.As(err, &ns) || !ns.NotSupported() {
+			return GapByEvents, err
+		}
+		a.logger.InfoContext(ctx, "subscription $events not supported: recovering by search", "source", src.Name, "subscription", sub)
+	}
+	return GapBySearch, a.recoverBySearch(ctx, src, n, sub, gap)
+}
+
+// recoverBySearch searches the subscription's resource type (the topic's
+// topic_types entry, else the Subscription's criteria) for resources
+// last updated in the gap's window, widened by clockSkew on each side,
+// and settles each like an empty notification's search results: only
+// real transitions give events, what was seen before gives none. A
+// search cannot tell which event numbers it covered: the gap counts as
+// recovered when the search and every resource found succeeded.
+func (a *App) recoverBySearch(ctx context.Context, src Source, n *fhirnotify.Notification, sub string, gap Gap) error {
+	if gap.WindowStart.IsZero() {
+		return errors.New("no EHR time before the gap is known: no window to search")
+	}
+	typ, ok := a.fhir.TopicType(src.Name, n.Topic)
+	if !ok {
+		t, err := a.fhir.SubscriptionType(ctx, src.Name, sub)
+		if err != nil {
+			return fmt.Errorf("resource type of the subscription: %w", err)
+		}
+		typ = t
+	}
+	var until time.Time
+	if !gap.WindowEnd.IsZero() {
+		until = gap.WindowEnd.Add(clockSkew)
+	}
+	m := &fhirnotify.Notification{Version: n.Version, Shape: n.Shape, Type: fhirnotify.TypeQueryEvent,
+		Subscription: n.Subscription, Topic: n.Topic}
+	if err := a.fetchSince(ctx, src, m, typ, gap.WindowStart.Add(-clockSkew), until); err != nil {
+		return err
+	}
+	var res Result
+	events, merr := a.mapNotification(src, m, a.now(), &res)
+	if merr != nil {
+		return merr
+	}
+	if perr := a.publishEvents(ctx, src, events, &res); perr != nil {
+		return perr
+	}
+	a.logger.InfoContext(ctx, "subscription gap searched", "source", src.Name, "subscription", sub, "resourceType", typ,
+		"found", len(m.Entries), "events", len(res.Events), "unchanged", res.Unchanged)
+	return nil
 }
 
 // errGapNotCovered: $events answered without every missing event.

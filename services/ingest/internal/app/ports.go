@@ -73,8 +73,14 @@ type FHIRReader interface {
 	// TopicType is the resource type configured for a subscription topic.
 	TopicType(source, topic string) (string, bool)
 	// SearchSince returns the resources of type typ last updated after
-	// since, every page.
-	SearchSince(ctx context.Context, source, typ string, since time.Time) ([]json.RawMessage, error)
+	// since and, unless until is zero, at or before until; every page.
+	SearchSince(ctx context.Context, source, typ string, since, until time.Time) ([]json.RawMessage, error)
+	// EventsSupported says whether the CapabilityStatement offers
+	// Subscription/$events; known is false when it does not say.
+	EventsSupported(ctx context.Context, source string) (supported, known bool)
+	// SubscriptionType reads the Subscription and returns the resource
+	// type of its criteria.
+	SubscriptionType(ctx context.Context, source, subscriptionID string) (string, error)
 	// Events calls Subscription/<id>/$events for event numbers
 	// from..until and returns the Bundle.
 	Events(ctx context.Context, source, subscriptionID string, from, until int64) ([]byte, error)

@@ -71,6 +71,12 @@ type Gap struct {
 	Recovered time.Time `json:"recovered,omitzero"`
 	// Method is how: a Gap* method ("" while open).
 	Method string `json:"method,omitempty"`
+	// WindowStart and WindowEnd bound, on the EHR's clock, when the
+	// missing events happened: the previous notification's latest time
+	// and the earliest time of the one that revealed the gap (zero when
+	// unknown). A recovery by search looks there.
+	WindowStart time.Time `json:"windowStart,omitzero"`
+	WindowEnd   time.Time `json:"windowEnd,omitzero"`
 }
 
 // Subscriptions tracks subscription states in memory and in a store. It
@@ -140,7 +146,7 @@ func compareStrings(a, b string) int {
 // advance records a notification carrying event numbers lo..hi (lo > hi
 // when it carries none but reports hi as events since start) and
 // returns the gap it reveals, if any, and how many open gaps it closed.
-func (s *Subscriptions) advance(ctx context.Context, source, sub string, typ fhirnotify.Type, lo, hi int64, ehrTime, now time.Time) (*Gap, int, error) {
+func (s *Subscriptions) advance(ctx context.Context, source, sub string, typ fhirnotify.Type, lo, hi int64, ehrEarliest, ehrTime, now time.Time) (*Gap, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := source + "." + sub
@@ -154,6 +160,7 @@ func (s *Subscriptions) advance(ctx context.Context, source, sub string, typ fhi
 	if typ == fhirnotify.TypeHeartbeat {
 		st.LastHeartbeat = now
 	}
+	prevTime := st.LastNotificationTime
 	if ehrTime.After(st.LastNotificationTime) {
 		st.LastNotificationTime = ehrTime
 	}
@@ -169,7 +176,8 @@ func (s *Subscriptions) advance(ctx context.Context, source, sub string, typ fhi
 	// The first notification seen sets the baseline: what came before
 	// ingest knew the subscription is not a gap.
 	if known && st.LastEventNumber > 0 && lo > st.LastEventNumber+1 {
-		gap = &Gap{From: st.LastEventNumber + 1, Until: lo - 1, Status: GapOpen, Detected: now}
+		gap = &Gap{From: st.LastEventNumber + 1, Until: lo - 1, Status: GapOpen, Detected: now,
+			WindowStart: prevTime, WindowEnd: ehrEarliest}
 		st.Gaps = append(st.Gaps, *gap)
 		if len(st.Gaps) > maxGapsKept {
 			st.Gaps = st.Gaps[len(st.Gaps)-maxGapsKept:]

@@ -61,7 +61,7 @@ func TestSubscriptionsAdvance(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, st := range tt.give {
-				if _, _, err := s.advance(t.Context(), "demo", "sub-1", fhirnotify.TypeEventNotification, st.lo, st.hi, time.Time{}, t0); err != nil {
+				if _, _, err := s.advance(t.Context(), "demo", "sub-1", fhirnotify.TypeEventNotification, st.lo, st.hi, time.Time{}, time.Time{}, t0); err != nil {
 					t.Fatal(err)
 				}
 			}

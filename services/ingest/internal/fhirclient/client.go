@@ -56,13 +56,24 @@ func (e refusedError) Error() string { return string(e) }
 func (refusedError) Refused() bool { return true }
 
 // StatusError is a non-200 answer of the FHIR server.
-type StatusError struct{ Status int }
+type StatusError struct {
+	Status int
+	// OutcomeNotSupported is true when the answer was an OperationOutcome
+	// with an issue of code not-supported.
+	OutcomeNotSupported bool
+}
 
 func (e *StatusError) Error() string { return fmt.Sprintf("fhir server answered %d", e.Status) }
 
 // Refused reports whether retrying cannot help: 410 Gone (the resource
 // was deleted). A 404 may be replication lag and is retried.
 func (e *StatusError) Refused() bool { return e.Status == http.StatusGone }
+
+// NotSupported reports whether the server says it does not offer what
+// was asked: 404, 501, or an OperationOutcome with code not-supported.
+func (e *StatusError) NotSupported() bool {
+	return e.Status == http.StatusNotFound || e.Status == http.StatusNotImplemented || e.OutcomeNotSupported
+}
 
 // Options tune a Client; zero values mean the defaults.
 type Options struct {
@@ -81,6 +92,8 @@ type Client struct {
 	max     int64
 	// topicTypes maps subscription topic URLs to resource types.
 	topicTypes map[string]string
+	// caps caches the CapabilityStatement's word on $events.
+	caps capabilities
 }
 
 // New builds the client of one configured FHIR server, reading its
@@ -244,7 +257,7 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values) ([]byte
 			continue
 		}
 		if status != http.StatusOK {
-			return nil, &StatusError{Status: status}
+			return nil, &StatusError{Status: status, OutcomeNotSupported: notSupportedOutcome(body)}
 		}
 		return body, nil
 	}
@@ -263,8 +276,9 @@ func (c *Client) get(ctx context.Context, u, tok string) ([]byte, int, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, resp.StatusCode, nil
+		// An error answer's body is read only to find an OperationOutcome.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return b, resp.StatusCode, nil
 	}
 	if resp.ContentLength > c.max {
 		return nil, 0, ErrTooLarge
@@ -376,9 +390,10 @@ const maxSearchPages = 20
 var ErrTooManyPages = errors.New("search has too many pages")
 
 // SearchSince returns the resources of type typ last updated after
-// since: GET <base>/<typ>?_lastUpdated=gt<since>&_sort=_lastUpdated,
+// since (and, when until is not zero, at or before until):
+// GET <base>/<typ>?_lastUpdated=gt<since>[&_lastUpdated=le<until>]&_sort=_lastUpdated,
 // following "next" links that stay below the base URL.
-func (r *Registry) SearchSince(ctx context.Context, source, typ string, since time.Time) ([]json.RawMessage, error) {
+func (r *Registry) SearchSince(ctx context.Context, source, typ string, since, until time.Time) ([]json.RawMessage, error) {
 	c, ok := r.clients[source]
 	if !ok {
 		return nil, errors.New("source has no fhir server")
@@ -386,7 +401,11 @@ func (r *Registry) SearchSince(ctx context.Context, source, typ string, since ti
 	if !typeRE.MatchString(typ) {
 		return nil, ErrBadReference
 	}
-	body, err := c.Get(ctx, typ, url.Values{"_lastUpdated": {"gt" + since.UTC().Format(time.RFC3339)}, "_sort": {"_lastUpdated"}})
+	q := url.Values{"_lastUpdated": {"gt" + since.UTC().Format(time.RFC3339)}, "_sort": {"_lastUpdated"}}
+	if !until.IsZero() {
+		q.Add("_lastUpdated", "le"+until.UTC().Format(time.RFC3339))
+	}
+	body, err := c.Get(ctx, typ, q)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,14 @@ type ehr struct {
 	searchQuery  string            // query of the last _lastUpdated search
 	statusCalls  int
 	issuedTokens []string
+	// noEvents, when set, is how $events is refused: 404, 501, or 400
+	// with an OperationOutcome not-supported.
+	noEvents int
+	// metadata, when set, is served as the CapabilityStatement.
+	metadata []byte
+	// updated, when set, gives the lastUpdated of the Appointments a
+	// _lastUpdated search finds (by id), filtered by the search's bounds.
+	updated map[string]time.Time
 }
 
 // newEHR starts the stand-in EHR with a fresh key of alg (RS384 or
@@ -109,7 +118,7 @@ func newEHR(t *testing.T, alg string) (*ehr, string) {
 	e := &ehr{t: t, pub: pub, reads: map[string]int{}, valid: map[string]bool{}, jtis: map[string]bool{},
 		expiresIn: 300, resources: map[string][]byte{}}
 	appt := fhirnotifytest.Resource(t, "fhir/r4/Appointment/Appointment-2docs.json")
-	for _, id := range []string{"2docs", "gap-2", "gap-3", "gap-4"} {
+	for _, id := range []string{"2docs", "gap-2", "gap-3", "gap-4", "gap-5", "gap-6", "gap-7", "later-1"} {
 		appt["id"] = id
 		appt["meta"] = map[string]any{"versionId": "1"}
 		b, err := json.Marshal(appt)
@@ -164,6 +173,9 @@ func (e *ehr) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"resourceType": "Bundle", "type": "searchset", "total": 1, "entry": []any{
 			map[string]any{"fullUrl": e.base() + "/Appointment/2docs", "search": map[string]any{"mode": "match"},
 				"resource": json.RawMessage(e.resources["Appointment/2docs"])}}})
+	case path == "Appointment" && r.URL.Query().Get("_lastUpdated") != "" && e.updated != nil:
+		e.searchQuery = r.URL.RawQuery
+		writeJSON(w, e.searchWindow(r.URL.Query()["_lastUpdated"]))
 	case path == "Appointment" && r.URL.Query().Get("_lastUpdated") != "":
 		// Two pages: gap-2, then gap-3 behind a next link.
 		id, links := "gap-2", []any{map[string]any{"relation": "next", "url": e.base() + "/Appointment?_page=2&" + r.URL.RawQuery}}
@@ -174,6 +186,15 @@ func (e *ehr) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, map[string]any{"resourceType": "Bundle", "type": "searchset", "link": links, "entry": []any{
 			map[string]any{"search": map[string]any{"mode": "match"}, "resource": json.RawMessage(e.resources["Appointment/"+id])}}})
+	case strings.HasSuffix(path, "/$events") && e.noEvents == http.StatusBadRequest:
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-supported","diagnostics":"Operation $events is not supported"}]}`))
+	case strings.HasSuffix(path, "/$events") && e.noEvents != 0:
+		http.Error(w, "no such operation", e.noEvents)
+	case path == "metadata" && e.metadata != nil:
+		w.Header().Set("Content-Type", "application/fhir+json")
+		_, _ = w.Write(e.metadata)
 	case path == "Subscription/sub-1/$events":
 		e.eventsQuery = r.URL.RawQuery
 		from, _ := strconv.Atoi(r.URL.Query().Get("eventsSinceNumber"))
@@ -195,6 +216,45 @@ func (e *ehr) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/fhir+json")
 		_, _ = w.Write(b)
 	}
+}
+
+// searchWindow answers a _lastUpdated search over e.updated with a
+// searchset Bundle of the Appointments inside the bounds (gt/ge, lt/le).
+func (e *ehr) searchWindow(bounds []string) map[string]any {
+	in := func(at time.Time) bool {
+		for _, b := range bounds {
+			t, err := time.Parse(time.RFC3339, b[2:])
+			if err != nil {
+				e.t.Errorf("bad _lastUpdated %q", b)
+				return false
+			}
+			ok := map[string]bool{"gt": at.After(t), "ge": !at.Before(t), "lt": at.Before(t), "le": !at.After(t)}[b[:2]]
+			if !ok {
+				return false
+			}
+		}
+		return true
+	}
+	var ids []string
+	for id := range e.updated {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	entries := []any{}
+	for _, id := range ids {
+		if !in(e.updated[id]) {
+			continue
+		}
+		var res map[string]any
+		if err := json.Unmarshal(e.resources["Appointment/"+id], &res); err != nil {
+			e.t.Error(err)
+			continue
+		}
+		res["meta"] = map[string]any{"versionId": "1", "lastUpdated": e.updated[id].Format(time.RFC3339)}
+		entries = append(entries, map[string]any{"fullUrl": e.base() + "/Appointment/" + id,
+			"search": map[string]any{"mode": "match"}, "resource": res})
+	}
+	return map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
 }
 
 // token implements the SMART Backend Services token endpoint.
@@ -267,9 +327,16 @@ type statusEvent struct {
 // with a SubscriptionStatus and no resources: an id-only payload.
 func statusBundle(t testing.TB, typ, sub string, sinceStart int, evs ...statusEvent) []byte {
 	t.Helper()
+	return statusBundleAt(t, "2026-01-15T11:59:00Z", "2026-01-15T11:59:30Z", typ, sub, sinceStart, evs...)
+}
+
+// statusBundleAt is statusBundle with the events' and the Bundle's
+// timestamps.
+func statusBundleAt(t testing.TB, eventTime, bundleTime, typ, sub string, sinceStart int, evs ...statusEvent) []byte {
+	t.Helper()
 	var events []any
 	for _, ev := range evs {
-		e := map[string]any{"eventNumber": strconv.Itoa(ev.number), "timestamp": "2026-01-15T11:59:00Z"}
+		e := map[string]any{"eventNumber": strconv.Itoa(ev.number), "timestamp": eventTime}
 		switch {
 		case ev.identifierValue != "":
 			e["focus"] = map[string]any{"identifier": map[string]any{"system": ev.identifierSystem, "value": ev.identifierValue}}
@@ -284,7 +351,7 @@ func statusBundle(t testing.TB, typ, sub string, sinceStart int, evs ...statusEv
 	if len(events) > 0 {
 		status["notificationEvent"] = events
 	}
-	return mustJSON(t, map[string]any{"resourceType": "Bundle", "type": "history", "timestamp": "2026-01-15T11:59:30Z",
+	return mustJSON(t, map[string]any{"resourceType": "Bundle", "type": "history", "timestamp": bundleTime,
 		"entry": []any{map[string]any{"fullUrl": "urn:uuid:7f3e1c52-2b8e-4f7e-9f61-0c7d2b6a9e11", "resource": status}}})
 }
 
