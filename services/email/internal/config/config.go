@@ -131,6 +131,13 @@ type Config struct {
 	// BounceSMTPAddr. Not read from the environment.
 	BounceListener net.Listener
 
+	// DSNNotify is the RFC 3461 NOTIFY asked of a relay that offers DSN:
+	// NEVER, or SUCCESS, FAILURE, DELAY joined by commas; "off" asks for
+	// nothing (no RET, ENVID or NOTIFY).
+	DSNNotify string `env:"EMAIL_DSN_NOTIFY" envDefault:"FAILURE,DELAY"`
+	// DSNRet is RET: HDRS (headers only) or FULL (the whole message,
+	// PHI included, comes back in the DSN).
+	DSNRet string `env:"EMAIL_DSN_RET" envDefault:"HDRS"`
 	// SuppressBounces says which permanent failures put the recipient on
 	// the suppression list: address (failures about the address only),
 	// permanent (every 5xx and DSN 5.x.x) or off. Complaints always do.
@@ -260,6 +267,18 @@ func (c *Config) Policies() (app.Policies, error) {
 	return ps, nil
 }
 
+// DSNNotifyList returns EMAIL_DSN_NOTIFY as a list, nil for "off".
+func (c *Config) DSNNotifyList() []string {
+	if c.DSNNotify == "off" {
+		return nil
+	}
+	vs := strings.Split(c.DSNNotify, ",")
+	for i := range vs {
+		vs[i] = strings.ToUpper(strings.TrimSpace(vs[i]))
+	}
+	return vs
+}
+
 // HeloName returns the EHLO name: SMTPHeloName, else the host name.
 func (c *Config) HeloName() string {
 	if c.SMTPHeloName != "" {
@@ -318,6 +337,12 @@ func (c *Config) Validate() error {
 		if fi, err := os.Stat(c.RecipientKeysDir); err != nil || !fi.IsDir() {
 			errs = append(errs, errors.New("EMAIL_RECIPIENT_KEYS_DIR must be a directory"))
 		}
+	}
+	if c.DSNNotify != "off" && !relay.ValidDSNNotify(c.DSNNotifyList()) {
+		errs = append(errs, errors.New("EMAIL_DSN_NOTIFY must be off, NEVER, or SUCCESS, FAILURE, DELAY joined by commas"))
+	}
+	if c.DSNRet != "HDRS" && c.DSNRet != "FULL" {
+		errs = append(errs, errors.New("EMAIL_DSN_RET must be HDRS or FULL"))
 	}
 	switch c.SuppressBounces {
 	case app.SuppressAddress, app.SuppressPermanent, app.SuppressOff:

@@ -2,9 +2,12 @@ package relay_test
 
 import (
 	"errors"
+	netmail "net/mail"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/carenotify/carenotify/services/email/internal/app"
@@ -175,6 +178,66 @@ func TestUnsubscribeOnlyWhenAsked(t *testing.T) {
 	for i, want := range []bool{false, true} {
 		if got := strings.Contains(string(msgs[i].Data), "List-Unsubscribe:"); got != want {
 			t.Errorf("message %d has List-Unsubscribe = %v, want %v", i, got, want)
+		}
+	}
+}
+
+// TestDeliverRequestsDSN: with DSNNotify, a next hop that offers DSN (RFC
+// 3461) gets RET and ENVID (the message id) on MAIL FROM and NOTIFY on RCPT
+// TO; one that does not gets neither, and neither does anyone when DSNs
+// are not asked for.
+func TestDeliverRequestsDSN(t *testing.T) {
+	ca := smtptest.NewCA(t)
+	tests := []struct {
+		name       string
+		offered    bool
+		notify     []string
+		ret        string
+		wantRet    smtp.DSNReturn
+		wantEnvID  bool
+		wantNotify []smtp.DSNNotify
+	}{
+		{name: "offered, default", offered: true, notify: relay.DefaultDSNNotify, wantRet: smtp.DSNReturnHeaders, wantEnvID: true,
+			wantNotify: []smtp.DSNNotify{smtp.DSNNotifyFailure, smtp.DSNNotifyDelayed}},
+		{name: "offered, FULL and every outcome", offered: true, notify: []string{"SUCCESS", "FAILURE", "DELAY"}, ret: "FULL",
+			wantRet: smtp.DSNReturnFull, wantEnvID: true,
+			wantNotify: []smtp.DSNNotify{smtp.DSNNotifySuccess, smtp.DSNNotifyFailure, smtp.DSNNotifyDelayed}},
+		{name: "offered, NEVER", offered: true, notify: []string{"NEVER"}, wantRet: smtp.DSNReturnHeaders, wantEnvID: true,
+			wantNotify: []smtp.DSNNotify{smtp.DSNNotifyNever}},
+		{name: "not offered", offered: false, notify: relay.DefaultDSNNotify},
+		{name: "offered, not asked", offered: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := smtptest.Start(t, smtptest.Options{CA: ca, DSN: tt.offered})
+			r := newRelayWith(t, relay.Options{Host: "localhost", Port: srv.Port, RootCAs: ca.Pool, DSNNotify: tt.notify, DSNRet: tt.ret})
+			m := message()
+			if _, err := r.Deliver(t.Context(), verified(m)); err != nil {
+				t.Fatalf("Deliver() = %v", err)
+			}
+			msgs := srv.Messages()
+			if len(msgs) != 1 || len(msgs[0].RcptOptions) != 1 {
+				t.Fatalf("received %d messages, want 1 with 1 recipient", len(msgs))
+			}
+			mo := msgs[0].MailOptions
+			wantEnvID := ""
+			if tt.wantEnvID {
+				wantEnvID = m.ID
+			}
+			if mo.Return != tt.wantRet || mo.EnvelopeID != wantEnvID {
+				t.Errorf("MAIL FROM RET=%q ENVID=%q, want %q %q", mo.Return, mo.EnvelopeID, tt.wantRet, wantEnvID)
+			}
+			if diff := cmp.Diff(tt.wantNotify, msgs[0].RcptOptions[0].Notify); diff != "" {
+				t.Errorf("RCPT TO NOTIFY (-want +got):\n%s", diff)
+			}
+			if o := msgs[0].RcptOptions[0]; o.OriginalRecipient != "" {
+				t.Errorf("RCPT TO carries ORCPT")
+			}
+		})
+	}
+	for _, bad := range [][]string{{"NEVER", "FAILURE"}, {"FAILURE", "FAILURE"}, {"failure"}, {"BOUNCE"}} {
+		if _, err := relay.New(relay.Options{Host: "localhost", Port: 25, From: &netmail.Address{Address: "a@b.example"}, Timeout: time.Second, DSNNotify: bad}); err == nil {
+			t.Errorf("New() with NOTIFY %v = nil error", bad)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	netmail "net/mail"
 	"strconv"
 	"strings"
@@ -67,6 +68,38 @@ type Options struct {
 	// ReturnPath, when set, returns the envelope sender (MAIL FROM) of a
 	// message, e.g. a VERP address; "" means the From address.
 	ReturnPath func(m app.Message) string
+
+	// DSNNotify, when not empty, asks a next hop that offers the DSN
+	// extension (RFC 3461) for delivery status notifications: RCPT TO
+	// carries NOTIFY=<values joined by commas> (NEVER, or any of SUCCESS,
+	// FAILURE, DELAY) and MAIL FROM carries RET=DSNRet and ENVID=<message
+	// id>. Nothing is added when the hop does not offer DSN.
+	DSNNotify []string
+	// DSNRet is what a DSN returns of the message: HDRS (headers only, the
+	// default: the body may be PHI) or FULL.
+	DSNRet string
+}
+
+// DefaultDSNNotify is the NOTIFY parameter asked for by default.
+var DefaultDSNNotify = []string{"FAILURE", "DELAY"}
+
+// ValidDSNNotify reports whether vs is a valid NOTIFY list (RFC 3461
+// §4.1): NEVER alone, or distinct values among SUCCESS, FAILURE, DELAY.
+func ValidDSNNotify(vs []string) bool {
+	if len(vs) == 0 {
+		return false
+	}
+	if len(vs) == 1 && vs[0] == "NEVER" {
+		return true
+	}
+	seen := map[string]bool{}
+	for _, v := range vs {
+		if (v != "SUCCESS" && v != "FAILURE" && v != "DELAY") || seen[v] {
+			return false
+		}
+		seen[v] = true
+	}
+	return true
 }
 
 // Signer signs a composed message (CRLF line endings) and returns it with
@@ -112,6 +145,16 @@ func New(o Options) (*Relay, error) {
 	}
 	if o.HeloName == "" {
 		o.HeloName = "localhost"
+	}
+	if len(o.DSNNotify) > 0 && !ValidDSNNotify(o.DSNNotify) {
+		return nil, errors.New("relay: DSN NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY")
+	}
+	switch o.DSNRet {
+	case "":
+		o.DSNRet = "HDRS"
+	case "HDRS", "FULL":
+	default:
+		return nil, errors.New("relay: DSN RET must be HDRS or FULL")
 	}
 	return &Relay{o: o, fromDomain: domain, idle: map[string][]*session{}}, nil
 }
@@ -263,11 +306,45 @@ func (r *Relay) mailParams(s *session, o app.Outgoing, from string, size int) (p
 		b.WriteString(" REQUIRETLS")
 		requireTLS = true
 	}
+	if r.dsn(s) {
+		b.WriteString(" RET=" + r.o.DSNRet + " ENVID=" + xtext(o.Message.ID))
+	}
 	return b.String(), requireTLS
 }
 
-// rcptParams returns the RCPT TO parameters on s.
-func (r *Relay) rcptParams(*session) string { return "" }
+// rcptParams returns the RCPT TO parameters on s: NOTIFY when DSNs are
+// asked for and s offers them. No ORCPT: it would repeat the recipient,
+// which the relay has anyway, in every DSN.
+func (r *Relay) rcptParams(s *session) string {
+	if !r.dsn(s) {
+		return ""
+	}
+	return " NOTIFY=" + strings.Join(r.o.DSNNotify, ",")
+}
+
+// dsn reports whether DSNs are asked for on s.
+func (r *Relay) dsn(s *session) bool {
+	if len(r.o.DSNNotify) == 0 {
+		return false
+	}
+	ok, _ := s.sc.Extension("DSN")
+	return ok
+}
+
+// xtext encodes v as RFC 3461 §4 xtext: "+" and "=" and characters
+// outside "!" to "~" as "+XX". Message ids (UUIDs) pass unchanged.
+func xtext(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '!' || c > '~' || c == '+' || c == '=' {
+			fmt.Fprintf(&b, "+%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
 
 // command sends one command line on sc's connection and reads the reply,
 // which must start with expect (250, or 25 for 250/251). The go-mail

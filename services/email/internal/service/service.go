@@ -52,6 +52,8 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		IdleTimeout:              cfg.SMTPIdleTimeout,
 		MaxIdle:                  cfg.Workers,
 		HeloName:                 cfg.HeloName(),
+		DSNNotify:                cfg.DSNNotifyList(),
+		DSNRet:                   cfg.DSNRet,
 	}
 	if cfg.DKIMKeyFile != "" {
 		key, err := relay.LoadDKIMKey(cfg.DKIMKeyFile)

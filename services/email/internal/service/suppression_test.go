@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	netmail "net/mail"
@@ -72,7 +73,7 @@ func wantSuppressed(t *testing.T, err error, reason string) {
 }
 
 func TestBouncesAndComplaintsSuppress(t *testing.T) {
-	h := setup(t, smtptest.Options{CA: smtptest.NewCA(t)},
+	h := setup(t, smtptest.Options{CA: smtptest.NewCA(t), DSN: true},
 		"EMAIL_BOUNCE_DOMAIN="+bounceDomain,
 		"EMAIL_BOUNCE_KEY_FILE="+tokenKeyFile(t),
 		"EMAIL_BOUNCE_SMTP_ADDR=127.0.0.1:0",
@@ -97,7 +98,14 @@ func TestBouncesAndComplaintsSuppress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		verp[pm.Header.Get("X-Carenotify-Message-Id")] = m.From
+		id := pm.Header.Get("X-Carenotify-Message-Id")
+		verp[id] = m.From
+		// The relay offers DSN: the default request (RFC 3461) goes with it.
+		if m.MailOptions.EnvelopeID != id || m.MailOptions.Return != "HDRS" || len(m.RcptOptions) != 1 ||
+			fmt.Sprint(m.RcptOptions[0].Notify) != "[FAILURE DELAY]" {
+			t.Errorf("DSN request = ENVID %q RET %q NOTIFY %v, want ENVID the message id, HDRS, FAILURE,DELAY",
+				m.MailOptions.EnvelopeID, m.MailOptions.Return, m.RcptOptions)
+		}
 	}
 	for _, id := range ids {
 		h.waitStatus(t, "acme", id, deliveryv1.Status_STATUS_SENT)
