@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/carenotify/carenotify/services/email/internal/app"
+	"github.com/carenotify/carenotify/services/email/internal/recipientkeys"
 	"github.com/carenotify/carenotify/services/email/internal/relay"
 	"github.com/carenotify/carenotify/services/email/internal/token"
 )
@@ -336,6 +337,8 @@ func (c *Config) Validate() error {
 	if c.RecipientKeysDir != "" {
 		if fi, err := os.Stat(c.RecipientKeysDir); err != nil || !fi.IsDir() {
 			errs = append(errs, errors.New("EMAIL_RECIPIENT_KEYS_DIR must be a directory"))
+		} else if _, err := recipientkeys.CheckDir(c.RecipientKeysDir, time.Now()); err != nil {
+			errs = append(errs, fmt.Errorf("EMAIL_RECIPIENT_KEYS_DIR: %w", err))
 		}
 	}
 	if c.DSNNotify != "off" && !relay.ValidDSNNotify(c.DSNNotifyList()) {

@@ -32,6 +32,13 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	brokenKeys := filepath.Join(dir, "keys")
+	if err := os.MkdirAll(filepath.Join(brokenKeys, "acme"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(brokenKeys, "acme", "patient-1.pem"), []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	adminFile := filepath.Join(dir, "admin.token")
 	if err := os.WriteFile(adminFile, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -61,6 +68,7 @@ func TestLoad(t *testing.T) {
 		{name: "missing password file", give: []string{from, keyring, "EMAIL_SMTP_PASSWORD_FILE=" + filepath.Join(dir, "nope")}, wantErr: "nope"},
 		{name: "CA file without PEM", give: []string{from, keyring, "EMAIL_SMTP_CA_FILE=" + notPEM}, wantErr: "holds no PEM certificate"},
 		{name: "recipient keys dir", give: []string{from, keyring, "EMAIL_RECIPIENT_KEYS_DIR=" + dir, "EMAIL_ADMIN_TOKEN=0123456789abcdef"}},
+		{name: "recipient keys dir with a broken key", give: []string{from, keyring, "EMAIL_RECIPIENT_KEYS_DIR=" + brokenKeys}, wantErr: "acme/patient-1.pem: not an X.509 certificate"},
 		{name: "recipient keys dir is a file", give: []string{from, keyring, "EMAIL_RECIPIENT_KEYS_DIR=" + pwFile}, wantErr: "EMAIL_RECIPIENT_KEYS_DIR must be a directory"},
 		{name: "DSN every outcome, FULL", give: []string{from, keyring, "EMAIL_DSN_NOTIFY=success, failure,DELAY", "EMAIL_DSN_RET=FULL"}},
 		{name: "DSN off", give: []string{from, keyring, "EMAIL_DSN_NOTIFY=off"}},

@@ -31,13 +31,37 @@ var (
 // not hold a usable key is an error naming it, and nothing is put on
 // record then. It returns the number of records put.
 func LoadDir(ctx context.Context, dir string, reg app.KeyRegistry, now time.Time) (int, error) {
+	records, err := readDir(dir, now)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range records {
+		if err := reg.Put(ctx, p.tenant, p.address, p.rec); err != nil {
+			return 0, err
+		}
+	}
+	return len(records), nil
+}
+
+// CheckDir reads dir as LoadDir does and reports its errors, putting
+// nothing on record (for -check-config). It returns the number of records
+// LoadDir would put.
+func CheckDir(dir string, now time.Time) (int, error) {
+	records, err := readDir(dir, now)
+	return len(records), err
+}
+
+// pending is one record read from a directory.
+type pending struct {
+	tenant, address string
+	rec             app.KeyRecord
+}
+
+// readDir parses every key file of dir into records by tenant and address.
+func readDir(dir string, now time.Time) (map[string]*pending, error) {
 	tenants, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, fmt.Errorf("recipient keys: %w", err)
-	}
-	type pending struct {
-		tenant, address string
-		rec             app.KeyRecord
+		return nil, fmt.Errorf("recipient keys: %w", err)
 	}
 	records := map[string]*pending{}
 	var errs []error
@@ -92,12 +116,7 @@ func LoadDir(ctx context.Context, dir string, reg app.KeyRegistry, now time.Time
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return 0, err
+		return nil, err
 	}
-	for _, p := range records {
-		if err := reg.Put(ctx, p.tenant, p.address, p.rec); err != nil {
-			return 0, err
-		}
-	}
-	return len(records), nil
+	return records, nil
 }
