@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -84,6 +85,10 @@ type Stack struct {
 	// EmailAdminTokenFile holds the email service's admin token
 	// (/admin/recipient-keys).
 	EmailAdminTokenFile string
+	// IngestAdminTokenFile holds ingest's INGEST_ADMIN_TOKEN
+	// (/admin/dead-letters, /status/subscriptions; carenotifyctl
+	// dead-letters --admin-token-file).
+	IngestAdminTokenFile string
 	// NATSStoreDir and RedisDir hold what NATS and Redis keep on disk.
 	NATSStoreDir, RedisDir string
 
@@ -209,6 +214,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		"EMAIL_DKIM_SELECTOR="+dkimSelector,
 		"EMAIL_ADMIN_TOKEN_FILE="+s.EmailAdminTokenFile,
 	)
+	s.IngestAdminTokenFile, err = ensureSecretFile(filepath.Join(o.VarDir, "keys", "ingest-admin.token"))
+	if err != nil {
+		return nil, err
+	}
+	ingestAdmin, err := os.ReadFile(s.IngestAdminTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	env["ingest"] = append(env["ingest"], "INGEST_ADMIN_TOKEN="+strings.TrimSpace(string(ingestAdmin)))
 	for _, name := range Services {
 		s.Addrs[name] = "127.0.0.1:" + strconv.Itoa(ports[name+"-http"])
 		vars := append(env[name], o.ExtraEnv[name]...)
