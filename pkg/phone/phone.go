@@ -29,9 +29,10 @@ func ValidE164(s string) bool {
 // "555.010.1234", "tel:+15550101234", "0044 20 7946 0000") into E.164.
 // Spaces, dots, dashes, slashes and parentheses are dropped; a leading
 // "00" is the international prefix; a number without either is national
-// and gets countryCode (digits, e.g. "1") unless it already starts with
-// it and has the length of an international number for it, with one
-// leading trunk "0" dropped. It returns false when the result is not
+// and gets countryCode (digits, e.g. "1") with one leading trunk "0"
+// dropped; for country code 1 (North America) a national number must be
+// ten digits (a leading 1 is dropped), area code and exchange starting
+// with 2-9. It returns false when the result is not
 // E.164 or the input holds anything else (letters, an extension).
 func Normalize(raw, countryCode string) (string, bool) {
 	s := strings.TrimSpace(raw)
@@ -55,10 +56,16 @@ func Normalize(raw, countryCode string) (string, bool) {
 		n = "+" + n[2:]
 	case countryCode == "":
 		return "", false
-	case countryCode == "1" && len(n) == 11 && n[0] == '1':
-		// North American numbers are often written with the country code
-		// and no "+".
-		n = "+" + n
+	case countryCode == "1":
+		// North American numbers: ten digits, area code and exchange not
+		// starting with 0 or 1; often written with a leading 1.
+		if len(n) == 11 && n[0] == '1' {
+			n = n[1:]
+		}
+		if len(n) != 10 || n[0] < '2' || n[3] < '2' {
+			return "", false
+		}
+		n = "+1" + n
 	default:
 		n = "+" + countryCode + strings.TrimPrefix(n, "0")
 	}

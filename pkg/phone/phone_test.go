@@ -32,8 +32,8 @@ func TestNormalize(t *testing.T) {
 	}{
 		{"e164", "+15550101234", "1", "+15550101234", true},
 		{"formatted", "+1 (555) 010-1234", "1", "+15550101234", true},
-		{"national", "555.010.1234", "1", "+15550101234", true},
-		{"nanp with 1", "1-555-010-1234", "1", "+15550101234", true},
+		{"national", "202.555.0123", "1", "+12025550123", true},
+		{"nanp with 1", "1-202-555-0123", "1", "+12025550123", true},
 		{"tel uri", "tel:+15550101234", "1", "+15550101234", true},
 		{"international prefix", "0044 20 7946 0000", "1", "+442079460000", true},
 		{"trunk zero", "020 7946 0000", "44", "+442079460000", true},
@@ -41,6 +41,9 @@ func TestNormalize(t *testing.T) {
 		{"extension", "+15550101234 ext 12", "1", "", false},
 		{"letters", "call me", "1", "", false},
 		{"too short", "12345", "1", "", false},
+		{"australian national under nanp", "(03) 7123 4567", "1", "", false},
+		{"nanp exchange starting with 1", "555-110-1234", "1", "", false},
+		{"australian national", "(03) 7123 4567", "61", "+61371234567", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

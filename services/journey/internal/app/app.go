@@ -44,6 +44,8 @@ const (
 type Service struct {
 	set    *catalog.Set
 	email  EmailSender
+	// smsCh is the SMS channel (see WithSMS).
+	smsCh smsDeps
 	audit  Auditor
 	timers Timers
 	// consents keeps consent records and sent-message mappings.
@@ -271,7 +273,7 @@ func (s *Service) run(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalo
 			if deferred, err := s.quiet(ctx, ev, j, i, st); err != nil || deferred {
 				return err
 			}
-			if err := s.sendEmail(ctx, ev, j, strconv.Itoa(i), st, data); err != nil {
+			if err := s.send(ctx, ev, j, strconv.Itoa(i), st, data); err != nil {
 				return fmt.Errorf("step %d: %w", i, err)
 			}
 			continue
@@ -317,7 +319,11 @@ func (s *Service) run(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalo
 
 // sendEmail runs send step stepID of journey j: its index ("2"), or for a
 // step inside on_timeout "<index>.timeout.<k>".
-func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, stepID string, st catalog.Step, data catalog.Data) error {
+//
+// It returns the step's outcome (outcomeSent, outcomeDuplicate,
+// outcomeNoContact, outcomeNoConsent, outcomeRejected, ...) for the
+// fallback decision; the error is the one HandleEvent sees.
+func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, stepID string, st catalog.Step, data catalog.Data) (string, error) {
 	instance := Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef())
 	attrs := []any{"tenant", ev.GetTenant(), "eventId", ev.GetEventId(), "journey", j.ID, "instance", instance, "step", stepID}
 	var to string
@@ -327,39 +333,42 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	step := audit.Object{Type: "JourneyStep", ID: instance + "/" + stepID}
 	if to == "" {
 		if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoContact, "channel", string(catalog.ChannelEmail)); err != nil {
-			return err
+			return "", err
 		}
 		s.count(j, outcomeNoContact)
 		s.logger.InfoContext(ctx, "no email contact point", attrs...)
-		return nil
+		return outcomeNoContact, nil
 	}
 	ok, why, err := s.consented(ctx, ev, j, step)
-	if err != nil || !ok {
-		return err
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return outcomeNoConsent, nil
 	}
 	key := stepKey(ev.GetTenant(), j.ID, ev.GetSubjectRef(), stepID)
 	if capped, err := s.capped(ctx, ev, j, st, key, step); err != nil || capped {
-		return err
+		return outcomeFrequencyCapped, err
 	}
 	// Remembered before the send, so every email journey sends can be
 	// traced back by an unsubscribe through it.
 	sentMsg := SentMessage{Patient: ev.GetPatient().GetId(), Purpose: j.Purpose, Journey: j.ID}
 	if err := s.consents.RememberSent(ctx, ev.GetTenant(), key, sentMsg); err != nil {
 		s.count(j, outcomeRetry)
-		return fmt.Errorf("remember sent email: %w", err)
+		return "", fmt.Errorf("remember sent email: %w", err)
 	}
 	tmpl, ok := s.set.Template(st.Template)
 	if !ok { // Load checks every step's template; this is a bug.
 		s.count(j, outcomeRenderFailed)
-		return Permanent(fmt.Errorf("template %s is not loaded", st.Template))
+		return "", Permanent(fmt.Errorf("template %s is not loaded", st.Template))
 	}
 	msg, err := tmpl.Render(data)
 	if err != nil {
 		if aerr := s.decided(ctx, ev, j, step, audit.OutcomeFailure, outcomeRenderFailed); aerr != nil {
-			return aerr
+			return "", aerr
 		}
 		s.count(j, outcomeRenderFailed)
-		return Permanent(err)
+		return "", Permanent(err)
 	}
 	res, err := s.email.SendEmail(ctx, Email{
 		Tenant:          ev.GetTenant(),
@@ -375,19 +384,19 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	})
 	switch {
 	case IsPermanent(err):
-		if aerr := s.decided(ctx, ev, j, step, audit.OutcomeFailure, outcomeRejected); aerr != nil {
-			return aerr
+		if aerr := s.decided(ctx, ev, j, step, audit.OutcomeFailure, outcomeRejected, "channel", string(catalog.ChannelEmail)); aerr != nil {
+			return "", aerr
 		}
 		s.count(j, outcomeRejected)
-		return err
+		return outcomeRejected, err
 	case err != nil:
 		s.count(j, outcomeRetry)
-		return err
+		return "", err
 	}
 	// Counted after the send: a count that fails retries the event, and
 	// the channel drops the second send as a duplicate.
 	if err := s.countSent(ctx, ev, j, key); err != nil {
-		return err
+		return "", err
 	}
 	reason := outcomeSent
 	if res.Duplicate {
@@ -395,7 +404,7 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	}
 	sentDetail := append([]string{"channel", string(catalog.ChannelEmail), "step", step.ID, "template", tmpl.ID}, why...)
 	if err := s.decided(ctx, ev, j, audit.Object{Type: "EmailMessage", ID: res.MessageID}, audit.OutcomeSuccess, reason, sentDetail...); err != nil {
-		return err
+		return "", err
 	}
 	switch {
 	case res.Duplicate:
@@ -405,7 +414,7 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		s.count(j, outcomeSent)
 		s.logger.InfoContext(ctx, "email queued", append(attrs, "messageId", res.MessageID, "template", tmpl.ID, "templateVersion", tmpl.Version)...)
 	}
-	return nil
+	return reason, nil
 }
 
 // decided records a send decision in the audit trail. When the record
@@ -433,7 +442,11 @@ func (s *Service) record(ctx context.Context, ev *eventsv1.ClinicalEvent, j *cat
 }
 
 func (s *Service) count(j *catalog.Journey, outcome string) {
-	s.sends.WithLabelValues(j.ID, string(catalog.ChannelEmail), outcome).Inc()
+	s.countOn(j, catalog.ChannelEmail, outcome)
+}
+
+func (s *Service) countOn(j *catalog.Journey, ch catalog.Channel, outcome string) {
+	s.sends.WithLabelValues(j.ID, string(ch), outcome).Inc()
 }
 
 // IdempotencyKey is the key of step (0-based) of journey for the resource

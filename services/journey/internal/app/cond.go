@@ -58,7 +58,7 @@ func (s *Service) stepCondition(ctx context.Context, ev *eventsv1.ClinicalEvent,
 		if deferred, err := s.quiet(ctx, ev, j, i, sub); err != nil || deferred {
 			return false, deferred, err
 		}
-		if err := s.sendEmail(ctx, ev, j, strconv.Itoa(i)+".else."+strconv.Itoa(k), sub, data); err != nil {
+		if err := s.send(ctx, ev, j, strconv.Itoa(i)+".else."+strconv.Itoa(k), sub, data); err != nil {
 			return false, false, fmt.Errorf("else step %d: %w", k, err)
 		}
 	}

@@ -260,7 +260,12 @@ func (s *Service) OptOut(ctx context.Context, tenant, idempotencyKey, messageID 
 // why is the consent evidence for the audit record's Detail: the record
 // that allowed or stopped the send, or that there was none.
 func (s *Service) consented(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, step audit.Object) (ok bool, why []string, err error) {
-	k := ConsentKey{Tenant: ev.GetTenant(), Patient: ev.GetPatient().GetId(), Channel: string(catalog.ChannelEmail), Purpose: j.Purpose}
+	return s.consentedOn(ctx, ev, j, step, catalog.ChannelEmail)
+}
+
+// consentedOn is consented for channel ch.
+func (s *Service) consentedOn(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, step audit.Object, ch catalog.Channel) (ok bool, why []string, err error) {
+	k := ConsentKey{Tenant: ev.GetTenant(), Patient: ev.GetPatient().GetId(), Channel: string(ch), Purpose: j.Purpose}
 	var (
 		c     Consent
 		found bool
@@ -271,7 +276,7 @@ func (s *Service) consented(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		switch {
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
-			s.count(j, outcomeRetry)
+			s.countOn(j, ch, outcomeRetry)
 			return false, nil, fmt.Errorf("check consent: %w", err)
 		default:
 			found = true
@@ -290,7 +295,7 @@ func (s *Service) consented(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoConsent, append([]string{"channel", k.Channel}, why...)...); err != nil {
 		return false, nil, err
 	}
-	s.count(j, outcomeNoConsent)
+	s.countOn(j, ch, outcomeNoConsent)
 	s.logger.InfoContext(ctx, "no consent; step not sent", "tenant", ev.GetTenant(), "eventId", ev.GetEventId(),
 		"journey", j.ID, "step", step.ID, "purpose", string(j.Purpose), "consent", s.consents.ConsentRef(k))
 	return false, why, nil

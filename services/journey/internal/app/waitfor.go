@@ -180,7 +180,7 @@ func (s *Service) timedOut(ctx context.Context, t Timer, j *catalog.Journey) err
 		if deferred, err := s.quiet(ctx, ev, j, i, sub); err != nil || deferred {
 			return err
 		}
-		if err := s.sendEmail(ctx, ev, j, strconv.Itoa(i)+".timeout."+strconv.Itoa(k), sub, data); err != nil {
+		if err := s.send(ctx, ev, j, strconv.Itoa(i)+".timeout."+strconv.Itoa(k), sub, data); err != nil {
 			return fmt.Errorf("step %d: on_timeout step %d: %w", i, k, err)
 		}
 	}

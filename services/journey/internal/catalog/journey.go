@@ -28,9 +28,11 @@ const (
 // Channel is how a step reaches the patient.
 type Channel string
 
-// Channels. Only email is built.
+// Channels. Email and SMS are built.
 const (
 	ChannelEmail Channel = "email"
+	// ChannelSMS is a text message through the sms service.
+	ChannelSMS Channel = "sms"
 )
 
 // Security says whether a step's message may carry PHI, which decides how
@@ -114,6 +116,14 @@ type Step struct {
 	Send Channel
 	// Template is the id of the template the step renders.
 	Template string
+	// Fallback, when set, is the channel a send step uses instead when the
+	// patient has no usable contact point on Send, their consent does
+	// not allow Send, or the Send channel refuses the message.
+	Fallback Channel
+	// FallbackTemplate is the template of the fallback message
+	// (fallback_template:, by default Template without its "-sms" suffix
+	// for an email fallback, or with "-sms" added for an SMS one).
+	FallbackTemplate string
 	// Security is the PHI level of the message.
 	Security Security
 	// Critical send steps are not deferred by quiet hours (never in a
@@ -136,6 +146,7 @@ type Step struct {
 	index        int    // 0-based position in the file, for load messages
 	prefix       string // "step 2: " or "step 2: on_timeout step 1: ", for load messages
 	line         int    // of the template field, for the load check
+	fallbackLine int    // of the fallback field
 	criticalLine int    // of the critical field
 }
 
@@ -143,7 +154,7 @@ type Step struct {
 var journeyFields = []string{"id", "purpose", "tenant", "trigger", "when", "key", "cancel_on", "replan_on", "quiet_hours", "frequency_cap", "steps"}
 
 // Fields of the steps: a send step, a wait step, a wait_until step.
-var stepFields = []string{"if", "else", "send", "template", "security", "critical", "wait", "wait_until", "wait_for", "timeout", "on_timeout"}
+var stepFields = []string{"if", "else", "send", "template", "fallback", "fallback_template", "security", "critical", "wait", "wait_until", "wait_for", "timeout", "on_timeout"}
 
 // Fields of the planned journey format that are not built yet, with what
 // they come with. They are rejected, never ignored.
@@ -155,9 +166,7 @@ var journeyNotYet = map[string]string{
 }
 
 // Step kinds and step fields of the planned format that are not built yet.
-var stepNotYet = map[string]string{
-	"fallback": "delivery tracking",
-}
+var stepNotYet = map[string]string{}
 
 // Shortest and longest wait.
 const (
@@ -167,7 +176,6 @@ const (
 
 // Channels of the planned format that are not built yet.
 var sendNotYet = map[string]string{
-	"sms":   "the SMS channel",
 	"form":  "secure forms",
 	"forms": "secure forms",
 }
@@ -466,12 +474,28 @@ func (p *fileParser) stepIn(n *yaml.Node, i int, prefix string, nested bool) (St
 				continue
 			}
 			switch {
-			case Channel(v) == ChannelEmail:
-				s.Kind, s.Send = StepSend, ChannelEmail
+			case Channel(v) == ChannelEmail || Channel(v) == ChannelSMS:
+				s.Kind, s.Send = StepSend, Channel(v)
 			case sendNotYet[v] != "":
-				p.addf(f.value.Line, "%ssend %q is not supported yet (coming with %s); only send: email is", prefix, v, sendNotYet[v])
+				p.addf(f.value.Line, "%ssend %q is not supported yet (coming with %s); use send: email or send: sms", prefix, v, sendNotYet[v])
 			default:
-				p.addf(f.value.Line, "%ssend %q is not a channel; use send: email", prefix, v)
+				p.addf(f.value.Line, "%ssend %q is not a channel; use send: email or send: sms", prefix, v)
+			}
+		case "fallback":
+			if v, ok := p.scalar(f, prefix); ok {
+				switch {
+				case Channel(v) == ChannelEmail || Channel(v) == ChannelSMS:
+					s.Fallback, s.fallbackLine = Channel(v), f.value.Line
+				default:
+					p.addf(f.value.Line, "%sfallback %q is not a channel; use fallback: email or fallback: sms", prefix, v)
+				}
+			}
+		case "fallback_template":
+			if v, ok := p.scalar(f, prefix); ok {
+				s.FallbackTemplate = v
+				if v == "" {
+					p.addf(f.value.Line, "%sfallback_template is empty; give the id of a template", prefix)
+				}
 			}
 		case "template":
 			haveTemplate = true
@@ -599,8 +623,26 @@ func (p *fileParser) stepIn(n *yaml.Node, i int, prefix string, nested bool) (St
 		p.addf(timeoutLine, "%s\"timeout\" and \"on_timeout\" belong to wait_for steps, not to a %s step", prefix, kinds[0])
 	case haveSend && !haveTemplate:
 		p.addf(n.Line, "%smissing \"template: <id>\" (the template the email is rendered from)", prefix)
+	case haveSend && s.Fallback != "" && s.Fallback == s.Send:
+		p.addf(s.fallbackLine, "%sfallback: %s is the channel the step already sends on; fall back to the other one", prefix, s.Fallback)
+	case !haveSend && (s.Fallback != "" || s.FallbackTemplate != "") && len(kinds) == 1:
+		p.addf(n.Line, "%s\"fallback\" belongs to send steps; a %s step has no message", prefix, kinds[0])
+	case haveSend && s.FallbackTemplate != "" && s.Fallback == "":
+		p.addf(n.Line, "%s\"fallback_template\" needs \"fallback: <channel>\"", prefix)
 	case !haveSend && (haveTemplate || haveSec || haveCritical) && len(kinds) == 1:
 		p.addf(n.Line, "%s\"template\", \"security\" and \"critical\" belong to send steps; a %s step has no message", prefix, kinds[0])
 	}
+	if s.Fallback != "" && s.FallbackTemplate == "" {
+		s.FallbackTemplate = defaultFallbackTemplate(s.Template, s.Fallback)
+	}
 	return s, len(p.problems) == before
+}
+
+// defaultFallbackTemplate is the fallback template a step gets without
+// fallback_template: "x-sms" falls back to email "x", "x" to SMS "x-sms".
+func defaultFallbackTemplate(template string, fallback Channel) string {
+	if fallback == ChannelSMS {
+		return template + "-sms"
+	}
+	return strings.TrimSuffix(template, "-sms")
 }

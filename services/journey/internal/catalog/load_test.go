@@ -304,12 +304,27 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 		{
 			name: "sms step",
 			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "send: email", "send: sms", 1)},
-			want: []string{`a.yaml:5: step 1: send "sms" is not supported yet (coming with the SMS channel); only send: email is`},
+			want: []string{`a.yaml:6: step 1: template "confirm" is for email, but the step sends sms`},
 		},
 		{
-			name: "fallback in a step",
+			name: "fallback without its template",
 			give: map[string]string{"a.yaml": goodJourney + "    fallback: sms\n"},
-			want: []string{`a.yaml:7: step 1: "fallback" is not supported yet (coming with delivery tracking)`},
+			want: []string{`a.yaml:7: step 1: fallback: sms needs the sms template "confirm-sms", which does not exist (or name another with fallback_template:)`},
+		},
+		{
+			name: "fallback to the same channel",
+			give: map[string]string{"a.yaml": goodJourney + "    fallback: email\n"},
+			want: []string{`a.yaml:7: step 1: fallback: email is the channel the step already sends on; fall back to the other one`},
+		},
+		{
+			name: "fallback to a channel that is not one",
+			give: map[string]string{"a.yaml": goodJourney + "    fallback: pigeon\n"},
+			want: []string{`a.yaml:7: step 1: fallback "pigeon" is not a channel; use fallback: email or fallback: sms`},
+		},
+		{
+			name: "fallback on a wait",
+			give: map[string]string{"a.yaml": goodJourney + "  - wait: 1h\n    fallback: email\n"},
+			want: []string{`a.yaml:7: step 2: "fallback" belongs to send steps; a wait step has no message`},
 		},
 		{
 			name: "cancellation without a wait",
@@ -462,6 +477,27 @@ func templatesDirRE(s string) string {
 	return s[:i+len(marker)] + "TEMPLATES" + rest[j:]
 }
 
+func TestLoadSMSStepWithFallback(t *testing.T) {
+	journeys := map[string]string{"a.yaml": strings.Replace(goodJourney, "send: email\n    template: confirm", "send: sms\n    template: confirm-sms\n    fallback: email", 1)}
+	templates := map[string]string{
+		"confirm.yaml":     goodTemplate,
+		"confirm-sms.yaml": "id: confirm-sms\nchannel: sms\ntext: |\n  Hello {{.Patient.GivenName}}, see you on {{date .Appointment.Start}}.\n",
+	}
+	set, err := catalog.Load(writeFiles(t, journeys), writeFiles(t, templates), time.UTC)
+	if err != nil {
+		t.Fatalf("Load() = %v", err)
+	}
+	st := set.Journeys()[0].Steps[0]
+	if st.Send != catalog.ChannelSMS || st.Fallback != catalog.ChannelEmail || st.FallbackTemplate != "confirm" {
+		t.Errorf("step = %+v, want sms falling back to email template confirm", st)
+	}
+	tmpl, _ := set.Template("confirm-sms")
+	msg, err := tmpl.Render(catalog.Data{Patient: catalog.Patient{GivenName: "Ana"}, Appointment: &catalog.Appointment{Start: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)}})
+	if err != nil || !strings.HasPrefix(msg.Text, "Hello Ana, see you on") || strings.HasSuffix(msg.Text, "\n") || msg.Subject != "" || msg.HTML != "" {
+		t.Errorf("Render() = %+v, %v", msg, err)
+	}
+}
+
 func TestLoadRejectsBadTemplates(t *testing.T) {
 	tests := []struct {
 		name string
@@ -497,7 +533,8 @@ func TestLoadRejectsBadTemplates(t *testing.T) {
 			give: strings.Replace(goodTemplate, "channel: email", "channel: sms", 1),
 			want: []string{
 				`a.yaml:6: step 1: template "confirm" is not loaded (the templates have problems, listed with this one)`,
-				`confirm.yaml:2: channel "sms" is not supported yet (coming with the SMS channel); only email is`,
+				`confirm.yaml:3: subject has no place in an SMS template (channel: sms): a text message is only its text`,
+				`confirm.yaml:5: html has no place in an SMS template (channel: sms): a text message is only its text`,
 			},
 		},
 		{

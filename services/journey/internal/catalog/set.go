@@ -137,6 +137,16 @@ func checkStepTemplate(path string, st Step, templates map[string]*Template, fil
 	case t.Channel != st.Send:
 		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("%stemplate %q is for %s, but the step sends %s", st.prefix, st.Template, t.Channel, st.Send)}}
 	}
+	if st.Fallback == "" {
+		return nil
+	}
+	ft, ok := templates[st.FallbackTemplate]
+	switch {
+	case !ok && templatesOK:
+		return []Problem{{File: path, Line: st.fallbackLine, Message: fmt.Sprintf("%sfallback: %s needs the %s template %q, which does not exist (or name another with fallback_template:)", st.prefix, st.Fallback, st.Fallback, st.FallbackTemplate)}}
+	case ok && ft.Channel != st.Fallback:
+		return []Problem{{File: path, Line: st.fallbackLine, Message: fmt.Sprintf("%sfallback template %q is for %s, but the fallback sends %s", st.prefix, st.FallbackTemplate, ft.Channel, st.Fallback)}}
+	}
 	return nil
 }
 

@@ -73,12 +73,12 @@ func parseTemplate(path, name string, b []byte, loc *time.Location) (*Template, 
 		case "channel":
 			if v, ok := p.scalar(f, ""); ok {
 				switch {
-				case Channel(v) == ChannelEmail:
-					t.Channel = ChannelEmail
+				case Channel(v) == ChannelEmail || Channel(v) == ChannelSMS:
+					t.Channel = Channel(v)
 				case sendNotYet[v] != "":
-					p.addf(f.value.Line, "channel %q is not supported yet (coming with %s); only email is", v, sendNotYet[v])
+					p.addf(f.value.Line, "channel %q is not supported yet (coming with %s); use channel: email or channel: sms", v, sendNotYet[v])
 				default:
-					p.addf(f.value.Line, "channel %q is not a channel; use channel: email", v)
+					p.addf(f.value.Line, "channel %q is not a channel; use channel: email or channel: sms", v)
 				}
 			}
 		case "language":
@@ -96,7 +96,17 @@ func parseTemplate(path, name string, b []byte, loc *time.Location) (*Template, 
 			p.unknownField(f, "", templateFields)
 		}
 	}
-	for _, name := range []string{"id", "channel", "subject", "text", "html"} {
+	required := []string{"id", "channel", "subject", "text", "html"}
+	if t.Channel == ChannelSMS {
+		// A text message is its text: no subject, no HTML.
+		required = []string{"id", "channel", "text"}
+		for _, name := range []string{"subject", "html"} {
+			if f, ok := parts[name]; ok {
+				p.addf(f.key.Line, "%s has no place in an SMS template (channel: sms): a text message is only its text", name)
+			}
+		}
+	}
+	for _, name := range required {
 		if !have[name] {
 			p.addf(root.Line, "missing required field %q", name)
 		}
@@ -186,6 +196,13 @@ func (e *partError) Error() string { return e.part + ": " + e.err.Error() }
 func (t *Template) execute(d Data) (Message, error) {
 	var m Message
 	var b strings.Builder
+	if t.Channel == ChannelSMS {
+		if err := t.text.Execute(&b, d); err != nil {
+			return Message{}, &partError{"text", err}
+		}
+		m.Text = strings.TrimSpace(b.String())
+		return m, nil
+	}
 	if err := t.subject.Execute(&b, d); err != nil {
 		return Message{}, &partError{"subject", err}
 	}
@@ -211,7 +228,10 @@ func (t *Template) Render(d Data) (Message, error) {
 		pe := err.(*partError)
 		return Message{}, newRenderError(t.ID, pe.part, pe.err)
 	}
-	if m.Subject == "" {
+	if t.Channel == ChannelSMS && m.Text == "" {
+		return Message{}, &RenderError{Template: t.ID, Part: "text", Reason: "renders empty"}
+	}
+	if t.Channel != ChannelSMS && m.Subject == "" {
 		return Message{}, &RenderError{Template: t.ID, Part: "subject", Reason: "renders empty"}
 	}
 	return m, nil

@@ -42,6 +42,12 @@ type Config struct {
 	TemplatesDir string `env:"JOURNEY_TEMPLATES_DIR" envDefault:"deploy/examples/templates"`
 	// EmailAddr is the email service's gRPC address (host:port).
 	EmailAddr string `env:"JOURNEY_EMAIL_ADDR" envDefault:"127.0.0.1:9102"`
+	// SMSAddr is the sms service's gRPC address (host:port); empty means
+	// no SMS channel: send: sms steps are refused (and fall back).
+	SMSAddr string `env:"JOURNEY_SMS_ADDR"`
+	// SMSCountryCode is the country calling code (digits) given to
+	// national phone numbers from the EHR, e.g. "1" for the US.
+	SMSCountryCode string `env:"JOURNEY_SMS_COUNTRY_CODE" envDefault:"1"`
 	// KeyringDir is the directory of key-encryption key files that protect
 	// PHI at rest (see pkg/envelope); journey needs it to open events.
 	KeyringDir string `env:"JOURNEY_KEYRING_DIR"`
@@ -91,6 +97,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Location(); err != nil {
 		errs = append(errs, err)
+	}
+	if n := len(c.SMSCountryCode); n < 1 || n > 3 || strings.Trim(c.SMSCountryCode, "0123456789") != "" || c.SMSCountryCode[0] == '0' {
+		errs = append(errs, errors.New("JOURNEY_SMS_COUNTRY_CODE must be a country calling code: 1 to 3 digits, not starting with 0"))
 	}
 	return errors.Join(errs...)
 }

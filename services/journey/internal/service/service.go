@@ -16,15 +16,18 @@ import (
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/grpcx"
 	"github.com/carenotify/carenotify/pkg/lifecycle"
+	"github.com/carenotify/carenotify/pkg/phone"
 	"github.com/carenotify/carenotify/pkg/store"
 	"github.com/carenotify/carenotify/pkg/telemetry"
 	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
+	smsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/sms/v1"
 	journeyv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1"
 	"github.com/carenotify/carenotify/services/journey/internal/app"
 	"github.com/carenotify/carenotify/services/journey/internal/catalog"
 	"github.com/carenotify/carenotify/services/journey/internal/config"
 	"github.com/carenotify/carenotify/services/journey/internal/consent"
 	"github.com/carenotify/carenotify/services/journey/internal/emailclient"
+	"github.com/carenotify/carenotify/services/journey/internal/smsclient"
 	"github.com/carenotify/carenotify/services/journey/internal/server"
 	"github.com/carenotify/carenotify/services/journey/internal/timers"
 	"github.com/carenotify/carenotify/services/journey/internal/waits"
@@ -35,6 +38,10 @@ const Durable = "journey"
 
 // OptOutDurable is the name of its consumer of email opt-outs on DELIVERY.
 const OptOutDurable = "journey-optout"
+
+// KeywordsDurable is the name of its consumer of SMS keywords (STOP,
+// START) on DELIVERY.
+const KeywordsDurable = "journey-sms-keywords"
 
 // TimersDurable is the name of its consumer of fired timers on
 // JOURNEY_TIMERS.
@@ -106,12 +113,25 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	defer cc.Close()
 	ts := timers.New(js, sealer)
 	cs := consent.New(rc, sealer, pseudonymKey)
+	// Without JOURNEY_SMS_ADDR send: sms steps are refused (and fall back);
+	// SMS keywords still apply to numbers texted before.
+	var smsSender app.SMSSender
+	if cfg.SMSAddr != "" {
+		scc, err := grpcx.NewClient(cfg.SMSAddr, tel.Registry)
+		if err != nil {
+			return err
+		}
+		defer scc.Close()
+		smsSender = smsclient.New(smsv1.NewSmsServiceClient(scc), cfg.SendTimeout)
+	}
 	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), ts, cs, aw, logger, tel.Registry,
 		app.WithLocation(loc), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs),
-		app.WithAuditTrail(trail{js: js, key: pseudonymKey}))
+		app.WithAuditTrail(trail{js: js, key: pseudonymKey}),
+		app.WithSMS(smsSender, cs, phone.NewHasher(pseudonymKey), cfg.SMSCountryCode))
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
 	fired := server.NewTimers(a, ts)
 	optOuts := server.NewOptOuts(a, logger)
+	keywords := server.NewKeywords(a, logger)
 	admin := server.NewAdmin(a, logger)
 
 	gs, _ := grpcx.NewServer(logger, tel.Registry)
@@ -148,6 +168,12 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckWait:       30 * time.Second,
 	}
+	keywordConsumer := jetstream.ConsumerConfig{
+		Durable:        KeywordsDurable,
+		FilterSubjects: server.KeywordFilters,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckWait:        30 * time.Second,
+	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, mux)
 	g.GRPC("grpc", grpcL, gs)
@@ -160,7 +186,10 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	g.Go("optouts", func(ctx context.Context) error {
 		return bus.Consume(ctx, js, bus.StreamDelivery, optOutConsumer, logger, optOuts.Handle)
 	})
+	g.Go("keywords", func(ctx context.Context) error {
+		return bus.Consume(ctx, js, bus.StreamDelivery, keywordConsumer, logger, keywords.Handle)
+	})
 	logger.Info("journey started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String(),
-		"journeys", len(set.Journeys()), "templates", set.Templates(), "emailAddr", cfg.EmailAddr)
+		"journeys", len(set.Journeys()), "templates", set.Templates(), "emailAddr", cfg.EmailAddr, "smsAddr", cfg.SMSAddr)
 	return g.Run(ctx)
 }

@@ -186,6 +186,7 @@ type harness struct {
 	js     jetstream.JetStream
 	sealer *envelope.Sealer
 	email  *recordingEmail
+	sms    *recordingSMS
 	logs   *logtest.Buffer
 	// stopper stops the running service.
 	stopper func()
@@ -278,6 +279,7 @@ func startWithRedis(t *testing.T, journeysDir, redisURL string) *harness {
 		t.Fatal(err)
 	}
 	rec, emailAddr := startEmail(t)
+	smsRec, smsAddr := startSMS(t)
 	h := &harness{
 		cfg: &config.Config{
 			NATSURL: ns.ClientURL(), RedisURL: redisURL,
@@ -285,8 +287,9 @@ func startWithRedis(t *testing.T, journeysDir, redisURL string) *harness {
 			JourneysDir:  journeysDir,
 			TemplatesDir: "../../../../deploy/examples/templates",
 			EmailAddr:    emailAddr, SendTimeout: 5 * time.Second, Timezone: "America/New_York",
+			SMSAddr: smsAddr, SMSCountryCode: "1",
 		},
-		js: js, sealer: envelope.NewSealer(kr, ks), email: rec, logs: &logtest.Buffer{},
+		js: js, sealer: envelope.NewSealer(kr, ks), email: rec, sms: smsRec, logs: &logtest.Buffer{},
 	}
 	h.cfg.KeyringDir = keys
 	h.cfg.AuditPseudonymKeyFile, h.cfg.AuditSigningKeyFile = audittest.Keys(t)
