@@ -42,10 +42,10 @@ const (
 
 // Service runs journeys for clinical events.
 type Service struct {
-	set    *catalog.Set
-	email  EmailSender
+	set   *catalog.Set
+	email EmailSender
 	// smsCh is the SMS channel (see WithSMS).
-	smsCh smsDeps
+	smsCh  smsDeps
 	audit  Auditor
 	timers Timers
 	// consents keeps consent records and sent-message mappings.
