@@ -305,6 +305,19 @@ func TestRedisDownFailsClosed(t *testing.T) {
 	t.Cleanup(func() { rs.Stop() })
 	h := startWithRedis(t, confirmationOnly(t), rs.URL)
 	const emailP = "redisdown.canary@example.org"
+	// Run pings Redis while it starts: stop Redis only once the service is
+	// up, or Run fails at start and the test waits on a listener nobody
+	// serves.
+	ready := time.Now().Add(30 * time.Second)
+	for {
+		if code, _ := h.httpDo(t, http.MethodGet, "/readyz", ""); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(ready) {
+			t.Fatal("journey not ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	rs.Stop()
 	h.publish(t, patientBooking("ev-r1", "Appointment/701", emailP))
