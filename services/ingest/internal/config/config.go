@@ -70,6 +70,15 @@ type Config struct {
 	// source.
 	AdminToken Token `env:"INGEST_ADMIN_TOKEN"`
 
+	// TLSCertFile and TLSKeyFile, both set, make the HTTP listener speak
+	// TLS (1.2+).
+	TLSCertFile string `env:"INGEST_TLS_CERT_FILE"`
+	TLSKeyFile  string `env:"INGEST_TLS_KEY_FILE"`
+	// TLSClientCAFile is the PEM CA bundle client certificates are
+	// verified against (HTTP: asked for, required for mtls sources; MLLP
+	// over TLS: required, and the certificate names the source).
+	TLSClientCAFile string `env:"INGEST_TLS_CLIENT_CA_FILE"`
+
 	// MLLPAddr is the HL7 v2 MLLP listen address; "off" disables the
 	// listener (an empty value means the default, as for every variable).
 	MLLPAddr string `env:"INGEST_MLLP_ADDR" envDefault:":2575"`
@@ -174,6 +183,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateMLLP()...)
+	errs = append(errs, c.validateTLS()...)
 	errs = append(errs, c.validateState()...)
 	return errors.Join(errs...)
 }

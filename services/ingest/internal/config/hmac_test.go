@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	pkgconfig "github.com/carenotify/carenotify/pkg/config"
+
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
 )
 
@@ -117,6 +119,73 @@ func TestHMACSecrets(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, gotS); diff != "" {
 				t.Errorf("secrets (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestMTLSSourcesFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		give    string
+		want    config.MTLS
+		wantErr string
+	}{
+		{name: "dns", give: "sources:\n  - {id: mirth, tenant: north, auth: mtls, mtls: {dns: mirth.hospital.example}}\n", want: config.MTLS{DNS: "mirth.hospital.example"}},
+		{name: "uri", give: "sources:\n  - {id: pacs, tenant: north, auth: mtls, mtls: {uri: \"spiffe://h.example/pacs\"}}\n", want: config.MTLS{URI: "spiffe://h.example/pacs"}},
+		{name: "no block", give: "sources:\n  - {id: mirth, tenant: north, auth: mtls}\n", wantErr: `source 1 ("mirth"): auth mtls needs an mtls block`},
+		{name: "two identities", give: "sources:\n  - {id: mirth, tenant: north, auth: mtls, mtls: {dns: a.example, cn: a}}\n", wantErr: "exactly one of mtls.dns, mtls.uri or mtls.cn"},
+		{name: "same identity twice", give: "sources:\n  - {id: a, tenant: north, auth: mtls, mtls: {cn: engine}}\n  - {id: b, tenant: south, auth: mtls, mtls: {cn: engine}}\n",
+			wantErr: `source 2 ("b"): mtls identity repeats source "a"`},
+		{name: "mtls block on a bearer source", give: "sources:\n  - {id: a, tenant: north, token_hash: " + epicHash + ", mtls: {cn: engine}}\n", wantErr: "mtls is set but auth is bearer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _, err := config.LoadSourcesFile(writeFile(t, tt.give))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got[0].MTLS != tt.want || got[0].Method() != config.AuthMTLS {
+				t.Fatalf("LoadSourcesFile() = %+v, %v; want mtls %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTLSConfig(t *testing.T) {
+	mtls := writeFile(t, "sources:\n  - {id: mirth, tenant: north, auth: mtls, mtls: {dns: mirth.hospital.example}}\n")
+	base := []string{"INGEST_KEYRING_DIR=/k", "INGEST_AUDIT_PSEUDONYM_KEY_FILE=/p"}
+	tests := []struct {
+		name        string
+		give        []string
+		wantErr     string
+		wantMLLPCrt bool
+	}{
+		{name: "mtls over http", give: []string{"INGEST_SOURCES_FILE=" + mtls, "INGEST_TLS_CERT_FILE=/c", "INGEST_TLS_KEY_FILE=/k", "INGEST_TLS_CLIENT_CA_FILE=/ca"}},
+		{name: "mtls over mllp only: the listener runs without INGEST_MLLP_SOURCE", give: []string{"INGEST_SOURCES_FILE=" + mtls,
+			"INGEST_MLLP_TLS_CERT_FILE=/c", "INGEST_MLLP_TLS_KEY_FILE=/k", "INGEST_TLS_CLIENT_CA_FILE=/ca"}, wantMLLPCrt: true},
+		{name: "mtls without a CA", give: []string{"INGEST_SOURCES_FILE=" + mtls, "INGEST_TLS_CERT_FILE=/c", "INGEST_TLS_KEY_FILE=/k"},
+			wantErr: `source "mirth" uses auth mtls: set INGEST_TLS_CLIENT_CA_FILE`},
+		{name: "CA without TLS", give: []string{"INGEST_SOURCES_FILE=" + mtls, "INGEST_TLS_CLIENT_CA_FILE=/ca"}, wantErr: "INGEST_TLS_CLIENT_CA_FILE needs TLS"},
+		{name: "cert without key", give: []string{"INGEST_SOURCES=demo=demo:" + epicHash, "INGEST_TLS_CERT_FILE=/c"}, wantErr: "set both INGEST_TLS_CERT_FILE and INGEST_TLS_KEY_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := pkgconfig.Load[config.Config](append(tt.give, base...))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.MLLPByCertificate() != tt.wantMLLPCrt || cfg.MLLPEnabled() != tt.wantMLLPCrt {
+				t.Errorf("MLLPByCertificate %v MLLPEnabled %v, want %v", cfg.MLLPByCertificate(), cfg.MLLPEnabled(), tt.wantMLLPCrt)
 			}
 		})
 	}

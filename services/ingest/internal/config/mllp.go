@@ -33,10 +33,21 @@ func (s *MLLPSource) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// MLLPEnabled reports whether the MLLP listener runs: it needs a source
-// and an address other than "off".
+// MLLPEnabled reports whether the MLLP listener runs: it needs an address
+// other than "off" and a source: INGEST_MLLP_SOURCE, or mtls sources named
+// by client certificates over TLS (INGEST_MLLP_TLS_* and
+// INGEST_TLS_CLIENT_CA_FILE).
 func (c *Config) MLLPEnabled() bool {
-	return c.MLLPAddr != "" && c.MLLPAddr != "off" && c.MLLPSource.Name != ""
+	if c.MLLPAddr == "" || c.MLLPAddr == "off" {
+		return false
+	}
+	return c.MLLPSource.Name != "" || c.MLLPByCertificate()
+}
+
+// MLLPByCertificate reports whether MLLP connections are told apart by
+// client certificate (then INGEST_MLLP_SOURCE is not used).
+func (c *Config) MLLPByCertificate() bool {
+	return c.MLLPTLSCertFile != "" && c.TLSClientCAFile != "" && c.HasMTLSSources()
 }
 
 // MLLPLocation returns the time zone of HL7 times sent without an offset.

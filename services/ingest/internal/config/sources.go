@@ -85,6 +85,8 @@ type Source struct {
 	TokenHash string
 	// HMAC configures an AuthHMAC source.
 	HMAC HMAC
+	// MTLS is the certificate identity of an AuthMTLS source.
+	MTLS MTLS
 }
 
 // Method returns the source's auth method.

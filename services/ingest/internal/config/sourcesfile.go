@@ -30,6 +30,8 @@ type fileSource struct {
 	Token any `yaml:"token"`
 	// HMAC configures auth: hmac.
 	HMAC *HMAC `yaml:"hmac"`
+	// MTLS configures auth: mtls.
+	MTLS *MTLS `yaml:"mtls"`
 }
 
 // LoadSourcesFile reads the sources file at path (INGEST_SOURCES_FILE).
@@ -68,6 +70,7 @@ func LoadSourcesFile(path string) (Sources, []string, error) {
 		out  Sources
 		errs []error
 		seen = map[string]bool{}
+		ids  = map[MTLS]string{}
 	)
 	for i, fs := range f.Sources {
 		name := fmt.Sprintf("source %d", i+1)
@@ -99,7 +102,26 @@ func LoadSourcesFile(path string) (Sources, []string, error) {
 		if fs.HMAC != nil && src.Auth != AuthHMAC {
 			bad("hmac is set but auth is %s", src.Auth)
 		}
+		if fs.MTLS != nil && src.Auth != AuthMTLS {
+			bad("mtls is set but auth is %s", src.Auth)
+		}
 		switch src.Auth {
+		case AuthMTLS:
+			if fs.TokenHash != "" {
+				bad("token_hash is set but auth is mtls")
+			}
+			if fs.MTLS == nil {
+				bad("auth mtls needs an mtls block with dns, uri or cn")
+				break
+			}
+			for _, p := range fs.MTLS.validate() {
+				bad("%s", p)
+			}
+			if other, dup := ids[*fs.MTLS]; dup {
+				bad("mtls identity repeats source %q: a certificate must name one source", other)
+			}
+			ids[*fs.MTLS] = fs.ID
+			src.MTLS = *fs.MTLS
 		case AuthHMAC:
 			if fs.TokenHash != "" {
 				bad("token_hash is set but auth is hmac")
@@ -124,7 +146,7 @@ func LoadSourcesFile(path string) (Sources, []string, error) {
 				src.TokenHash = strings.ToLower(fs.TokenHash)
 			}
 		default:
-			bad("auth must be %s or %s", AuthBearer, AuthHMAC)
+			bad("auth must be %s, %s or %s", AuthBearer, AuthHMAC, AuthMTLS)
 		}
 		out = append(out, src)
 	}

@@ -55,7 +55,7 @@ sources:
 		{name: "no hash", give: "sources:\n  - id: lab\n    tenant: north\n",
 			wantErr: []string{`source 1 ("lab"): auth bearer needs token_hash`}},
 		{name: "several problems", give: "sources:\n  - id: lab\n  - id: lab\n    tenant: x\n    auth: basic\n  - tenant: x\n    token_hash: " + epicHash + "\n",
-			wantErr: []string{`source 1 ("lab"): tenant is required`, `source 2 ("lab"): id repeats`, `source 2 ("lab"): auth must be bearer or hmac`, `source 3: id is required`}},
+			wantErr: []string{`source 1 ("lab"): tenant is required`, `source 2 ("lab"): id repeats`, `source 2 ("lab"): auth must be bearer, hmac or mtls`, `source 3: id is required`}},
 		{name: "bad id", give: "sources:\n  - id: la.b\n    tenant: x\n    token_hash: " + epicHash + "\n",
 			wantErr: []string{`source 1: id must be 1-64 letters`}},
 		{name: "unknown key", give: "sources:\n  - id: lab\n    tenant: x\n    token_hash: " + epicHash + "\n    colour: secret-token\n",

@@ -3,6 +3,7 @@ package mllp
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
@@ -44,6 +45,11 @@ type Options struct {
 	MaxConns int
 	// TLS, when set, makes the listener speak TLS.
 	TLS *tls.Config
+	// Identify, when set, names each connection's source from its verified
+	// client certificate (TLS must then require and verify one); a
+	// connection whose certificate names no source is closed. Source is
+	// then unused.
+	Identify func(*x509.Certificate) (app.Source, bool)
 	// Metrics counts messages; nil counts nothing.
 	Metrics *Metrics
 	// Logger receives one line per message (type, acknowledgment code,
@@ -132,7 +138,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			defer s.wg.Done()
 			defer func() { <-sem }()
 			defer s.track(conn, false)
-			s.serveConn(ctx, conn)
+			cs := s
+			if s.o.Identify != nil {
+				src, ok := s.identify(ctx, conn)
+				if !ok {
+					return
+				}
+				cs = s.forSource(src)
+			}
+			cs.serveConn(ctx, conn)
 		}()
 	}
 }

@@ -3,6 +3,8 @@ package server
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
+	"net/http"
 	"strings"
 
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
@@ -24,6 +26,8 @@ type credential struct {
 	digest [sha256.Size]byte
 	// hmac verifies an HMAC source's signatures.
 	hmac *hmacVerifier
+	// mtls is an mTLS source's certificate identity.
+	mtls config.MTLS
 }
 
 // newAuthenticator returns the authenticator of sources; hmacSecrets are
@@ -46,6 +50,8 @@ func newAuthenticator(sources config.Sources, hmacSecrets map[string][][]byte) *
 				continue
 			}
 			c.hmac = &hmacVerifier{secrets: secrets, skew: s.HMAC.Skew()}
+		case config.AuthMTLS:
+			c.mtls = s.MTLS
 		default:
 			continue
 		}
@@ -92,4 +98,21 @@ func bearer(h string) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
+}
+
+// mtlsChallenge is the WWW-Authenticate value of an mTLS source's 401.
+const mtlsChallenge = "Carenotify-mTLS"
+
+// authenticateCert checks that the connection's client certificate was
+// verified against the configured CA and carries the source's identity.
+func authenticateCert(cred credential, cs *tls.ConnectionState) error {
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.PeerCertificates) == 0 {
+		return &requestError{status: http.StatusUnauthorized, code: "security", reason: "mtls_no_certificate", challenge: mtlsChallenge,
+			diagnostics: "this source authenticates with a TLS client certificate: connect over TLS presenting the certificate issued for it by the configured CA"}
+	}
+	if !cred.mtls.Matches(cs.PeerCertificates[0]) {
+		return &requestError{status: http.StatusUnauthorized, code: "security", reason: "mtls_wrong_identity", challenge: mtlsChallenge,
+			diagnostics: "the client certificate is valid but is not the one configured for this source (its SAN DNS name, SAN URI or subject CN differs)"}
+	}
+	return nil
 }

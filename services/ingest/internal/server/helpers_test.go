@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -72,6 +73,13 @@ func newEnv(t *testing.T) *env {
 // newEnvWith is newEnv with server options changed by opt (nil: none).
 func newEnvWith(t *testing.T, opt func(*server.Options)) *env {
 	t.Helper()
+	return newEnvTLS(t, opt, nil)
+}
+
+// newEnvTLS is newEnvWith with the server speaking TLS with tlsCfg (nil:
+// plain HTTP).
+func newEnvTLS(t *testing.T, opt func(*server.Options), tlsCfg *tls.Config) *env {
+	t.Helper()
 	ns := bustest.Start(t)
 	_, js := bustest.Connect(t, ns)
 	if err := bus.EnsureStreams(t.Context(), js, bus.EHREvents(1), bus.EHRDead(1)); err != nil {
@@ -94,7 +102,13 @@ func newEnvWith(t *testing.T, opt func(*server.Options)) *env {
 		opt(&o)
 	}
 	server.New(o).Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	if tlsCfg != nil {
+		srv.TLS = tlsCfg
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	return &env{url: srv.URL, sealer: sealer, ns: ns, js: js, logs: logs, redis: rc, state: state}
 }
@@ -105,6 +119,8 @@ type request struct {
 	body                       []byte
 	// header holds further request headers.
 	header map[string]string
+	// client sends it; http.DefaultClient when nil.
+	client *http.Client
 }
 
 // demo returns a well-formed request from the demo source.
@@ -144,7 +160,11 @@ func (e *env) post(t *testing.T, r request) response {
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if r.client != nil {
+		client = r.client
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("POST: %v", err)
 	}

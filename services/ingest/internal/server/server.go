@@ -99,8 +99,17 @@ func (s *Server) Register(mux *http.ServeMux) {
 // body. On failure the error is ready for writeError.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, fhirVersions ...string) (app.Source, []byte, error) {
 	name := r.PathValue("source")
-	if cred, ok := s.auth.method(name); ok && cred.method == config.AuthHMAC {
-		return s.readSigned(w, r, cred, fhirVersions)
+	if cred, ok := s.auth.method(name); ok {
+		switch cred.method {
+		case config.AuthHMAC:
+			return s.readSigned(w, r, cred, fhirVersions)
+		case config.AuthMTLS:
+			if err := authenticateCert(cred, r.TLS); err != nil {
+				return cred.source, nil, err
+			}
+			body, err := s.readChecked(w, r, fhirVersions)
+			return cred.source, body, err
+		}
 	}
 	src, ok := s.auth.authenticate(name, r.Header.Get("Authorization"))
 	if !ok {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -125,9 +126,20 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		HMACSecrets: hmacSecrets, Replay: replaycache.New(rc),
 	}).Register(mux)
 
+	cas, err := clientCAs(cfg)
+	if err != nil {
+		return err
+	}
+	httpTLSCfg, err := httpTLS(cfg, cas)
+	if err != nil {
+		return err
+	}
 	httpL, err := lifecycle.Listen(cfg.HTTPListener, cfg.HTTPAddr)
 	if err != nil {
 		return err
+	}
+	if httpTLSCfg != nil {
+		httpL = tls.NewListener(httpL, httpTLSCfg)
 	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, mux)
@@ -135,7 +147,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	mllpAddr := "off"
 	if cfg.MLLPEnabled() {
 		acks := ackstore.New(rc, sealer, pseudonymKey, ackstore.Options{TTL: cfg.MLLPAckTTL, LockTTL: cfg.MLLPAckLockTTL, LockWait: cfg.MLLPAckLockWait})
-		ml, err := startMLLP(g, cfg, a, acks, m, tel.Registry, nc.MaxPayload(), logger)
+		ml, err := startMLLP(g, cfg, cas, a, acks, m, tel.Registry, nc.MaxPayload(), logger)
 		if err != nil {
 			_ = httpL.Close()
 			return err
@@ -148,7 +160,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 }
 
 // startMLLP adds the HL7 v2 MLLP listener to g and returns its listener.
-func startMLLP(g *lifecycle.Group, cfg *config.Config, a *app.App, acks mllp.AckStore, inputs mllp.InputMetrics,
+func startMLLP(g *lifecycle.Group, cfg *config.Config, cas *x509.CertPool, a *app.App, acks mllp.AckStore, inputs mllp.InputMetrics,
 	reg prometheus.Registerer, maxPayload int64, logger *slog.Logger) (net.Listener, error) {
 	var tlsCfg *tls.Config
 	if cfg.MLLPTLSCertFile != "" {
@@ -157,6 +169,12 @@ func startMLLP(g *lifecycle.Group, cfg *config.Config, a *app.App, acks mllp.Ack
 			return nil, fmt.Errorf("mllp tls key pair: %w", err)
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	// With a client CA and mtls sources, every connection must present a
+	// certificate, and the certificate names its source.
+	identify := mllpIdentify(cfg, cas)
+	if identify != nil {
+		tlsCfg.ClientCAs, tlsCfg.ClientAuth = cas, tls.RequireAndVerifyClientCert
 	}
 	// A rejected message is kept whole on EHR_DEAD, like a FHIR body.
 	maxFrame := cfg.MLLPMaxFrameBytes
@@ -170,7 +188,7 @@ func startMLLP(g *lifecycle.Group, cfg *config.Config, a *app.App, acks mllp.Ack
 	}
 	srv := mllp.New(mllp.Options{
 		App: a, Source: app.Source{Name: cfg.MLLPSource.Name, Tenant: cfg.MLLPSource.Tenant},
-		MaxFrameBytes: maxFrame, ReadTimeout: cfg.MLLPReadTimeout, MaxConns: cfg.MLLPMaxConns, TLS: tlsCfg,
+		MaxFrameBytes: maxFrame, ReadTimeout: cfg.MLLPReadTimeout, MaxConns: cfg.MLLPMaxConns, TLS: tlsCfg, Identify: identify,
 		Metrics: mllp.NewMetrics(reg), Logger: logger, Acks: acks, Inputs: inputs,
 	})
 	g.Go("mllp", func(ctx context.Context) error { return srv.Serve(ctx, l) })
