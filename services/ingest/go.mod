@@ -15,6 +15,8 @@ require (
 
 require go.yaml.in/yaml/v3 v3.0.5
 
+require github.com/kylelemons/godebug v1.1.0 // indirect
+
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
