@@ -16,6 +16,10 @@ var (
 	// ErrInProgress: another call with the same idempotency key is still
 	// queueing the message; retry shortly.
 	ErrInProgress = errors.New("a send with this idempotency key is still being queued")
+	// ErrClaimLost: a message's idempotency key no longer names it (its
+	// pending claim expired before the message was committed); it must not
+	// be delivered, another Send may own the key.
+	ErrClaimLost = errors.New("idempotency key no longer names the message")
 )
 
 // FieldViolation names one invalid request field and what is wrong with

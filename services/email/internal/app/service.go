@@ -20,8 +20,11 @@ const RecordTTL = 30 * 24 * time.Hour
 
 // pendingTTL is how long an idempotency key and record live before Send
 // knows the message is in the outbox: if the process dies in between, the
-// key frees itself and the caller's retry queues the message.
-const pendingTTL = 5 * time.Minute
+// key frees itself and the caller's retry queues the message (until then
+// the retry is answered UNAVAILABLE, in progress). A message whose claim
+// expired before it was committed (by Send, or by the worker taking it) is
+// never delivered, so a short TTL cannot send a message twice.
+const pendingTTL = 20 * time.Second
 
 // SendRequest is one email to one recipient, as the caller gave it.
 // To, Subject, HTMLBody and TextBody are PHI.
@@ -155,13 +158,24 @@ func (s *Service) send(ctx context.Context, req SendRequest, now time.Time) (Sen
 		return SendResult{}, fmt.Errorf("%w: enqueue: %w", ErrUnavailable, err)
 	}
 
-	// The message is durably queued: from here on nothing fails the call.
+	// The message is durably queued; it is ours once the claim is committed.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	log := s.o.Logger.With("messageId", id, "tenant", req.Tenant)
-	if err := s.o.Store.Commit(bctx, req.Tenant, id, keyHash, RecordTTL); err != nil {
-		// The worker commits the record too when it takes the message.
+	switch err := s.o.Store.Commit(bctx, req.Tenant, id, keyHash, RecordTTL); {
+	case errors.Is(err, ErrClaimLost):
+		// Queueing took longer than the pending claim lives: the key may
+		// belong to a retry by now. The worker will drop this message; the
+		// caller's retry gets the key's message.
+		log.Warn("idempotency claim expired while queueing; message will be dropped")
+		return SendResult{}, ErrInProgress
+	case err != nil:
+		// Not answered as queued: its record would expire with the claim.
+		// The worker commits it if it takes the message first; the
+		// caller's retry then gets it as a duplicate, otherwise (claim
+		// expired) a new message, and this one is dropped.
 		log.Warn("commit record", "err", err)
+		return SendResult{}, fmt.Errorf("%w: commit record: %w", ErrUnavailable, err)
 	}
 	ev := Event{
 		MessageID: id, IdempotencyKey: req.IdempotencyKey, Tenant: req.Tenant,

@@ -232,6 +232,15 @@ type Record struct {
 	IdempotencyKeyHash string
 	// Committed is true once the message is known to be in the outbox.
 	Committed bool
+	// Sending is true while a delivery attempt is under way: set before
+	// the SMTP transaction, cleared with its outcome. Found set by a later
+	// attempt, it means the earlier one ended without recording its
+	// outcome (the process died): the relay may have accepted the message.
+	Sending bool
+	// UncertainResends counts attempts made after such an unrecorded one:
+	// each may have delivered the message a second time (with the same
+	// Message-ID).
+	UncertainResends int
 	// Transport is set once the message was sent or held.
 	Transport Transport
 }
@@ -271,7 +280,9 @@ type Store interface {
 	// CreateRecord writes a new record that lives for ttl.
 	CreateRecord(ctx context.Context, r Record, ttl time.Duration) error
 	// Commit marks the record as queued for good and makes both the record
-	// and the idempotency key live for ttl.
+	// and the idempotency key live for ttl, if the key still holds id;
+	// ErrClaimLost when it does not (the claim expired, another Send may
+	// have taken the key).
 	Commit(ctx context.Context, tenant, id, keyHash string, ttl time.Duration) error
 	// Forget deletes the idempotency key (if it still holds id) and the
 	// record, after the message could not be queued.

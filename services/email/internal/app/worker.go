@@ -116,6 +116,19 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 		return w.publish(ctx, m, rec)
 	}
 
+	if !rec.Committed {
+		// Send did not get to commit it (it died, or Redis failed): the
+		// message is ours only while its idempotency key still names it.
+		switch err := w.o.Store.Commit(ctx, m.Tenant, m.ID, rec.IdempotencyKeyHash, RecordTTL); {
+		case errors.Is(err, ErrClaimLost):
+			log.Warn("idempotency claim expired before the message was committed; dropping it (the caller's retry queued it anew)")
+			return permanent(err)
+		case err != nil:
+			return fmt.Errorf("commit record: %w", err)
+		}
+		rec.Committed = true
+	}
+
 	now := w.o.Now()
 	if !now.Before(m.ExpiresAt) {
 		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(errors.New(ReasonExpired)))
@@ -142,6 +155,21 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 	out, hold := pol.plan(m, key)
 	if hold != "" {
 		return w.hold(ctx, log, m, rec, hold, Transport{Held: true})
+	}
+
+	// Mark the attempt before any SMTP: an attempt that finds the mark
+	// follows one that died before recording its outcome, perhaps after
+	// the relay accepted the message. It is sent again (at least once),
+	// with the same Message-ID, and counted.
+	if rec.Sending {
+		rec.UncertainResends++
+		w.o.Metrics.UncertainResend()
+		log.Warn("previous attempt ended without an outcome; sending again with the same Message-ID",
+			"uncertainResends", rec.UncertainResends)
+	}
+	rec.Sending = true
+	if err := w.o.Store.UpdateRecord(ctx, rec, RecordTTL); err != nil {
+		return fmt.Errorf("mark attempt: %w", err)
 	}
 
 	start := time.Now()
@@ -267,6 +295,7 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m Message, rec Re
 	defer cancel()
 
 	rec.Status, rec.Reason, rec.Transport, rec.UpdatedAt = st, reason, tr, w.o.Now()
+	rec.Sending = false
 	w.o.Metrics.Delivery(string(st))
 	attrs := []any{"status", string(st), "attempts", rec.Attempts}
 	if reason != "" {

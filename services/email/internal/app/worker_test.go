@@ -185,7 +185,7 @@ func TestWorkerProcess(t *testing.T) {
 				Security: tt.security,
 			}
 			if tt.record != "" {
-				rec := app.Record{ID: m.ID, Tenant: tenant, Status: tt.record, UpdatedAt: now, ExpiresAt: m.ExpiresAt}
+				rec := app.Record{ID: m.ID, Tenant: tenant, Status: tt.record, UpdatedAt: now, ExpiresAt: m.ExpiresAt, Committed: true}
 				if err := st.CreateRecord(t.Context(), rec, time.Hour); err != nil {
 					t.Fatal(err)
 				}
@@ -339,6 +339,91 @@ func TestWorkerRefuse(t *testing.T) {
 			got := outcome{Err: errKind(err), Status: rec.Status, Reason: rec.Reason, Attempts: rec.Attempts, Events: events}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestWorkerClaimAndAttemptMarks: a message Send did not commit is
+// delivered only while its idempotency key still names it; an attempt that
+// finds the mark of an earlier attempt without outcome sends again and
+// counts it.
+func TestWorkerClaimAndAttemptMarks(t *testing.T) {
+	ca := smtptest.NewCA(t)
+	_, js := bustest.Connect(t, bustest.Start(t))
+	if err := bus.EnsureStreams(t.Context(), js, queue.Streams(1)...); err != nil {
+		t.Fatal(err)
+	}
+	st := records.New(storetest.Client(t))
+	aw, _ := audittest.Writer(t, js, "email")
+	tests := []struct {
+		name string
+		// claim is what the idempotency key holds: "self", "other" or "" (expired).
+		claim     string
+		committed bool
+		sending   bool
+		want      outcome
+		wantUnc   int
+	}{
+		{name: "uncommitted, claim held: committed and sent", claim: "self",
+			want: outcome{Status: app.StatusSent, Attempts: 1, Mail: 1, Data: 1, Events: []string{"sent"}, TLSVerifiedOnEvent: true}},
+		{name: "uncommitted, claim expired: dropped untried", claim: "",
+			want: outcome{Err: "permanent", Status: app.StatusQueued}},
+		{name: "uncommitted, key taken by a retry: dropped untried", claim: "other",
+			want: outcome{Err: "permanent", Status: app.StatusQueued}},
+		{name: "earlier attempt without outcome: sent again, counted", claim: "self", committed: true, sending: true,
+			want: outcome{Status: app.StatusSent, Attempts: 1, Mail: 1, Data: 1, Events: []string{"sent"}, TLSVerifiedOnEvent: true}, wantUnc: 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tenant := "claim-" + string(rune('a'+i))
+			srv := smtptest.Start(t, smtptest.Options{CA: ca})
+			from, _ := netmail.ParseAddress("noreply@carenotify.localhost")
+			mailer, err := relay.New(relay.Options{Host: "localhost", Port: srv.Port, RootCAs: ca.Pool, From: from, Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := app.NewWorker(app.WorkerOptions{
+				Store: st, Events: queue.NewEvents(js), Mailer: mailer, Auditor: aw,
+				Metrics: metrics.New(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler), LockTTL: time.Minute,
+			})
+			now := time.Now()
+			m := app.Message{
+				ID: fmt.Sprintf("0193a5b2-7c1d-7e2f-8a9b-%012x", 0x100+i), Tenant: tenant, IdempotencyKey: "k",
+				To: "patient@example.org", Subject: "s", TextBody: "b", ExpiresAt: now.Add(time.Hour),
+			}
+			keyHash := app.HashIdempotencyKey("k")
+			switch tt.claim {
+			case "self":
+				_, _, err = st.ClaimIdempotencyKey(t.Context(), tenant, keyHash, m.ID, time.Minute)
+			case "other":
+				_, _, err = st.ClaimIdempotencyKey(t.Context(), tenant, keyHash, "0193a5b2-7c1d-7e2f-8a9b-ffffffffffff", time.Minute)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := app.Record{ID: m.ID, Tenant: tenant, Status: app.StatusQueued, UpdatedAt: now, ExpiresAt: m.ExpiresAt,
+				IdempotencyKeyHash: keyHash, Committed: tt.committed, Sending: tt.sending}
+			if err := st.CreateRecord(t.Context(), rec, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+
+			perr := w.Process(t.Context(), app.Delivery{Message: m, NumDelivered: 2})
+
+			got, _ := st.Record(t.Context(), tenant, m.ID)
+			mail, _, data := srv.Commands()
+			events, verified := deliveryEvents(t, js, tenant)
+			if diff := cmp.Diff(tt.want, outcome{
+				Err: errKind(perr), Status: got.Status, Reason: got.Reason, Attempts: got.Attempts,
+				Mail: mail, Data: data, Events: events, TLSVerifiedOnEvent: verified,
+			}); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+			if got.UncertainResends != tt.wantUnc || got.Sending {
+				t.Errorf("record uncertain resends = %d, sending = %v; want %d, false", got.UncertainResends, got.Sending, tt.wantUnc)
+			}
+			if tt.want.Status == app.StatusSent && !got.Committed {
+				t.Error("sent record is not committed")
 			}
 		})
 	}

@@ -26,6 +26,7 @@ type Metrics struct {
 	deliverySeconds prometheus.Histogram
 	feedback        *prometheus.CounterVec
 	suppressions    *prometheus.CounterVec
+	uncertain       prometheus.Counter
 }
 
 // New registers the metrics on reg.
@@ -53,7 +54,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "email_suppressions_total",
 		Help: "Suppression list changes by reason (hard_bounce, complaint, removed) and source (smtp, dsn, arf, relay_hook, admin).",
 	}, []string{"reason", "source"})
-	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback, m.suppressions)
+	m.uncertain = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "email_uncertain_resends_total",
+		Help: "Delivery attempts made after an attempt that ended without recording its outcome (the process died mid-delivery): each may have sent a message a second time, with the same Message-ID.",
+	})
+	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback, m.suppressions, m.uncertain)
 	return m
 }
 
@@ -84,3 +89,6 @@ func (m *Metrics) Feedback(kind, outcome string) {
 func (m *Metrics) Suppression(reason, source string) {
 	m.suppressions.WithLabelValues(reason, source).Inc()
 }
+
+// UncertainResend counts one attempt after an attempt without outcome.
+func (m *Metrics) UncertainResend() { m.uncertain.Inc() }

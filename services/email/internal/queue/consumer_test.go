@@ -95,7 +95,7 @@ func (f *fixture) queued(t *testing.T, tenant, id string) app.Message {
 		Subject: "ZZCanaryQueueSubject", TextBody: "ZZCanaryQueueBody", HTMLBody: "<p>ZZCanaryQueueHTML</p>",
 		Security: app.SecurityPHI, ExpiresAt: now.Add(time.Hour), QueuedAt: now, JourneyInstance: "j", Step: "s",
 	}
-	rec := app.Record{ID: id, Tenant: tenant, Status: app.StatusQueued, UpdatedAt: now, ExpiresAt: m.ExpiresAt}
+	rec := app.Record{ID: id, Tenant: tenant, Status: app.StatusQueued, UpdatedAt: now, ExpiresAt: m.ExpiresAt, Committed: true}
 	if err := f.store.CreateRecord(t.Context(), rec, time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,8 @@ const (
 	fPGP         = "pgp"
 	fPortal      = "portal"
 	fRequireTLS  = "require_tls"
+	fSending     = "sending"
+	fUncertain   = "uncertain_resends"
 	fHeld        = "held"
 
 	// Fields of the sent index (SentKey).
@@ -94,17 +96,28 @@ func (s *Store) CreateRecord(ctx context.Context, r app.Record, ttl time.Duratio
 	return nil
 }
 
+// commitScript marks record KEYS[2] committed and makes it and the
+// idempotency key KEYS[1] live ARGV[2] ms, if KEYS[1] still holds ARGV[1]
+// (the claim did not expire and pass to another Send); 0 otherwise.
+var commitScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call("HSET", KEYS[2], "committed", "1")
+redis.call("PEXPIRE", KEYS[2], ARGV[2])
+redis.call("PEXPIRE", KEYS[1], ARGV[2])
+return 1
+`)
+
 // Commit implements app.Store.
 func (s *Store) Commit(ctx context.Context, tenant, id, keyHash string, ttl time.Duration) error {
-	k := RecordKey(tenant, id)
-	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, k, fCommitted, "1")
-		p.PExpire(ctx, k, ttl)
-		p.PExpire(ctx, IdempotencyKey(tenant, keyHash), ttl)
-		return nil
-	})
-	if err != nil {
+	keys := []string{IdempotencyKey(tenant, keyHash), RecordKey(tenant, id)}
+	n, err := commitScript.Run(ctx, s.c, keys, id, ttl.Milliseconds()).Int()
+	switch {
+	case err != nil:
 		return fmt.Errorf("commit record: %w", err)
+	case n == 0:
+		return app.ErrClaimLost
 	}
 	return nil
 }
@@ -146,6 +159,8 @@ func (s *Store) Record(ctx context.Context, tenant, id string) (app.Record, erro
 			Held: h[fHeld] == "1",
 		},
 	}
+	r.Sending = h[fSending] == "1"
+	r.UncertainResends, _ = strconv.Atoi(h[fUncertain])
 	r.Attempts, _ = strconv.Atoi(h[fAttempts])
 	r.UpdatedAt, _ = time.Parse(time.RFC3339Nano, h[fUpdatedAt])
 	r.ExpiresAt, _ = time.Parse(time.RFC3339Nano, h[fExpiresAt])
@@ -244,6 +259,8 @@ func fields(r app.Record) map[string]any {
 		fPortal:      boolField(r.Transport.Portal),
 		fRequireTLS:  boolField(r.Transport.RequireTLS),
 		fHeld:        boolField(r.Transport.Held),
+		fSending:     boolField(r.Sending),
+		fUncertain:   r.UncertainResends,
 	}
 }
 
