@@ -12,10 +12,13 @@
 //
 // Scenarios measured today:
 //
-//   - a, a′: FHIR R4 backport notifications (full resource) posted to an
-//     ingest process, which answers after JetStream acknowledged the event;
-//     ceiling: JetStream sync publishes of the same event. a′ runs NATS
-//     with sync_interval always.
+//   - a, a′: FHIR R4 backport notifications posted to an ingest process,
+//     which answers after JetStream acknowledged the event: full-resource,
+//     and id-only, ingest fetching each focus Appointment from a stand-in
+//     FHIR server in the harness (fhirserver.go: SMART Backend Services
+//     token endpoint checking the ES384 client assertion, token-guarded
+//     reads); ceiling: JetStream sync publishes of the same event. a′ runs
+//     NATS with sync_interval always.
 //   - b: the whole stack, event to email in an SMTP sink with STARTTLS, at
 //     stepped open-loop rates; ceiling: raw SMTP into the same sink.
 //   - d: HL7 v2 ADT^A01 and ORU^R01 from the shared corpus over MLLP to an

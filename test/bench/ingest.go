@@ -143,9 +143,9 @@ type IngestProc struct {
 
 // StartIngest runs bin against the NATS server at natsURL and the Redis at
 // redisURL with the
-// development stack's demo source (over HTTP and MLLP), logging to logFile,
-// and waits until it is ready.
-func StartIngest(ctx context.Context, bin, natsURL, redisURL, logFile string) (*IngestProc, error) {
+// development stack's demo source (over HTTP and MLLP) and extraEnv,
+// logging to logFile, and waits until it is ready.
+func StartIngest(ctx context.Context, bin, natsURL, redisURL, logFile string, extraEnv ...string) (*IngestProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -178,6 +178,7 @@ func StartIngest(ctx context.Context, bin, natsURL, redisURL, logFile string) (*
 		"INGEST_MLLP_ADDR="+mllpAddr,
 		"INGEST_MLLP_SOURCE="+stack.DemoSource+"="+stack.DemoTenant,
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {

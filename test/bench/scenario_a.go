@@ -38,7 +38,7 @@ const eventSubject = "ehr.demo.appointment.booked"
 // JetStream acknowledged the event, against the ceiling of JetStream sync
 // publishes of the same event size to the same server.
 func Ingest(ctx context.Context, cfg Config, ingestBin string, syncAlways bool) *Scenario {
-	sc := &Scenario{ID: "a", Title: "FHIR full-resource notification → ingest → durable publish → 200"}
+	sc := &Scenario{ID: "a", Title: "FHIR full-resource and id-only notifications → ingest → durable publish → 200"}
 	if syncAlways {
 		sc.ID = "a′"
 		sc.Title = "scenario a with JetStream `sync_interval: always` (fsync before every ack)"
@@ -60,8 +60,9 @@ type ingestBench struct {
 	closers []func()
 }
 
-// startIngestBench starts NATS (file storage under dir) and ingest.
-func startIngestBench(ctx context.Context, ingestBin, dir string, syncAlways bool) (_ *ingestBench, err error) {
+// startIngestBench starts NATS (file storage under dir) and ingest, with
+// extraEnv beside the demo configuration.
+func startIngestBench(ctx context.Context, ingestBin, dir string, syncAlways bool, extraEnv ...string) (_ *ingestBench, err error) {
 	b := &ingestBench{}
 	defer func() {
 		if err != nil {
@@ -82,7 +83,7 @@ func startIngestBench(ctx context.Context, ingestBin, dir string, syncAlways boo
 		return nil, err
 	}
 	b.closers = append(b.closers, rs.Stop)
-	if b.ing, err = StartIngest(ctx, ingestBin, ns.ClientURL(), rs.URL, filepath.Join(dir, "ingest.log")); err != nil {
+	if b.ing, err = StartIngest(ctx, ingestBin, ns.ClientURL(), rs.URL, filepath.Join(dir, "ingest.log"), extraEnv...); err != nil {
 		return nil, err
 	}
 	b.closers = append(b.closers, b.ing.Stop)
@@ -125,17 +126,27 @@ func (b *ingestBench) Close() {
 
 func runIngest(ctx context.Context, cfg Config, ingestBin string, syncAlways bool, sc *Scenario) error {
 	dir := filepath.Join(cfg.TmpDir, "scenario-"+map[bool]string{false: "a", true: "a-sync-always"}[syncAlways])
-	env, err := startIngestBench(ctx, ingestBin, dir, syncAlways)
+	notes, err := LoadNotifications(cfg.Root)
+	if err != nil {
+		return err
+	}
+	// id-only notifications: ingest fetches each focus Appointment from a
+	// local stand-in FHIR server with SMART Backend Services auth.
+	idOnly, appt, err := notes.IDOnly()
+	if err != nil {
+		return err
+	}
+	fhir, err := StartFHIRServer(filepath.Join(dir, "fhir"), appt)
+	if err != nil {
+		return err
+	}
+	defer fhir.Close()
+	env, err := startIngestBench(ctx, ingestBin, dir, syncAlways, "INGEST_FHIR_SERVERS_FILE="+fhir.ServersFile)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
 	ing, stream, purge := env.ing, env.stream, env.purge
-
-	notes, err := LoadNotifications(cfg.Root)
-	if err != nil {
-		return err
-	}
 	tags := newRunTags()
 	poster := NewPoster(ing.URL, openWorkers)
 	defer poster.Close()
@@ -158,7 +169,7 @@ func runIngest(ctx context.Context, cfg Config, ingestBin string, syncAlways boo
 	}
 	sc.Notes = append(sc.Notes,
 		fmt.Sprintf("Notification body %d bytes (deploy/examples/notifications/appointment-booked.json through demo.NewBooking, a unique appointment, patient and email per request); the event ingest publishes is %d bytes of data and %d bytes of headers, and the ceiling publishes the same data and headers with its own Nats-Msg-Id.", notes.Size(len(probeID)), len(ev.Data), hdrBytes),
-		"Full-resource notifications only: `id-only` notifications cannot be measured yet, since ingest does not fetch resources (it answers 200 with a warning and keeps them on EHR_DEAD).",
+		fmt.Sprintf("id-only rows: the same notification with the status entry only (%d bytes), its focus a literal Appointment/<id>; ingest fetches each Appointment from a stand-in FHIR server in the harness process (loopback HTTP, SMART Backend Services: an ES384 private_key_jwt assertion checked by the server, the access token cached by ingest) before it maps, seals and publishes the event; the Patient is not fetched (ingest reads only its id from the reference).", idOnly.Size(len(probeID))),
 		"Ingest runs alone against the harness's embedded NATS server (no journey or email consuming the events), with a development keyring and audit keys made as the development stack makes them; EHR_EVENTS is purged before every run, ceiling and system alike (AUDIT refuses purges and grows).",
 		"Per notification ingest seals the event (pkg/envelope) and makes two durable JetStream writes before answering: the event, and an audit record (pkg/audit) appended to the tenant's hash chain under the chain's lock, so audit appends of one tenant are serialised; the ceiling is one publish per operation. The 1-client ceiling row shows the rate of such a serialised chain.",
 		fmt.Sprintf("Runs of %s after a %s warm-up.", cfg.RunTime, cfg.WarmUp),
@@ -254,7 +265,56 @@ func runIngest(ctx context.Context, cfg Config, ingestBin string, syncAlways boo
 			sc.Latency = row.Percentiles() + " (open loop at 50% of max)"
 		}
 	}
+	idTput, err := runIDOnly(ctx, cfg, sc, system, func(tag string) Op {
+		return func(ctx context.Context, seq int64) error {
+			return poster.Post(ctx, idOnly.Body(fmt.Sprintf("%sx%d", tag, seq)))
+		}
+	}, tags)
+	if err != nil {
+		return err
+	}
+	tokens, reads, refused := fhir.Counts()
+	if refused > 0 {
+		return fmt.Errorf("the stand-in FHIR server refused %d requests", refused)
+	}
+	sc.Notes = append(sc.Notes, fmt.Sprintf("id-only at %d clients: %s notifications/s, ratio %.3f to the ceiling (full-resource: %.3f); the stand-in served %d Appointments and issued %d tokens.",
+		ceilingClients, fmtCount(idTput), idTput/ceil.Throughput, sc.System.Value/ceil.Throughput, reads, tokens))
 	sc.Notes = append(sc.Notes, fmt.Sprintf("Ratio: system closed loop at %d clients over the ceiling at %d clients. Open loops run at fractions of the larger closed-loop throughput (%s/s), with at most %d requests in flight.",
 		ceilingClients, ceilingClients, fmtCount(maxTput), openWorkers))
 	return nil
+}
+
+// runIDOnly adds the id-only rows (closed loops, then an open loop at 50%
+// of their maximum) and returns the closed-loop throughput at
+// ceilingClients.
+func runIDOnly(ctx context.Context, cfg Config, sc *Scenario, system series, post func(tag string) Op, tags *runTags) (float64, error) {
+	var maxTput, at16 float64
+	for _, clients := range closedClients {
+		cfg.logf("%s: system, id-only, closed loop, %d clients", sc.ID, clients)
+		runs, cpu, err := system.run(ctx, false, func(ctx context.Context, d time.Duration) LoadResult {
+			return ClosedLoop(ctx, clients, d, post(tags.next()))
+		})
+		if err != nil {
+			return 0, err
+		}
+		row := Summarize("system", fmt.Sprintf("id-only, closed, %d clients", clients), runs)
+		row.CPU, row.HistName = cpu, "POST → fetch → 200 latency (service time)"
+		sc.Rows = append(sc.Rows, row)
+		maxTput = max(maxTput, row.Throughput)
+		if clients == ceilingClients {
+			at16 = row.Throughput
+		}
+	}
+	rate := 0.5 * maxTput
+	cfg.logf("%s: system, id-only, open loop, %.0f/s", sc.ID, rate)
+	runs, cpu, err := system.run(ctx, false, func(ctx context.Context, d time.Duration) LoadResult {
+		return OpenLoop{Rate: rate, Duration: d, Workers: openWorkers}.Run(ctx, post(tags.next()))
+	})
+	if err != nil {
+		return 0, err
+	}
+	row := Summarize("system", fmt.Sprintf("id-only, open, 50%% of max = %s/s", fmtCount(rate)), runs)
+	row.CPU, row.HistName = cpu, "POST → fetch → 200 latency from the planned send time"
+	sc.Rows = append(sc.Rows, row)
+	return at16, nil
 }
