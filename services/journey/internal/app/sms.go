@@ -69,6 +69,9 @@ type smsDeps struct {
 	numbers     Numbers
 	hasher      NumberHasher
 	countryCode string
+	// continuations, when set, keep SMS steps with a fallback for a
+	// later failure (see SMSFailed).
+	continuations Continuations
 }
 
 // WithSMS lets journeys send: sms through sender, remembering numbers in
@@ -76,7 +79,8 @@ type smsDeps struct {
 // given to national numbers from the EHR.
 func WithSMS(sender SMSSender, numbers Numbers, hasher NumberHasher, countryCode string) Option {
 	return func(s *Service) {
-		s.smsCh = smsDeps{sender: sender, numbers: numbers, hasher: hasher, countryCode: countryCode}
+		c := s.smsCh.continuations
+		s.smsCh = smsDeps{sender: sender, numbers: numbers, hasher: hasher, countryCode: countryCode, continuations: c}
 	}
 }
 
@@ -185,6 +189,13 @@ func (s *Service) sendSMS(ctx context.Context, ev *eventsv1.ClinicalEvent, j *ca
 	if err := s.consents.RememberSent(ctx, ev.GetTenant(), key, SentMessage{Patient: ev.GetPatient().GetId(), Purpose: j.Purpose, Journey: j.ID}); err != nil {
 		s.countOn(j, ch, outcomeRetry)
 		return "", fmt.Errorf("remember sent sms: %w", err)
+	}
+	if st.Fallback != "" && s.smsCh.continuations != nil {
+		c := Continuation{Journey: j.ID, Step: stepID, Event: ev}
+		if err := s.smsCh.continuations.RememberContinuation(ctx, ev.GetTenant(), key, c); err != nil {
+			s.countOn(j, ch, outcomeRetry)
+			return "", fmt.Errorf("remember continuation: %w", err)
+		}
 	}
 	tmpl, ok := s.set.Template(st.Template)
 	if !ok { // Load checks every step's template; this is a bug.

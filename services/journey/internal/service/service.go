@@ -43,6 +43,10 @@ const OptOutDurable = "journey-optout"
 // START) on DELIVERY.
 const KeywordsDurable = "journey-sms-keywords"
 
+// SMSFailuresDurable is the name of its consumer of SMS failures (failed,
+// undelivered) on DELIVERY, which send the fallback of SMS steps.
+const SMSFailuresDurable = "journey-sms-failures"
+
 // TimersDurable is the name of its consumer of fired timers on
 // JOURNEY_TIMERS.
 const TimersDurable = "journey-timers"
@@ -127,11 +131,12 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), ts, cs, aw, logger, tel.Registry,
 		app.WithLocation(loc), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs),
 		app.WithAuditTrail(trail{js: js, key: pseudonymKey}),
-		app.WithSMS(smsSender, cs, phone.NewHasher(pseudonymKey), cfg.SMSCountryCode))
+		app.WithSMS(smsSender, cs, phone.NewHasher(pseudonymKey), cfg.SMSCountryCode), app.WithContinuations(cs))
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
 	fired := server.NewTimers(a, ts)
 	optOuts := server.NewOptOuts(a, logger)
 	keywords := server.NewKeywords(a, logger)
+	smsFailures := server.NewSMSFailures(a, logger)
 	admin := server.NewAdmin(a, logger)
 
 	gs, _ := grpcx.NewServer(logger, tel.Registry)
@@ -174,6 +179,12 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		AckWait:        30 * time.Second,
 	}
+	smsFailureConsumer := jetstream.ConsumerConfig{
+		Durable:        SMSFailuresDurable,
+		FilterSubjects: server.SMSFailureFilters,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckWait:        consumer.AckWait,
+	}
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, mux)
 	g.GRPC("grpc", grpcL, gs)
@@ -185,6 +196,9 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	})
 	g.Go("optouts", func(ctx context.Context) error {
 		return bus.Consume(ctx, js, bus.StreamDelivery, optOutConsumer, logger, optOuts.Handle)
+	})
+	g.Go("sms-failures", func(ctx context.Context) error {
+		return bus.Consume(ctx, js, bus.StreamDelivery, smsFailureConsumer, logger, smsFailures.Handle)
 	})
 	g.Go("keywords", func(ctx context.Context) error {
 		return bus.Consume(ctx, js, bus.StreamDelivery, keywordConsumer, logger, keywords.Handle)
