@@ -13,7 +13,10 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require go.yaml.in/yaml/v3 v3.0.5
+require (
+	github.com/go-redis/redis_rate/v10 v10.0.1
+	go.yaml.in/yaml/v3 v3.0.5
+)
 
 require github.com/kylelemons/godebug v1.1.0 // indirect
 

@@ -190,3 +190,29 @@ func TestTLSConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestLimitsSourcesFile(t *testing.T) {
+	ok := "sources:\n  - {id: a, tenant: north, token_hash: " + epicHash + ", limits: {rate: 50, per: 1m, burst: 100, max_body_bytes: 65536}}\n"
+	got, _, err := config.LoadSourcesFile(writeFile(t, ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Limits{Rate: 50, Per: time.Minute, Burst: 100, MaxBodyBytes: 65536}
+	if got[0].Limits != want || got[0].Limits.Period() != time.Minute || got[0].Limits.BurstSize() != 100 {
+		t.Errorf("limits = %+v, want %+v", got[0].Limits, want)
+	}
+	if d := (config.Limits{Rate: 5}); d.Period() != time.Second || d.BurstSize() != 5 {
+		t.Errorf("defaults: per %v burst %d, want 1s and the rate", d.Period(), d.BurstSize())
+	}
+	for give, wantErr := range map[string]string{
+		"{rate: -1}":         "must not be negative",
+		"{burst: 5}":         "limits.burst needs limits.rate",
+		"{rate: 5, per: 2h}": "limits.per must be between 1s and 1h",
+		"{rate: many}":       "line 2: cannot unmarshal",
+	} {
+		_, _, err := config.LoadSourcesFile(writeFile(t, "sources:\n  - {id: a, tenant: north, token_hash: "+epicHash+", limits: "+give+"}\n"))
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("limits %s: error %v, want %q", give, err, wantErr)
+		}
+	}
+}

@@ -87,6 +87,8 @@ type Source struct {
 	HMAC HMAC
 	// MTLS is the certificate identity of an AuthMTLS source.
 	MTLS MTLS
+	// Limits are the source's rate and size limits.
+	Limits Limits
 }
 
 // Method returns the source's auth method.

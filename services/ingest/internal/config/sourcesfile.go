@@ -32,6 +32,8 @@ type fileSource struct {
 	HMAC *HMAC `yaml:"hmac"`
 	// MTLS configures auth: mtls.
 	MTLS *MTLS `yaml:"mtls"`
+	// Limits are the source's rate and size limits.
+	Limits Limits `yaml:"limits"`
 }
 
 // LoadSourcesFile reads the sources file at path (INGEST_SOURCES_FILE).
@@ -102,6 +104,10 @@ func LoadSourcesFile(path string) (Sources, []string, error) {
 		if fs.HMAC != nil && src.Auth != AuthHMAC {
 			bad("hmac is set but auth is %s", src.Auth)
 		}
+		for _, p := range fs.Limits.validate() {
+			bad("%s", p)
+		}
+		src.Limits = fs.Limits
 		if fs.MTLS != nil && src.Auth != AuthMTLS {
 			bad("mtls is set but auth is %s", src.Auth)
 		}

@@ -28,6 +28,8 @@ type credential struct {
 	hmac *hmacVerifier
 	// mtls is an mTLS source's certificate identity.
 	mtls config.MTLS
+	// limits are the source's rate and body limits.
+	limits config.Limits
 }
 
 // newAuthenticator returns the authenticator of sources; hmacSecrets are
@@ -36,7 +38,7 @@ type credential struct {
 func newAuthenticator(sources config.Sources, hmacSecrets map[string][][]byte) *authenticator {
 	a := &authenticator{sources: make(map[string]credential, len(sources))}
 	for _, s := range sources {
-		c := credential{source: app.Source{Name: s.Name, Tenant: s.Tenant}, method: s.Method()}
+		c := credential{source: app.Source{Name: s.Name, Tenant: s.Tenant}, method: s.Method(), limits: s.Limits}
 		switch c.method {
 		case config.AuthBearer:
 			d, ok := s.BearerDigest()

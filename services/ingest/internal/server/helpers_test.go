@@ -30,6 +30,7 @@ import (
 	"github.com/carenotify/carenotify/services/ingest/internal/lastseen"
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
+	"github.com/carenotify/carenotify/services/ingest/internal/ratelimit"
 	"github.com/carenotify/carenotify/services/ingest/internal/replaycache"
 	"github.com/carenotify/carenotify/services/ingest/internal/server"
 )
@@ -97,7 +98,7 @@ func newEnvTLS(t *testing.T, opt func(*server.Options), tlsCfg *tls.Config) *env
 		Now: func() time.Time { return receivedAt }, State: state,
 	})
 	mux := http.NewServeMux()
-	o := server.Options{App: a, Sources: sources, MaxBodyBytes: maxBody, Metrics: m, Logger: logger, Replay: replaycache.New(rc)}
+	o := server.Options{App: a, Sources: sources, MaxBodyBytes: maxBody, Metrics: m, Logger: logger, Replay: replaycache.New(rc), Limiter: ratelimit.New(rc)}
 	if opt != nil {
 		opt(&o)
 	}

@@ -29,6 +29,7 @@ type Server struct {
 	app     *app.App
 	auth    *authenticator
 	replay  ReplayCache
+	limiter RateLimiter
 	now     func() time.Time
 	maxBody int64
 	metrics *metrics.Metrics
@@ -60,6 +61,16 @@ type Options struct {
 	// Now is the clock HMAC timestamps are checked against; time.Now when
 	// nil.
 	Now func() time.Time
+	// Limiter holds each source's rate budget; required when a source has
+	// a rate limit.
+	Limiter RateLimiter
+}
+
+// RateLimiter is each source's request budget, shared by the replicas
+// (ratelimit.Limiter).
+type RateLimiter interface {
+	// Allow takes one request of source; false and the wait when spent.
+	Allow(ctx context.Context, tenant, source string, l config.Limits) (bool, time.Duration, error)
 }
 
 // ReplayCache remembers accepted HMAC signatures across replicas
@@ -76,7 +87,7 @@ func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{app: o.App, auth: newAuthenticator(o.Sources, o.HMACSecrets), replay: o.Replay, now: o.Now,
+	s := &Server{app: o.App, auth: newAuthenticator(o.Sources, o.HMACSecrets), replay: o.Replay, limiter: o.Limiter, now: o.Now,
 		maxBody: o.MaxBodyBytes, metrics: o.Metrics, logger: o.Logger}
 	if o.AdminToken != "" {
 		d := sha256.Sum256([]byte(string(o.AdminToken)))
@@ -95,8 +106,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("POST /admin/dead-letters/{seq}/replay", s.recoverPanics(http.HandlerFunc(s.replayDeadLetter)))
 }
 
-// readBody authenticates the request, checks its media type and reads its
-// body. On failure the error is ready for writeError.
+// readBody authenticates the request, applies the source's rate limit,
+// checks its media type and reads its body. On failure the error is ready
+// for writeError.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, fhirVersions ...string) (app.Source, []byte, error) {
 	name := r.PathValue("source")
 	if cred, ok := s.auth.method(name); ok {
@@ -107,7 +119,10 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, fhirVersions .
 			if err := authenticateCert(cred, r.TLS); err != nil {
 				return cred.source, nil, err
 			}
-			body, err := s.readChecked(w, r, fhirVersions)
+			if err := s.checkRate(w, r, cred); err != nil {
+				return cred.source, nil, err
+			}
+			body, err := s.readChecked(w, r, cred, fhirVersions)
 			return cred.source, body, err
 		}
 	}
@@ -116,7 +131,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, fhirVersions .
 		// The path segment is not echoed anywhere: it is whatever the caller sent.
 		return app.Source{Name: "unknown"}, nil, errUnauthenticated
 	}
-	body, err := s.readChecked(w, r, fhirVersions)
+	cred, _ := s.auth.method(src.Name)
+	if err := s.checkRate(w, r, cred); err != nil {
+		return src, nil, err
+	}
+	body, err := s.readChecked(w, r, cred, fhirVersions)
 	return src, body, err
 }
 
@@ -129,12 +148,16 @@ func (s *Server) readSigned(w http.ResponseWriter, r *http.Request, cred credent
 	if err != nil {
 		return src, nil, err
 	}
-	body, err := s.readChecked(w, r, fhirVersions)
+	body, err := s.readChecked(w, r, cred, fhirVersions)
 	if err != nil {
 		return src, nil, err
 	}
 	matched, err := cred.hmac.match(sig, body)
 	if err != nil {
+		return src, nil, err
+	}
+	// Before the claim: a throttled request may be resent as it is.
+	if err := s.checkRate(w, r, cred); err != nil {
 		return src, nil, err
 	}
 	if s.replay == nil {
@@ -159,19 +182,24 @@ func (s *Server) readSigned(w http.ResponseWriter, r *http.Request, cred credent
 var errReplayUnavailable = &requestError{status: http.StatusServiceUnavailable, code: "transient", reason: "replay_cache_unavailable",
 	diagnostics: "the receiver cannot check signatures for replay right now; retry later"}
 
-// readChecked checks the media type and reads the body.
-func (s *Server) readChecked(w http.ResponseWriter, r *http.Request, fhirVersions []string) ([]byte, error) {
+// readChecked checks the media type and reads the body, up to the
+// source's limit (max_body_bytes when lower than INGEST_MAX_BODY_BYTES).
+func (s *Server) readChecked(w http.ResponseWriter, r *http.Request, cred credential, fhirVersions []string) ([]byte, error) {
 	if err := checkContentType(r.Header.Get("Content-Type"), fhirVersions...); err != nil {
 		return nil, err
 	}
+	limit := s.maxBody
+	if l := cred.limits.MaxBodyBytes; l > 0 && l < limit {
+		limit = l
+	}
 	// The shared HTTP server bounds only header reads; bound the body too.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return nil, &requestError{status: http.StatusRequestEntityTooLarge, code: "too-costly", reason: "body_too_large",
-				diagnostics: fmt.Sprintf("the body is larger than the %d bytes this endpoint accepts", s.maxBody)}
+				diagnostics: fmt.Sprintf("the body is larger than the %d bytes this endpoint accepts from this source", limit)}
 		}
 		return nil, &requestError{status: http.StatusBadRequest, code: "incomplete", reason: "body_unreadable",
 			diagnostics: "the body could not be read completely"}

@@ -27,6 +27,7 @@ import (
 	"github.com/carenotify/carenotify/services/ingest/internal/metrics"
 	"github.com/carenotify/carenotify/services/ingest/internal/mllp"
 	"github.com/carenotify/carenotify/services/ingest/internal/natsbus"
+	"github.com/carenotify/carenotify/services/ingest/internal/ratelimit"
 	"github.com/carenotify/carenotify/services/ingest/internal/replaycache"
 	"github.com/carenotify/carenotify/services/ingest/internal/server"
 )
@@ -123,7 +124,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	tel.Register(mux)
 	server.New(server.Options{
 		App: a, Sources: cfg.AllSources(), MaxBodyBytes: maxBody, Metrics: m, Logger: logger, AdminToken: cfg.AdminToken,
-		HMACSecrets: hmacSecrets, Replay: replaycache.New(rc),
+		HMACSecrets: hmacSecrets, Replay: replaycache.New(rc), Limiter: ratelimit.New(rc),
 	}).Register(mux)
 
 	cas, err := clientCAs(cfg)
