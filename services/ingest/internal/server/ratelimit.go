@@ -33,4 +33,3 @@ func (s *Server) checkRate(w http.ResponseWriter, r *http.Request, cred credenti
 
 var errLimiterUnavailable = &requestError{status: http.StatusServiceUnavailable, code: "transient", reason: "rate_limiter_unavailable",
 	diagnostics: "the receiver cannot check this source's rate limit right now; retry later"}
-
