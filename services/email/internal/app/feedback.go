@@ -94,7 +94,11 @@ type Report struct {
 // (no sent message with that id), ErrBusy, ErrUnavailable.
 func (f *Feedback) Bounce(ctx context.Context, id string, rep Report) (string, error) {
 	suppressed := BounceSuppresses(f.o.SuppressBounces, "", 0, rep.Status)
-	return f.byID(ctx, id, StatusBounced, ReasonDSN5xx, rep, suppressed, SuppressedHardBounce)
+	reason := ReasonDSN5xx
+	if rep.Source == SourceRelayHook {
+		reason = ReasonRelayBounce
+	}
+	return f.byID(ctx, id, StatusBounced, reason, rep, suppressed, SuppressedHardBounce)
 }
 
 // Complaint records a complaint about message id (an ARF report, a

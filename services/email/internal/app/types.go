@@ -93,6 +93,9 @@ const (
 	// permanent failure (Action: failed, Status 5.x.x) after the relay
 	// accepted the message.
 	ReasonDSN5xx = "dsn_5xx"
+	// ReasonRelayBounce: the relay's webhook reported a hard bounce after
+	// it accepted the message.
+	ReasonRelayBounce = "relay_bounce"
 	// ReasonUnsubscribe: the recipient used the one-click unsubscribe link.
 	ReasonUnsubscribe = "unsubscribe"
 	// ReasonComplaint: a mailbox provider reported a complaint (an ARF

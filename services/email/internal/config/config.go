@@ -19,6 +19,7 @@ import (
 	"github.com/carenotify/carenotify/services/email/internal/app"
 	"github.com/carenotify/carenotify/services/email/internal/recipientkeys"
 	"github.com/carenotify/carenotify/services/email/internal/relay"
+	"github.com/carenotify/carenotify/services/email/internal/server"
 	"github.com/carenotify/carenotify/services/email/internal/token"
 )
 
@@ -132,6 +133,10 @@ type Config struct {
 	// BounceSMTPAddr. Not read from the environment.
 	BounceListener net.Listener
 
+	// SendGridWebhookKey, when set, turns on POST /webhooks/relay/sendgrid:
+	// SendGrid's signed Event Webhook verification key (base64 DER ECDSA
+	// public key, as SendGrid shows it).
+	SendGridWebhookKey string `env:"EMAIL_SENDGRID_WEBHOOK_KEY"`
 	// DSNNotify is the RFC 3461 NOTIFY asked of a relay that offers DSN:
 	// NEVER, or SUCCESS, FAILURE, DELAY joined by commas; "off" asks for
 	// nothing (no RET, ENVID or NOTIFY).
@@ -339,6 +344,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("EMAIL_RECIPIENT_KEYS_DIR must be a directory"))
 		} else if _, err := recipientkeys.CheckDir(c.RecipientKeysDir, time.Now()); err != nil {
 			errs = append(errs, fmt.Errorf("EMAIL_RECIPIENT_KEYS_DIR: %w", err))
+		}
+	}
+	if c.SendGridWebhookKey != "" {
+		if _, err := server.ParseSendGridKey(c.SendGridWebhookKey); err != nil {
+			errs = append(errs, fmt.Errorf("EMAIL_SENDGRID_WEBHOOK_KEY: %w", err))
 		}
 	}
 	if c.DSNNotify != "off" && !relay.ValidDSNNotify(c.DSNNotifyList()) {

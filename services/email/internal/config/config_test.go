@@ -75,6 +75,7 @@ func TestLoad(t *testing.T) {
 		{name: "DSN NEVER with another", give: []string{from, keyring, "EMAIL_DSN_NOTIFY=NEVER,FAILURE"}, wantErr: "EMAIL_DSN_NOTIFY must be"},
 		{name: "DSN unknown value", give: []string{from, keyring, "EMAIL_DSN_NOTIFY=BOUNCE"}, wantErr: "EMAIL_DSN_NOTIFY must be"},
 		{name: "DSN bad RET", give: []string{from, keyring, "EMAIL_DSN_RET=BODY"}, wantErr: "EMAIL_DSN_RET must be HDRS or FULL"},
+		{name: "bad SendGrid key", give: []string{from, keyring, "EMAIL_SENDGRID_WEBHOOK_KEY=bm90IGEga2V5"}, wantErr: "EMAIL_SENDGRID_WEBHOOK_KEY"},
 		{name: "bad suppress mode", give: []string{from, keyring, "EMAIL_SUPPRESS_BOUNCES=all"}, wantErr: "EMAIL_SUPPRESS_BOUNCES must be"},
 		{name: "short admin token", give: []string{from, keyring, "EMAIL_ADMIN_TOKEN=short"}, wantErr: "EMAIL_ADMIN_TOKEN must be at least 16"},
 		{name: "admin token file", give: []string{from, keyring, pseudonym, "EMAIL_ADMIN_TOKEN_FILE=" + adminFile}},

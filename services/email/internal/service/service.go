@@ -159,6 +159,13 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	})
 	mux := http.NewServeMux()
 	tel.Register(mux)
+	if cfg.SendGridWebhookKey != "" {
+		key, err := server.ParseSendGridKey(cfg.SendGridWebhookKey)
+		if err != nil {
+			return fmt.Errorf("EMAIL_SENDGRID_WEBHOOK_KEY: %w", err)
+		}
+		server.NewSendGridHook(key, feedback, m, logger).Register(mux)
+	}
 	server.NewSuppressions(app.NewSuppressionAdmin(app.SuppressionAdminOptions{
 		Suppressions: supps, Auditor: aw, Metrics: m, Logger: logger,
 	}), cfg.Admin(), logger).Register(mux)
