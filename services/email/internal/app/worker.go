@@ -182,6 +182,12 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 	}
 	rec.Attempts++
 	if derr == nil {
+		switch {
+		case tr.SMIME:
+			w.o.Metrics.Encrypted(string(KeySMIME))
+		case tr.PGP:
+			w.o.Metrics.Encrypted(string(KeyPGP))
+		}
 		return w.finish(ctx, log, m, rec, StatusSent, "", tr, nil)
 	}
 

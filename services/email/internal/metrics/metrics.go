@@ -27,6 +27,7 @@ type Metrics struct {
 	feedback        *prometheus.CounterVec
 	suppressions    *prometheus.CounterVec
 	uncertain       prometheus.Counter
+	encrypted       *prometheus.CounterVec
 }
 
 // New registers the metrics on reg.
@@ -58,7 +59,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "email_uncertain_resends_total",
 		Help: "Delivery attempts made after an attempt that ended without recording its outcome (the process died mid-delivery): each may have sent a message a second time, with the same Message-ID.",
 	})
-	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback, m.suppressions, m.uncertain)
+	m.encrypted = prometheus.NewCounterVec(encryptedOpts, []string{"method"})
+	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback, m.suppressions, m.uncertain, m.encrypted)
 	return m
 }
 
@@ -92,3 +94,16 @@ func (m *Metrics) Suppression(reason, source string) {
 
 // UncertainResend counts one attempt after an attempt without outcome.
 func (m *Metrics) UncertainResend() { m.uncertain.Inc() }
+
+// encrypted counts sent messages encrypted for the recipient's key;
+// registered by New.
+var encryptedOpts = prometheus.CounterOpts{
+	Name: "email_encrypted_total",
+	Help: "Messages sent encrypted for the recipient's key on record, by method (smime, pgp).",
+}
+
+// Encrypted counts one message sent encrypted with method ("smime" or
+// "pgp").
+func (m *Metrics) Encrypted(method string) {
+	m.encrypted.WithLabelValues(method).Inc()
+}

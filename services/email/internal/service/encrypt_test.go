@@ -189,6 +189,17 @@ func TestPHIEncryptedForRecipientKeys(t *testing.T) {
 	if tr := got.GetTransport(); tr.GetSmime() || tr.GetPgp() {
 		t.Errorf("no-phi transport = %v, want not encrypted", tr)
 	}
+	resp2, err := http.Get("http://" + h.cfg.HTTPAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp2.Body)
+	resp2.Body.Close()
+	for _, want := range []string{`email_encrypted_total{method="smime"} 1`, `email_encrypted_total{method="pgp"} 1`} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	// Loading, setting and using keys logs no address or content.
 	for _, bad := range []string{jane, john, "jane.patient", "john.patient", "Tuesday", "BEGIN PGP", "BEGIN CERTIFICATE"} {
 		if strings.Contains(h.logs.String(), bad) {
