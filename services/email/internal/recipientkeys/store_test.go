@@ -125,6 +125,9 @@ func TestNewRecordErrors(t *testing.T) {
 	expired := recipientkeystest.NewSMIME(t, recipientkeystest.Options{NotAfter: now.Add(-time.Hour)}, canary)
 	signOnly := recipientkeystest.NewSMIME(t, recipientkeystest.Options{KeyUsage: x509.KeyUsageDigitalSignature}, canary)
 	noAddr := recipientkeystest.NewSMIME(t, recipientkeystest.Options{})
+	// Generating the keys can take seconds on a loaded machine: check them at
+	// a time after all their creation times (whole seconds in OpenPGP).
+	now = time.Now().Add(time.Second)
 	var secret bytes.Buffer
 	secret.Write(pgp.SecretArmored)
 	tests := []struct {
