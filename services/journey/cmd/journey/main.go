@@ -52,7 +52,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(stdout, "config ok: %d journeys, %d templates\n", len(set.Journeys()), set.Templates())
+		_, err = fmt.Fprintf(stdout, "config ok: %d journeys, %d template files\n", len(set.Journeys()), set.Templates())
 		return err
 	}
 	return service.Run(ctx, cfg, log.New(stdout, cfg.LogLevel, "journey"))

@@ -357,7 +357,9 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		s.count(j, outcomeRetry)
 		return "", fmt.Errorf("remember sent email: %w", err)
 	}
-	tmpl, ok := s.set.Template(st.Template)
+	// The patient's language, else the tenant's default, which Load
+	// makes sure every template a journey uses is written in.
+	tmpl, ok := s.set.Select(st.Template, ev.GetTenant(), ev.GetPatient().GetLanguage())
 	if !ok { // Load checks every step's template; this is a bug.
 		s.count(j, outcomeRenderFailed)
 		return "", Permanent(fmt.Errorf("template %s is not loaded", st.Template))

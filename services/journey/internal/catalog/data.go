@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -20,6 +22,37 @@ type Data struct {
 	Appointment *Appointment
 	// Event is the event that triggered the journey.
 	Event Event
+
+	loc *time.Location // see In
+}
+
+// In returns d with its dates and times to be shown in loc (the patient's
+// time zone). Without it a template shows them in the zone it was loaded
+// with (JOURNEY_TIMEZONE).
+func (d Data) In(loc *time.Location) Data {
+	d.loc = loc
+	return d
+}
+
+// inZone returns d with every time in d.loc, so the date and time
+// functions, which format a time in its own zone, show them there.
+func (d Data) inZone() Data {
+	if d.loc == nil {
+		return d
+	}
+	in := func(t time.Time) time.Time {
+		if t.IsZero() {
+			return t
+		}
+		return t.In(d.loc)
+	}
+	if d.Appointment != nil {
+		a := *d.Appointment
+		a.Start, a.End = in(a.Start), in(a.End)
+		d.Appointment = &a
+	}
+	d.Event.OccurredAt = in(d.Event.OccurredAt)
+	return d
 }
 
 // Patient is the patient as templates see them. PHI.
@@ -52,7 +85,8 @@ type Event struct {
 	OccurredAt time.Time
 }
 
-// Layouts of the template functions date and time.
+// Layouts of the template functions date and time in English; see
+// [dateFormats] for the others.
 const (
 	DateLayout = "Monday, January 2, 2006"
 	TimeLayout = "3:04 PM"
@@ -60,19 +94,64 @@ const (
 
 var errNoTime = errors.New("the time is not set in this event")
 
-// funcs returns the template functions, formatting in loc.
-func funcs(loc *time.Location) map[string]any {
-	format := func(layout string) func(time.Time) (string, error) {
+// dateFormat formats dates and times in one language. Go formats day and
+// month names in English only, and x/text has no date formatting, so the
+// few languages templates are written in are spelt out here.
+type dateFormat struct {
+	date func(time.Time) string
+	time func(time.Time) string
+}
+
+var (
+	spanishDays   = [...]string{"domingo", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado"}
+	spanishMonths = [...]string{"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"}
+)
+
+// dateFormats by base language. A language not listed gets ISO dates
+// (2006-01-02) and 24-hour times (15:04), which every reader can read.
+var dateFormats = map[string]dateFormat{
+	"en": {
+		date: func(t time.Time) string { return t.Format(DateLayout) },
+		time: func(t time.Time) string { return t.Format(TimeLayout) },
+	},
+	"es": { // "lunes, 4 de marzo de 2030", "14:30"
+		date: func(t time.Time) string {
+			return fmt.Sprintf("%s, %d de %s de %d", spanishDays[t.Weekday()], t.Day(), spanishMonths[t.Month()-1], t.Year())
+		},
+		time: func(t time.Time) string { return t.Format("15:04") },
+	},
+}
+
+var isoFormat = dateFormat{
+	date: func(t time.Time) string { return t.Format("2006-01-02") },
+	time: func(t time.Time) string { return t.Format("15:04") },
+}
+
+// formatFor returns the date format of a canonical language tag.
+func formatFor(lang string) dateFormat {
+	base, _, _ := strings.Cut(lang, "-")
+	if f, ok := dateFormats[base]; ok {
+		return f
+	}
+	return isoFormat
+}
+
+// funcs returns the template functions for a template written in lang.
+// date and time format a time in its own zone: [Template.Render] puts the
+// data's times in the zone they are to be shown in.
+func funcs(lang string) map[string]any {
+	f := formatFor(lang)
+	format := func(fn func(time.Time) string) func(time.Time) (string, error) {
 		return func(t time.Time) (string, error) {
 			if t.IsZero() {
 				return "", errNoTime
 			}
-			return t.In(loc).Format(layout), nil
+			return fn(t), nil
 		}
 	}
 	return map[string]any{
-		"date": format(DateLayout),
-		"time": format(TimeLayout),
+		"date": format(f.date),
+		"time": format(f.time),
 	}
 }
 

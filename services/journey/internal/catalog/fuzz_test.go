@@ -41,9 +41,9 @@ func FuzzParseJourney(f *testing.F) {
 // FuzzParseTemplate checks that no input panics and that an accepted
 // template renders the sample data.
 func FuzzParseTemplate(f *testing.F) {
-	addSeeds(f, "../../../../deploy/examples/templates/appointment-confirmation.yaml")
+	addSeeds(f, "../../../../deploy/examples/templates/appointment-confirmation.en.yaml")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tmpl, problems := parseTemplate("f.yaml", "f.yaml", b, time.UTC)
+		tmpl, problems := parseTemplate("f.yaml", "f.yaml", b, time.UTC, DefaultLanguage)
 		if (tmpl == nil) == (len(problems) == 0) {
 			t.Fatalf("parseTemplate() = %v, %v: want a template or problems", tmpl, problems)
 		}

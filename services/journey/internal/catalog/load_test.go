@@ -117,10 +117,10 @@ func writeFiles(t *testing.T, files map[string]string) string {
 
 // problems loads the files and returns the problems as "file:line: message"
 // with file relative to its directory.
-func problems(t *testing.T, journeys, templates map[string]string) []string {
+func problems(t *testing.T, journeys, templates map[string]string, opts ...catalog.LoadOption) []string {
 	t.Helper()
 	jdir, tdir := writeFiles(t, journeys), writeFiles(t, templates)
-	_, err := catalog.Load(jdir, tdir, time.UTC)
+	_, err := catalog.Load(jdir, tdir, time.UTC, opts...)
 	if err == nil {
 		return nil
 	}
@@ -572,7 +572,7 @@ func TestLoadReportsEveryProblemTogether(t *testing.T) {
 		`b.yaml:3: trigger "lab_result.ready" is not a known event (known: appointment.booked, appointment.rescheduled, appointment.cancelled, appointment.noshow, lab_result.final, lab_result.amended, encounter.admitted, encounter.discharged, patient.updated, form.submitted)`,
 		`b.yaml:5: step 1: wait "24 h" is not a duration such as 30m, 24h or 72h (units: s, m, h)`,
 		`b.yaml:7: step 2: template "results" is not loaded (the templates have problems, listed with this one)`,
-		`other.yaml:6: language "english" is not a language tag such as "en" or "es-MX"`,
+		`other.yaml:6: language "english" is not a BCP-47 language tag such as "en" or "es-MX"`,
 	}
 	got := problems(t, journeys, templates)
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -142,3 +142,28 @@ func TestRenderWithoutAppointment(t *testing.T) {
 		})
 	}
 }
+
+func TestRenderExampleInSpanish(t *testing.T) {
+	chicago, err := time.LoadLocation("America/Chicago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := catalog.Load(examplesJourneys, examplesTemplates, chicago)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, ok := set.Select("appointment-confirmation", "demo", "es-MX")
+	if !ok || tmpl.Language != "es" {
+		t.Fatalf("Select(es-MX) = %v, %t; want the es version", tmpl, ok)
+	}
+	got, err := tmpl.Render(syntheticData("Avery"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Su cita del martes, 6 de mayo de 2031"; got.Subject != want {
+		t.Errorf("subject %q, want %q", got.Subject, want)
+	}
+	if want := "su cita está confirmada para el martes, 6 de mayo de 2031 a las 10:45."; !strings.Contains(got.Text, want) {
+		t.Errorf("text %q does not contain %q", got.Text, want)
+	}
+}

@@ -23,7 +23,24 @@ type Set struct {
 	byCancel  map[string][]*Journey // by cancel_on event
 	byReplan  map[string][]*Journey // by replan_on event
 	byWaitFor map[string][]*Journey // by the event a wait_for step waits for
-	templates map[string]*Template
+	templates map[string]*templateFamily
+	languages Languages
+}
+
+// LoadOption configures [Load].
+type LoadOption func(*loadConfig)
+
+type loadConfig struct {
+	languages Languages
+}
+
+// WithLanguages sets the default language of the deployment and of
+// tenants that have their own (default: [DefaultLanguage] for every
+// tenant). A template file that names no language is in l.Default, and
+// every template a journey uses must exist in the default language of
+// every tenant the journey runs for.
+func WithLanguages(l Languages) LoadOption {
+	return func(c *loadConfig) { c.languages = l }
 }
 
 // Load reads every journey file (*.yaml, *.yml) in journeysDir and every
@@ -32,10 +49,18 @@ type Set struct {
 // them as a new Set. If anything is wrong it returns a [*LoadError] listing
 // every problem in every file, and no Set. Other files and subdirectories
 // are ignored.
-func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
+func Load(journeysDir, templatesDir string, loc *time.Location, opts ...LoadOption) (*Set, error) {
+	cfg := loadConfig{languages: Languages{Default: DefaultLanguage}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	langs, err := cfg.languages.canonical()
+	if err != nil {
+		return nil, &LoadError{Problems: []Problem{{File: templatesDir, Message: err.Error()}}}
+	}
 	var problems []Problem
-	templates := map[string]*Template{}
-	templateFile := map[string]string{}
+	templates := map[string]*templateFamily{}
+	templateFile := map[string]string{} // by id and language, "<id> <language>"
 	tfiles, err := yamlFiles(templatesDir)
 	if err != nil {
 		problems = append(problems, Problem{File: templatesDir, Message: err.Error()})
@@ -47,20 +72,30 @@ func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
 			problems = append(problems, Problem{File: path, Message: "cannot read: " + errText(err)})
 			continue
 		}
-		t, probs := parseTemplate(path, name, b, loc)
+		t, probs := parseTemplate(path, name, b, loc, langs.Default)
 		problems = append(problems, probs...)
 		if t == nil {
 			continue
 		}
-		if other, dup := templateFile[t.ID]; dup {
-			problems = append(problems, Problem{File: path, Line: t.idLine, Message: fmt.Sprintf("template id %q is already used by %s", t.ID, other)})
+		if other, dup := templateFile[t.ID+" "+t.Language]; dup {
+			problems = append(problems, Problem{File: path, Line: t.idLine, Message: fmt.Sprintf("template %q in language %q is already in %s", t.ID, t.Language, other)})
 			continue
 		}
-		templates[t.ID], templateFile[t.ID] = t, name
+		fam := templates[t.ID]
+		if fam == nil {
+			fam = &templateFamily{id: t.ID, channel: t.Channel, languages: map[string]*Template{}}
+			templates[t.ID] = fam
+		}
+		if t.Channel != fam.channel {
+			first := fam.languages[fam.sortedLanguages()[0]]
+			problems = append(problems, Problem{File: path, Line: t.idLine, Message: fmt.Sprintf("template %q is for %s here but for %s in %s: every language of a template is for the same channel", t.ID, t.Channel, fam.channel, first.File)})
+			continue
+		}
+		fam.languages[t.Language], templateFile[t.ID+" "+t.Language] = t, name
 	}
 	templatesOK := err == nil && len(problems) == 0
 
-	s := &Set{byID: map[string]*Journey{}, byTrigger: map[string][]*Journey{}, byCancel: map[string][]*Journey{}, byReplan: map[string][]*Journey{}, byWaitFor: map[string][]*Journey{}, templates: templates}
+	s := &Set{byID: map[string]*Journey{}, byTrigger: map[string][]*Journey{}, byCancel: map[string][]*Journey{}, byReplan: map[string][]*Journey{}, byWaitFor: map[string][]*Journey{}, templates: templates, languages: langs}
 	journeyFile := map[string]string{}
 	jfiles, err := yamlFiles(journeysDir)
 	if err != nil {
@@ -78,14 +113,15 @@ func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
 		if j == nil {
 			continue
 		}
+		defaults := langs.defaultsFor(j.Tenant)
 		for _, st := range j.Steps {
 			for _, sub := range slices.Concat(st.OnTimeout, st.Else) {
-				problems = append(problems, checkStepTemplate(path, sub, templates, templateFile, templatesDir, templatesOK)...)
+				problems = append(problems, checkStepTemplate(path, sub, templates, templatesDir, templatesOK, defaults)...)
 			}
 			if st.Kind != StepSend {
 				continue
 			}
-			problems = append(problems, checkStepTemplate(path, st, templates, templateFile, templatesDir, templatesOK)...)
+			problems = append(problems, checkStepTemplate(path, st, templates, templatesDir, templatesOK, defaults)...)
 		}
 		if other, dup := journeyFile[j.ID]; dup && j.ID != "" {
 			problems = append(problems, Problem{File: path, Line: j.idLine, Message: fmt.Sprintf("journey id %q is already used by %s", j.ID, other)})
@@ -119,35 +155,82 @@ func Load(journeysDir, templatesDir string, loc *time.Location) (*Set, error) {
 	return s, nil
 }
 
-// checkStepTemplate checks that a step's template exists and suits it.
-// When some template files have problems, a missing template may be one of
-// them, so the message says so rather than that it does not exist.
-func checkStepTemplate(path string, st Step, templates map[string]*Template, files map[string]string, dir string, templatesOK bool) []Problem {
-	t, ok := templates[st.Template]
+// defaultsFor returns the default languages of the tenants a journey for
+// tenant ("" for every tenant) runs for, each with who has it, sorted.
+func (l Languages) defaultsFor(tenant string) []tenantLanguage {
+	if tenant != "" {
+		who := "tenant " + tenant
+		if _, ok := l.Tenants[tenant]; !ok {
+			who = "the default language, which tenant " + tenant + " uses"
+		}
+		return []tenantLanguage{{lang: l.For(tenant), who: who}}
+	}
+	out := []tenantLanguage{{lang: l.Default, who: "the default language"}}
+	tenants := make([]string, 0, len(l.Tenants))
+	for t := range l.Tenants {
+		tenants = append(tenants, t)
+	}
+	sort.Strings(tenants)
+	for _, t := range tenants {
+		out = append(out, tenantLanguage{lang: l.Tenants[t], who: "tenant " + t})
+	}
+	return out
+}
+
+// tenantLanguage is a default language and who it is the default of, for
+// load messages.
+type tenantLanguage struct{ lang, who string }
+
+// checkStepTemplate checks that a step's template exists, suits it, and
+// has a version in every default language the journey may fall back to.
+// When some template files have problems, a missing template may be one
+// of them, so the message says so rather than that it does not exist.
+func checkStepTemplate(path string, st Step, templates map[string]*templateFamily, dir string, templatesOK bool, defaults []tenantLanguage) []Problem {
+	fam, ok := templates[st.Template]
 	switch {
 	case !ok && !templatesOK:
 		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("%stemplate %q is not loaded (the templates have problems, listed with this one)", st.prefix, st.Template)}}
 	case !ok:
-		known := make([]string, 0, len(files))
-		for id := range files {
+		known := make([]string, 0, len(templates))
+		for id := range templates {
 			known = append(known, id)
 		}
 		sort.Strings(known)
 		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("%stemplate %q does not exist in %s (known: %s)", st.prefix, st.Template, dir, strings.Join(known, ", "))}}
-	case t.Channel != st.Send:
-		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("%stemplate %q is for %s, but the step sends %s", st.prefix, st.Template, t.Channel, st.Send)}}
+	case fam.channel != st.Send:
+		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("%stemplate %q is for %s, but the step sends %s", st.prefix, st.Template, fam.channel, st.Send)}}
 	}
+	out := missingDefaults(path, st.line, st.prefix, st.Template, fam, templatesOK, defaults)
 	if st.Fallback == "" {
-		return nil
+		return out
 	}
 	ft, ok := templates[st.FallbackTemplate]
 	switch {
 	case !ok && templatesOK:
-		return []Problem{{File: path, Line: st.fallbackLine, Message: fmt.Sprintf("%sfallback: %s needs the %s template %q, which does not exist (or name another with fallback_template:)", st.prefix, st.Fallback, st.Fallback, st.FallbackTemplate)}}
-	case ok && ft.Channel != st.Fallback:
-		return []Problem{{File: path, Line: st.fallbackLine, Message: fmt.Sprintf("%sfallback template %q is for %s, but the fallback sends %s", st.prefix, st.FallbackTemplate, ft.Channel, st.Fallback)}}
+		return append(out, Problem{File: path, Line: st.fallbackLine, Message: fmt.Sprintf("%sfallback: %s needs the %s template %q, which does not exist (or name another with fallback_template:)", st.prefix, st.Fallback, st.Fallback, st.FallbackTemplate)})
+	case ok && ft.channel != st.Fallback:
+		return append(out, Problem{File: path, Line: st.fallbackLine, Message: fmt.Sprintf("%sfallback template %q is for %s, but the fallback sends %s", st.prefix, st.FallbackTemplate, ft.channel, st.Fallback)})
+	case ok:
+		out = append(out, missingDefaults(path, st.fallbackLine, st.prefix+"fallback: ", st.FallbackTemplate, ft, templatesOK, defaults)...)
 	}
-	return nil
+	return out
+}
+
+// missingDefaults reports each default language template fam (used by a
+// step, at line) has no version in.
+func missingDefaults(path string, line int, prefix, id string, fam *templateFamily, templatesOK bool, defaults []tenantLanguage) []Problem {
+	var out []Problem
+	seen := map[string]bool{}
+	for _, d := range defaults {
+		if _, ok := fam.languages[d.lang]; ok || seen[d.lang] || (!templatesOK && len(fam.languages) == 0) {
+			continue
+		}
+		seen[d.lang] = true
+		out = append(out, Problem{File: path, Line: line, Message: fmt.Sprintf(
+			"%stemplate %q has no %q version, and %q is %s, which patients fall back to (it has: %s); add %s.%s.yaml",
+			prefix, id, d.lang, d.lang, d.who, strings.Join(fam.sortedLanguages(), ", "), id, d.lang)})
+	}
+	return out
 }
 
 // yamlFiles returns the names of the *.yaml and *.yml files in dir, sorted.
@@ -232,11 +315,41 @@ func (s *Set) Journey(id string) (*Journey, bool) {
 	return j, ok
 }
 
-// Template returns the template with the given id.
+// Template returns the template with the given id in the deployment's
+// default language.
 func (s *Set) Template(id string) (*Template, bool) {
-	t, ok := s.templates[id]
-	return t, ok
+	return s.Select(id, "", "")
 }
 
-// Templates returns how many templates are loaded.
-func (s *Set) Templates() int { return len(s.templates) }
+// Select returns the version of template id for a patient of tenant who
+// prefers language patientLang (BCP-47, may be empty or unreadable): the
+// first language of [LanguageChain] of patientLang and the tenant's
+// default that the template is written in. Load makes sure every template
+// a journey uses exists in its tenants' default languages.
+func (s *Set) Select(id, tenant, patientLang string) (*Template, bool) {
+	fam, ok := s.templates[id]
+	if !ok {
+		return nil, false
+	}
+	return fam.selectLanguage(LanguageChain(patientLang, s.languages.For(tenant)))
+}
+
+// TemplateLanguages returns the languages template id is written in,
+// sorted, or nil when there is no such template.
+func (s *Set) TemplateLanguages(id string) []string {
+	fam, ok := s.templates[id]
+	if !ok {
+		return nil
+	}
+	return fam.sortedLanguages()
+}
+
+// Templates returns how many template files are loaded (every language
+// of a template counts).
+func (s *Set) Templates() int {
+	n := 0
+	for _, f := range s.templates {
+		n += len(f.languages)
+	}
+	return n
+}

@@ -3,6 +3,7 @@ package catalog
 import (
 	"fmt"
 	htmltemplate "html/template"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,7 +19,8 @@ type Template struct {
 	ID string
 	// Channel is the channel the template is written for.
 	Channel Channel
-	// Language is the BCP-47 tag of the language it is written in.
+	// Language is the canonical BCP-47 tag of the language it is written
+	// in ("en", "es-MX").
 	Language string
 	// File is the file name, relative to the templates directory.
 	File string
@@ -28,7 +30,8 @@ type Template struct {
 	subject *texttemplate.Template
 	text    *texttemplate.Template
 	html    *htmltemplate.Template
-	idLine  int // for the duplicate check
+	loc     *time.Location // dates and times are shown in, unless the data says
+	idLine  int            // for the duplicate check
 }
 
 // Message is a rendered email. PHI.
@@ -45,16 +48,37 @@ type Message struct {
 // Fields of a template file, in the order the README lists them.
 var templateFields = []string{"id", "channel", "language", "subject", "text", "html"}
 
-var languageRE = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+// fileLanguage returns the language part of a template file name,
+// "appointment-reminder.es-MX.yaml" → "es-MX", or "" when the name has
+// none.
+func fileLanguage(name string) string {
+	base := strings.TrimSuffix(name, filepath.Ext(name))
+	i := strings.LastIndexByte(base, '.')
+	if i < 0 {
+		return ""
+	}
+	return base[i+1:]
+}
 
-// parseTemplate parses one template file; see parseJourney.
-func parseTemplate(path, name string, b []byte, loc *time.Location) (*Template, []Problem) {
+// parseTemplate parses one template file; see parseJourney. A template
+// that names no language, neither in a language field nor in its file
+// name, is in defaultLang.
+func parseTemplate(path, name string, b []byte, loc *time.Location, defaultLang string) (*Template, []Problem) {
 	p := &fileParser{file: path}
 	root := p.document(b, "template")
 	if root == nil {
 		return nil, p.problems
 	}
-	t := &Template{File: name, Version: version(b), Language: "en"}
+	t := &Template{File: name, Version: version(b), Language: defaultLang, loc: loc}
+	nameLang := ""
+	if v := fileLanguage(name); v != "" {
+		c, err := CanonicalLanguage(v)
+		if err != nil {
+			p.addf(root.Line, "the file name's language part %q is %v; name the file <id>.<language>.yaml, e.g. appointment-reminder.es.yaml", v, err)
+		} else {
+			nameLang, t.Language = c, c
+		}
+	}
 	parts := map[string]field{}
 	have := map[string]bool{}
 	for _, f := range p.fields(root, "") {
@@ -83,10 +107,15 @@ func parseTemplate(path, name string, b []byte, loc *time.Location) (*Template, 
 			}
 		case "language":
 			if v, ok := p.scalar(f, ""); ok {
-				if !languageRE.MatchString(v) {
-					p.addf(f.value.Line, "language %q is not a language tag such as \"en\" or \"es-MX\"", v)
+				c, err := CanonicalLanguage(v)
+				switch {
+				case err != nil:
+					p.addf(f.value.Line, "language %q is %v", v, err)
+				case nameLang != "" && c != nameLang:
+					p.addf(f.value.Line, "language %q does not match the file name, which says %q: rename the file or fix the language", v, nameLang)
+				default:
+					t.Language = c
 				}
-				t.Language = v
 			}
 		case "subject", "text", "html":
 			if _, ok := p.scalar(f, ""); ok {
@@ -111,7 +140,7 @@ func parseTemplate(path, name string, b []byte, loc *time.Location) (*Template, 
 			p.addf(root.Line, "missing required field %q", name)
 		}
 	}
-	fm := funcs(loc)
+	fm := funcs(t.Language)
 	if f, ok := parts["subject"]; ok {
 		t.subject = p.textPart(f, fm)
 	}
@@ -126,7 +155,7 @@ func parseTemplate(path, name string, b []byte, loc *time.Location) (*Template, 
 	}
 	// Render once with synthetic data, so a misspelt field or a bad
 	// function call shows up now rather than when a patient's event comes.
-	if _, err := t.execute(sampleData()); err != nil {
+	if _, err := t.execute(sampleData().In(loc)); err != nil {
 		if pe, ok := err.(*partError); ok {
 			p.partProblem(parts[pe.part], pe.err)
 		} else {
@@ -192,8 +221,10 @@ type partError struct {
 
 func (e *partError) Error() string { return e.part + ": " + e.err.Error() }
 
-// execute renders every part with d. Its errors may quote d.
+// execute renders every part with d, its dates and times in d's time
+// zone. Its errors may quote d.
 func (t *Template) execute(d Data) (Message, error) {
+	d = d.inZone()
 	var m Message
 	var b strings.Builder
 	if t.Channel == ChannelSMS {
@@ -220,9 +251,13 @@ func (t *Template) execute(d Data) (Message, error) {
 	return m, nil
 }
 
-// Render renders the template for one event. A failure is a
-// [*RenderError], which never quotes the data.
+// Render renders the template for one event, with dates and times in the
+// time zone [Data.In] set, or else the one the template was loaded with. A
+// failure is a [*RenderError], which never quotes the data.
 func (t *Template) Render(d Data) (Message, error) {
+	if d.loc == nil {
+		d = d.In(t.loc)
+	}
 	m, err := t.execute(d)
 	if err != nil {
 		pe := err.(*partError)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/carenotify/carenotify/services/journey/internal/catalog"
 )
 
 // Config is the journey service's configuration, read from JOURNEY_*
@@ -61,6 +63,12 @@ type Config struct {
 	// Timezone is the IANA time zone (e.g. "America/Chicago") in which
 	// templates format dates and times and quiet hours are kept.
 	Timezone string `env:"JOURNEY_TIMEZONE" envDefault:"UTC"`
+	// Language is the BCP-47 tag of the language messages fall back to
+	// when a template has no version in the patient's language.
+	Language string `env:"JOURNEY_LANGUAGE" envDefault:"en"`
+	// TenantsFile, if set, is a YAML file of per-tenant defaults (the
+	// language) for tenants that differ from the deployment's.
+	TenantsFile string `env:"JOURNEY_TENANTS_FILE"`
 }
 
 // Validate checks the configuration.
@@ -100,6 +108,12 @@ func (c *Config) Validate() error {
 	}
 	if n := len(c.SMSCountryCode); n < 1 || n > 3 || strings.Trim(c.SMSCountryCode, "0123456789") != "" || c.SMSCountryCode[0] == '0' {
 		errs = append(errs, errors.New("JOURNEY_SMS_COUNTRY_CODE must be a country calling code: 1 to 3 digits, not starting with 0"))
+	}
+	if _, err := catalog.CanonicalLanguage(c.Language); err != nil {
+		errs = append(errs, fmt.Errorf("JOURNEY_LANGUAGE: %w", err))
+	}
+	if _, err := c.Tenants(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,9 @@
 package config_test
 
 import (
+	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -31,5 +34,48 @@ func TestLoad(t *testing.T) {
 				t.Errorf("Load() = %v, want error %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestTenantsFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		give    string
+		want    map[string]string // tenant → language
+		wantErr string
+	}{
+		{name: "languages", give: "north-clinic:\n  language: es_mx\nsouth: {language: en}\n", want: map[string]string{"north-clinic": "es-MX", "south": "en"}},
+		{name: "empty", give: "", want: map[string]string{}},
+		{name: "bad language", give: "north:\n  language: klingon!\n", wantErr: "tenant north: language: not a BCP-47 language tag"},
+		{name: "unknown field", give: "north:\n  lang: es\n", wantErr: "field lang not found"},
+		{name: "bad tenant", give: "no spaces:\n  language: es\n", wantErr: `tenant "no spaces" may only use`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "tenants.yaml")
+			if err := os.WriteFile(file, []byte(tt.give), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := &config.Config{TenantsFile: file}
+			got, err := cfg.Tenants()
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Tenants() = %v, want error %q", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			langs := map[string]string{}
+			for name, ten := range got {
+				langs[name] = ten.Language
+			}
+			if !maps.Equal(tt.want, langs) {
+				t.Errorf("Tenants() languages = %v, want %v", langs, tt.want)
+			}
+		})
+	}
+	// Load checks the file too.
+	_, err := pkgconfig.Load[config.Config]([]string{"JOURNEY_KEYRING_DIR=/k", "JOURNEY_AUDIT_PSEUDONYM_KEY_FILE=/p", "JOURNEY_TENANTS_FILE=/nonexistent/tenants.yaml", "JOURNEY_LANGUAGE=xx-!"})
+	if err == nil || !strings.Contains(err.Error(), "JOURNEY_TENANTS_FILE") || !strings.Contains(err.Error(), "JOURNEY_LANGUAGE") {
+		t.Errorf("Load() = %v, want errors for JOURNEY_TENANTS_FILE and JOURNEY_LANGUAGE", err)
 	}
 }

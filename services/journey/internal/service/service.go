@@ -58,7 +58,17 @@ func LoadCatalog(cfg *config.Config) (*catalog.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	return catalog.Load(cfg.JourneysDir, cfg.TemplatesDir, loc)
+	tenants, err := cfg.Tenants()
+	if err != nil {
+		return nil, err
+	}
+	langs := catalog.Languages{Default: cfg.Language, Tenants: map[string]string{}}
+	for name, t := range tenants {
+		if t.Language != "" {
+			langs.Tenants[name] = t.Language
+		}
+	}
+	return catalog.Load(cfg.JourneysDir, cfg.TemplatesDir, loc, catalog.WithLanguages(langs))
 }
 
 // Run runs the service until ctx is cancelled. It does not start when the
