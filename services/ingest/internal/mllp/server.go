@@ -50,6 +50,9 @@ type Options struct {
 	// connection whose certificate names no source is closed. Source is
 	// then unused.
 	Identify func(*x509.Certificate) (app.Source, bool)
+	// Throttle, when set, takes one unit of the source's rate budget per
+	// frame (a batch is one); false and the wait when it is spent.
+	Throttle func(ctx context.Context, src app.Source) (bool, time.Duration, error)
 	// Metrics counts messages; nil counts nothing.
 	Metrics *Metrics
 	// Logger receives one line per message (type, acknowledgment code,
@@ -215,6 +218,9 @@ func (s *Server) handle(ctx context.Context, frame []byte) (ack []byte) {
 			ack = hl7.BuildACK(nil, hl7.AckError, []*hl7.ParseError{{Code: hl7.CodeInternal, Msg: "internal error; retry later"}}, s.o.Now())
 		}
 	}()
+	if ack, refused := s.throttle(ctx, frame); refused {
+		return ack
+	}
 	if hl7.IsBatch(frame) {
 		return s.handleBatch(ctx, frame)
 	}

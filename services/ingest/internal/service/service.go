@@ -116,6 +116,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	a := app.New(app.Options{Publisher: natsbus.New(js, sealer, cfg.PublishTimeout), Auditor: aw, Metrics: m, Logger: logger,
 		HL7Location: loc, FHIR: reader, Subscriptions: subs, DeadLetters: natsbus.NewDeadLetters(js, sealer, cfg.PublishTimeout),
 		State: state, IdentifierSystems: map[string]app.IdentifierSystems{cfg.MLLPSource.Name: app.IdentifierSystems(cfg.MLLPIdentifierSystems)}})
+	limiter := ratelimit.New(rc)
 	hmacSecrets, err := config.AllHMACSecrets(cfg.AllSources(), os.LookupEnv)
 	if err != nil {
 		return err
@@ -124,7 +125,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	tel.Register(mux)
 	server.New(server.Options{
 		App: a, Sources: cfg.AllSources(), MaxBodyBytes: maxBody, Metrics: m, Logger: logger, AdminToken: cfg.AdminToken,
-		HMACSecrets: hmacSecrets, Replay: replaycache.New(rc), Limiter: ratelimit.New(rc),
+		HMACSecrets: hmacSecrets, Replay: replaycache.New(rc), Limiter: limiter,
 	}).Register(mux)
 
 	cas, err := clientCAs(cfg)
@@ -148,7 +149,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	mllpAddr := "off"
 	if cfg.MLLPEnabled() {
 		acks := ackstore.New(rc, sealer, pseudonymKey, ackstore.Options{TTL: cfg.MLLPAckTTL, LockTTL: cfg.MLLPAckLockTTL, LockWait: cfg.MLLPAckLockWait})
-		ml, err := startMLLP(g, cfg, cas, a, acks, m, tel.Registry, nc.MaxPayload(), logger)
+		ml, err := startMLLP(g, cfg, cas, limiter, a, acks, m, tel.Registry, nc.MaxPayload(), logger)
 		if err != nil {
 			_ = httpL.Close()
 			return err
@@ -161,7 +162,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 }
 
 // startMLLP adds the HL7 v2 MLLP listener to g and returns its listener.
-func startMLLP(g *lifecycle.Group, cfg *config.Config, cas *x509.CertPool, a *app.App, acks mllp.AckStore, inputs mllp.InputMetrics,
+func startMLLP(g *lifecycle.Group, cfg *config.Config, cas *x509.CertPool, limiter *ratelimit.Limiter, a *app.App, acks mllp.AckStore, inputs mllp.InputMetrics,
 	reg prometheus.Registerer, maxPayload int64, logger *slog.Logger) (net.Listener, error) {
 	var tlsCfg *tls.Config
 	if cfg.MLLPTLSCertFile != "" {
@@ -190,6 +191,7 @@ func startMLLP(g *lifecycle.Group, cfg *config.Config, cas *x509.CertPool, a *ap
 	srv := mllp.New(mllp.Options{
 		App: a, Source: app.Source{Name: cfg.MLLPSource.Name, Tenant: cfg.MLLPSource.Tenant},
 		MaxFrameBytes: maxFrame, ReadTimeout: cfg.MLLPReadTimeout, MaxConns: cfg.MLLPMaxConns, TLS: tlsCfg, Identify: identify,
+		Throttle: mllpThrottle(cfg, limiter),
 		Metrics: mllp.NewMetrics(reg), Logger: logger, Acks: acks, Inputs: inputs,
 	})
 	g.Go("mllp", func(ctx context.Context) error { return srv.Serve(ctx, l) })

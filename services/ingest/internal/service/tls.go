@@ -1,14 +1,17 @@
 package service
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/carenotify/carenotify/services/ingest/internal/app"
 	"github.com/carenotify/carenotify/services/ingest/internal/config"
+	"github.com/carenotify/carenotify/services/ingest/internal/ratelimit"
 )
 
 // clientCAs reads INGEST_TLS_CLIENT_CA_FILE; nil when it is not set.
@@ -66,5 +69,23 @@ func mllpIdentify(cfg *config.Config, cas *x509.CertPool) func(*x509.Certificate
 			}
 		}
 		return app.Source{}, false
+	}
+}
+
+// mllpThrottle returns the MLLP rate limit: each message (a batch is one)
+// takes a unit of its source's budget, the same budget as its HTTP
+// requests. nil when no source has a rate.
+func mllpThrottle(cfg *config.Config, l *ratelimit.Limiter) func(context.Context, app.Source) (bool, time.Duration, error) {
+	limits := map[string]config.Limits{}
+	for _, s := range cfg.AllSources() {
+		if s.Limits.Rate > 0 {
+			limits[s.Name] = s.Limits
+		}
+	}
+	if len(limits) == 0 {
+		return nil
+	}
+	return func(ctx context.Context, src app.Source) (bool, time.Duration, error) {
+		return l.Allow(ctx, src.Tenant, src.Name, limits[src.Name])
 	}
 }
