@@ -167,3 +167,27 @@ func TestRenderExampleInSpanish(t *testing.T) {
 		t.Errorf("text %q does not contain %q", got.Text, want)
 	}
 }
+
+// TestExamplesHaveSpanish checks that every example template has an
+// English and a Spanish version.
+func TestExamplesHaveSpanish(t *testing.T) {
+	set, err := catalog.Load(examplesJourneys, examplesTemplates, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range set.Journeys() {
+		for _, st := range j.Steps {
+			if st.Kind != catalog.StepSend {
+				continue
+			}
+			for _, id := range []string{st.Template, st.FallbackTemplate} {
+				if id == "" {
+					continue
+				}
+				if got := set.TemplateLanguages(id); !cmp.Equal([]string{"en", "es"}, got) {
+					t.Errorf("%s: template %s languages %q, want en and es", j.ID, id, got)
+				}
+			}
+		}
+	}
+}
