@@ -122,9 +122,13 @@ type Entry struct {
 	// Patient is the patient's logical id in clear. It is hashed with the
 	// pseudonym key before anything is stored and never leaves the Writer.
 	Patient string
-	Purpose string
-	Outcome string
-	Reason  string
+	// PatientRef, used only when Patient is empty, is a patient's keyed
+	// reference as [PatientRef] makes it (64 hex digits), for a record
+	// about a patient known only by reference (a trace by reference).
+	PatientRef string
+	Purpose    string
+	Outcome    string
+	Reason     string
 	// Detail, at most [MaxDetail] entries: keys are lowerCamelCase names
 	// (letters and digits, at most 32), values opaque tokens like ids
 	// (letters, digits and ._:/=+-, at most 128; RFC 3339 times fit).
@@ -168,8 +172,9 @@ var (
 	actionRE     = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$`)
 	objectTypeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 	// Ids are opaque tokens: no spaces (free text) and no '@' (addresses).
-	idRE   = regexp.MustCompile(`^[A-Za-z0-9._:/=+-]{1,128}$`)
-	codeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.:-]{0,63}$`)
+	idRE         = regexp.MustCompile(`^[A-Za-z0-9._:/=+-]{1,128}$`)
+	codeRE       = regexp.MustCompile(`^[a-z0-9][a-z0-9_.:-]{0,63}$`)
+	patientRefRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	// Detail keys are lowerCamelCase names.
 	detailKeyRE = regexp.MustCompile(`^[a-z][A-Za-z0-9]{0,31}$`)
 )
@@ -194,6 +199,8 @@ func (e Entry) validate() error {
 		return bad("object id")
 	case len(e.Patient) > 256:
 		return bad("patient")
+	case e.PatientRef != "" && !patientRefRE.MatchString(e.PatientRef):
+		return bad("patient ref")
 	case e.Purpose != "" && e.Purpose != PurposeTreatment && e.Purpose != PurposeOperations && e.Purpose != PurposeMarketing:
 		return bad("purpose")
 	case e.Outcome != OutcomeSuccess && e.Outcome != OutcomeDenied && e.Outcome != OutcomeFailure && e.Outcome != OutcomeSuppressed:

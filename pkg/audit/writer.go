@@ -156,6 +156,8 @@ func (w *Writer) Record(ctx context.Context, e Entry) error {
 	}
 	if e.Patient != "" {
 		r.PatientRef = PatientRef(w.key, e.Tenant, e.Patient)
+	} else {
+		r.PatientRef = e.PatientRef
 	}
 	c, err := w.chain(e.Tenant)
 	if err != nil {

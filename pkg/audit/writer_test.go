@@ -242,6 +242,7 @@ func TestRecordRejectsInvalidEntries(t *testing.T) {
 		{name: "unknown purpose", give: func(e *Entry) { e.Purpose = "research" }},
 		{name: "missing outcome", give: func(e *Entry) { e.Outcome = "" }},
 		{name: "free text reason", give: func(e *Entry) { e.Reason = "Patient Jane Doe asked" }},
+		{name: "patient ref not a hash", give: func(e *Entry) { e.Patient, e.PatientRef = "", "Jane Doe" }},
 		{name: "free text detail", give: func(e *Entry) { e.Detail = map[string]string{"note": "Jane Doe called"} }},
 		{name: "address in detail", give: func(e *Entry) { e.Detail = map[string]string{"to": "jane@example.org"} }},
 		{name: "detail key not a name", give: func(e *Entry) { e.Detail = map[string]string{"Jane Doe": "x"} }},

@@ -275,7 +275,12 @@ func checkOneClickUnsubscribe(t *testing.T, s *stack.Stack, p patient, root stri
 	consentURL := "http://" + s.Addrs["journey"] + "/v1/consent/" + stack.DemoTenant + "/" + p.patientID + "/email/treatment"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(consentURL)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, consentURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+stack.DevAdminToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

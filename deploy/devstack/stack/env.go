@@ -16,6 +16,10 @@ const (
 	// DemoSMSSender is the demo tenant's SMS sender number (a Twilio
 	// magic test number).
 	DemoSMSSender = "+15005550006"
+	// DevAdminToken is the journey admin API's bearer token in the
+	// development stack (principal dev-admin, every role). Production
+	// tokens come from `carenotifyctl admin token generate`.
+	DevAdminToken = "dev-admin-token"
 )
 
 // serviceEnv returns each service's environment in the stack.
@@ -53,6 +57,8 @@ func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir string,
 			"JOURNEY_REDIS_URL="+redisURL,
 			"JOURNEY_JOURNEYS_DIR="+filepath.Join(root, "deploy", "examples", "journeys"),
 			"JOURNEY_TEMPLATES_DIR="+filepath.Join(root, "deploy", "examples", "templates"),
+			// journey, too, is given only the token's hash.
+			"JOURNEY_ADMIN_TOKENS=dev-admin viewer,editor,consent-admin "+hashToken(DevAdminToken),
 		),
 		"email": append(common("EMAIL", "email"),
 			"EMAIL_REDIS_URL="+redisURL,
@@ -75,7 +81,11 @@ func serviceEnv(ports map[string]int, natsURL, redisURL, caFile, keysDir string,
 
 // demoTokenHash is the hash of DemoToken as ingest stores it
 // (`ingest -hash-token` prints the same).
-func demoTokenHash() string {
-	d := sha256.Sum256([]byte(DemoToken))
+func demoTokenHash() string { return hashToken(DemoToken) }
+
+// hashToken is "sha256:<hex>" of a bearer token, as ingest and journey
+// are configured with.
+func hashToken(token string) string {
+	d := sha256.Sum256([]byte(token))
 	return "sha256:" + hex.EncodeToString(d[:])
 }

@@ -40,8 +40,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "\ncarenotify is running.\n  dev inbox:  %s\n  FHIR ingest: %s/fhir/%s/notifications (Authorization: Bearer %s)\n  try:        make demo\nCtrl-C stops everything.\n\n",
-		s.InboxURL, s.IngestURL, stack.DemoSource, stack.DemoToken)
+	fmt.Fprintf(os.Stderr, "\ncarenotify is running.\n  dev inbox:  %s\n  FHIR ingest: %s/fhir/%s/notifications (Authorization: Bearer %s)\n  journey admin: CARENOTIFY_TOKEN=%s carenotifyctl trace --tenant %s <patient id>\n  try:        make demo\nCtrl-C stops everything.\n\n",
+		s.InboxURL, s.IngestURL, stack.DemoSource, stack.DemoToken, stack.DevAdminToken, stack.DemoTenant)
 	select {
 	case <-ctx.Done():
 	case name := <-s.Exited():

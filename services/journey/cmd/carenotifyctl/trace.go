@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +20,17 @@ import (
 
 	journeyv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1"
 )
+
+// bearerToken sends "authorization: Bearer <token>" with every call. The
+// admin API is reached over plaintext gRPC on an operators' network (or
+// a TLS-terminating proxy), so it does not require transport security.
+type bearerToken string
+
+func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearerToken) RequireTransportSecurity() bool { return false }
 
 // adminTimeout bounds one admin API call.
 const adminTimeout = 2 * time.Minute
@@ -148,10 +160,20 @@ func printTrace(w io.Writer, tenant, subject string, resp *journeyv1.TraceRespon
 	return tw.Flush()
 }
 
-// adminConnect dials the journey service's AdminService.
+// adminConnect dials the journey service's AdminService, sending the
+// --token (CARENOTIFY_TOKEN) with every call.
 func adminConnect(cmd *cobra.Command) (journeyv1.AdminServiceClient, func(), error) {
 	addr, _ := cmd.Flags().GetString("journey-addr")
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	token, _ := cmd.Flags().GetString("token")
+	if token == "" {
+		// Read here, not as the flag's default, so --help never shows it.
+		token = os.Getenv("CARENOTIFY_TOKEN")
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken(token)))
+	}
+	cc, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("journey admin API at %s: %w", addr, err)
 	}

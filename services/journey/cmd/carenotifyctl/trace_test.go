@@ -12,11 +12,13 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	journeyv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1"
+	"github.com/carenotify/carenotify/services/journey/internal/adminauth"
 )
 
 // traceAdmin answers Trace as the journey service does for a known
@@ -27,11 +29,14 @@ type traceAdmin struct {
 	journeyv1.UnimplementedAdminServiceServer
 	mu   sync.Mutex
 	reqs []*journeyv1.TraceRequest
+	auth []string // the authorization header of each call
 }
 
-func (a *traceAdmin) Trace(_ context.Context, req *journeyv1.TraceRequest) (*journeyv1.TraceResponse, error) {
+func (a *traceAdmin) Trace(ctx context.Context, req *journeyv1.TraceRequest) (*journeyv1.TraceResponse, error) {
 	a.mu.Lock()
 	a.reqs = append(a.reqs, proto.CloneOf(req))
+	md, _ := metadata.FromIncomingContext(ctx)
+	a.auth = append(a.auth, strings.Join(md.Get("authorization"), ","))
 	a.mu.Unlock()
 	if req.GetPatientId() == "bad id" {
 		st, _ := status.New(codes.InvalidArgument, "invalid trace request").WithDetails(&errdetails.BadRequest{
@@ -75,6 +80,7 @@ func TestTraceCommand(t *testing.T) {
 	a, addr := startTraceAdmin(t)
 	const patient = "pcanary-4411"
 
+	t.Setenv("CARENOTIFY_TOKEN", "tok-from-env")
 	out, err := runTrace(t, addr, "--tenant", "demo", patient)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +102,7 @@ func TestTraceCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"--tenant", "demo", "0193f1c2-7a3b-7c4d-9e5f-0123456789ab"},
 		{"--tenant", "demo", ref},
-		{"--tenant", "demo", "--as", "message", "msg-1"},
+		{"--tenant", "demo", "--as", "message", "msg-1", "--token", "tok-from-flag"},
 	} {
 		if _, err := runTrace(t, addr, args...); err != nil {
 			t.Fatalf("trace %v: %v", args, err)
@@ -109,6 +115,9 @@ func TestTraceCommand(t *testing.T) {
 		got[2].GetPatientRef() != ref || got[3].GetMessageId() != "msg-1" || got[3].GetTenant() != "demo" {
 		t.Errorf("requests = %v", got)
 	}
+	if a.auth[0] != "Bearer tok-from-env" || a.auth[3] != "Bearer tok-from-flag" {
+		t.Errorf("authorization headers = %q", a.auth)
+	}
 
 	_, err = runTrace(t, addr, "--tenant", "demo", "bad id")
 	if err == nil || !strings.Contains(err.Error(), "InvalidArgument: invalid trace request\n  patient_id: a FHIR logical id") {
@@ -119,5 +128,35 @@ func TestTraceCommand(t *testing.T) {
 	}
 	if _, err := runTrace(t, addr, "--tenant", "demo", "--as", "email", patient); err == nil || !strings.Contains(err.Error(), "--as must be") {
 		t.Errorf("bad --as: %v", err)
+	}
+}
+
+func TestAdminTokenGenerate(t *testing.T) {
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"admin", "token", "generate", "--principal", "alice", "--roles", "viewer,consent-admin"})
+	if err := root.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || len(lines[0]) != 43 {
+		t.Fatalf("output = %q, want a token and a line", out.String())
+	}
+	toks, err := adminauth.Load("", lines[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := toks.Authenticate(lines[0])
+	if err != nil || p.ID != "alice" || !p.Has(adminauth.RoleConsentAdmin) || p.Has(adminauth.RoleEditor) {
+		t.Errorf("generated token authenticates as %+v, %v", p, err)
+	}
+	if strings.Contains(lines[1], lines[0]) {
+		t.Error("the file line holds the token")
+	}
+	root = newRootCmd()
+	root.SetArgs([]string{"admin", "token", "generate", "--principal", "jane@example.org"})
+	if err := root.ExecuteContext(t.Context()); err == nil {
+		t.Error("an address was accepted as principal")
 	}
 }

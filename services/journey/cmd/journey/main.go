@@ -17,6 +17,7 @@ import (
 	pkgconfig "github.com/carenotify/carenotify/pkg/config"
 	"github.com/carenotify/carenotify/pkg/envelope"
 	"github.com/carenotify/carenotify/pkg/log"
+	"github.com/carenotify/carenotify/services/journey/internal/adminauth"
 	"github.com/carenotify/carenotify/services/journey/internal/config"
 	"github.com/carenotify/carenotify/services/journey/internal/service"
 )
@@ -47,12 +48,16 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		if _, err := audit.LoadPseudonymKey(cfg.AuditPseudonymKeyFile); err != nil {
 			return err
 		}
+		tokens, err := adminauth.Load(cfg.AdminTokensFile, cfg.AdminTokens)
+		if err != nil {
+			return err
+		}
 		// Care-ops check their journey and template edits with this.
 		set, err := service.LoadCatalog(cfg)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(stdout, "config ok: %d journeys, %d template files\n", len(set.Journeys()), set.Templates())
+		_, err = fmt.Fprintf(stdout, "config ok: %d journeys, %d template files, %d admin tokens\n", len(set.Journeys()), set.Templates(), tokens.Len())
 		return err
 	}
 	return service.Run(ctx, cfg, log.New(stdout, cfg.LogLevel, "journey"))

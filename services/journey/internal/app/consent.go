@@ -181,11 +181,29 @@ func printable(s string) bool {
 
 // Consent returns the consent record for k: ErrNotFound when there is
 // none, a *ValidationError for a bad key.
+//
+// Every answer (found or not) is a PHI read, audited as phi.read by the
+// actor of ctx ([WithActor]) before it is returned.
 func (s *Service) Consent(ctx context.Context, k ConsentKey) (Consent, error) {
 	if err := ValidateKey(k); err != nil {
 		return Consent{}, err
 	}
-	return s.consents.Consent(ctx, k)
+	c, err := s.consents.Consent(ctx, k)
+	reason := "found"
+	switch {
+	case errors.Is(err, ErrNotFound):
+		reason = "not_found"
+	case err != nil:
+		return Consent{}, err
+	}
+	if aerr := s.phiRead(ctx, audit.Entry{
+		Tenant: k.Tenant, Object: audit.Object{Type: "Consent", ID: s.consents.ConsentRef(k)},
+		Patient: k.Patient, Purpose: string(k.Purpose), Reason: reason,
+		Detail: map[string]string{"api": "GetConsent"},
+	}); aerr != nil {
+		return Consent{}, aerr
+	}
+	return c, err
 }
 
 // SetConsent records a consent decision (its Time is set to now) and
@@ -201,7 +219,7 @@ func (s *Service) SetConsent(ctx context.Context, c Consent) (Consent, error) {
 	}
 	k := ConsentKey{c.Tenant, c.Patient, c.Channel, c.Purpose}
 	err := s.audit.Record(ctx, audit.Entry{
-		Time: c.Time, Tenant: c.Tenant, Actor: audit.Actor{Type: audit.ActorService, ID: "journey"},
+		Time: c.Time, Tenant: c.Tenant, Actor: actorOf(ctx),
 		Action: ActionConsentChanged, Object: audit.Object{Type: "Consent", ID: s.consents.ConsentRef(k)},
 		Patient: c.Patient, Purpose: string(c.Purpose), Outcome: audit.OutcomeSuccess, Reason: string(c.State),
 		Detail: map[string]string{"channel": c.Channel, "consentSource": string(c.Source)},

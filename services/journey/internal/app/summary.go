@@ -53,6 +53,8 @@ func summarize(e TraceEntry, kinds map[string]string) string {
 		return fmt.Sprintf("%s: the event it waited for arrived (%s)", step, event)
 	case audit.ActionMessageDecided:
 		return decision(e, step, journey, event)
+	case audit.ActionPHIRead:
+		return fmt.Sprintf("viewed: %s by %s %s", orDefault(d["api"], e.Object.Type), e.Actor.Type, e.Actor.ID)
 	case audit.ActionMessageSent:
 		return fmt.Sprintf("delivery of %s: %s", e.Object.ID, strings.ReplaceAll(e.Reason, ":", ", "))
 	}

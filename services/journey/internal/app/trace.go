@@ -138,6 +138,14 @@ func (s *Service) Trace(ctx context.Context, q TraceQuery) (Trace, error) {
 			return Trace{}, ErrTraceNotFound
 		}
 	}
+	// Who was traced, and by whom, is itself a PHI read: recorded before
+	// the trail is read, so a trace never goes unrecorded.
+	if err := s.phiRead(ctx, audit.Entry{
+		Tenant: q.Tenant, Object: audit.Object{Type: "PatientTrace", ID: ref}, Patient: q.Patient, PatientRef: ref,
+		Reason: "trace", Detail: map[string]string{"api": "Trace"},
+	}); err != nil {
+		return Trace{}, err
+	}
 	recs, err := s.trail.Query(ctx, audit.Filter{Tenant: q.Tenant, PatientRef: ref, Since: q.Since, Until: q.Until})
 	if err != nil {
 		return Trace{}, fmt.Errorf("trace: %w", err)

@@ -60,6 +60,12 @@ type Config struct {
 	AuditSigningKeyFile string `env:"JOURNEY_AUDIT_SIGNING_KEY_FILE"`
 	// SendTimeout is the deadline of one call to a channel service's Send.
 	SendTimeout time.Duration `env:"JOURNEY_SEND_TIMEOUT" envDefault:"10s"`
+	// AdminTokensFile lists the admin API's bearer tokens by hash, one per
+	// line (see internal/adminauth); optional.
+	AdminTokensFile string `env:"JOURNEY_ADMIN_TOKENS_FILE"`
+	// AdminTokens holds more such lines, separated by ';'; optional.
+	// Without any token the admin API refuses every call.
+	AdminTokens string `env:"JOURNEY_ADMIN_TOKENS"`
 	// Timezone is the IANA time zone (e.g. "America/Chicago") in which
 	// templates format dates and times and quiet hours are kept.
 	Timezone string `env:"JOURNEY_TIMEZONE" envDefault:"UTC"`

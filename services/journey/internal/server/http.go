@@ -19,11 +19,14 @@ import (
 // /v1/consent/{tenant}/{patient}/{channel}/{purpose} are GetConsent and
 // SetConsent (PUT body: {"state", "source", "evidenceRef"}); POST
 // /v1/trace (body: a JSON TraceRequest) is Trace.
-func (s *Admin) RegisterHTTP(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/journeys", s.listJourneysHTTP)
-	mux.HandleFunc("GET /v1/consent/{tenant}/{patient}/{channel}/{purpose}", s.getConsentHTTP)
-	mux.HandleFunc("PUT /v1/consent/{tenant}/{patient}/{channel}/{purpose}", s.setConsentHTTP)
-	mux.HandleFunc("POST /v1/trace", s.traceHTTP)
+//
+// Every route needs a bearer token allowed to call the matching
+// AdminService method (see auth.go).
+func (s *Admin) RegisterHTTP(mux *http.ServeMux, auth *Auth) {
+	mux.HandleFunc("GET /v1/journeys", auth.HTTP("ListJourneys", s.listJourneysHTTP))
+	mux.HandleFunc("GET /v1/consent/{tenant}/{patient}/{channel}/{purpose}", auth.HTTP("GetConsent", s.getConsentHTTP))
+	mux.HandleFunc("PUT /v1/consent/{tenant}/{patient}/{channel}/{purpose}", auth.HTTP("SetConsent", s.setConsentHTTP))
+	mux.HandleFunc("POST /v1/trace", auth.HTTP("Trace", s.traceHTTP))
 }
 
 func (s *Admin) getConsentHTTP(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +89,10 @@ func httpStatus(c codes.Code) int {
 		return http.StatusNotFound
 	case codes.Unavailable:
 		return http.StatusServiceUnavailable
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.PermissionDenied:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

@@ -55,7 +55,17 @@ func confirmationOnly(t *testing.T) string {
 
 func (h *harness) admin(t *testing.T) journeyv1.AdminServiceClient {
 	t.Helper()
-	cc, err := grpc.NewClient(h.cfg.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return h.adminAs(t, tokenAll)
+}
+
+// adminAs is an AdminService client that sends token (none when empty).
+func (h *harness) adminAs(t *testing.T, token string) journeyv1.AdminServiceClient {
+	t.Helper()
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
+	}
+	cc, err := grpc.NewClient(h.cfg.GRPCAddr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +76,18 @@ func (h *harness) admin(t *testing.T) journeyv1.AdminServiceClient {
 // httpDo sends an HTTP request to the service and returns status and body.
 func (h *harness) httpDo(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
+	return h.httpAs(t, tokenAll, method, path, body)
+}
+
+// httpAs is httpDo with token as the bearer token (none when empty).
+func (h *harness) httpAs(t *testing.T, token, method, path, body string) (int, string) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+h.cfg.HTTPAddr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
 
 	"github.com/carenotify/carenotify/pkg/audit"
 	"github.com/carenotify/carenotify/pkg/bus"
@@ -22,6 +23,7 @@ import (
 	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
 	journeyv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1"
 	smsv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/sms/v1"
+	"github.com/carenotify/carenotify/services/journey/internal/adminauth"
 	"github.com/carenotify/carenotify/services/journey/internal/app"
 	"github.com/carenotify/carenotify/services/journey/internal/catalog"
 	"github.com/carenotify/carenotify/services/journey/internal/config"
@@ -149,11 +151,19 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	smsFailures := server.NewSMSFailures(a, logger)
 	admin := server.NewAdmin(a, logger)
 
-	gs, _ := grpcx.NewServer(logger, tel.Registry)
+	tokens, err := adminauth.Load(cfg.AdminTokensFile, cfg.AdminTokens)
+	if err != nil {
+		return err
+	}
+	if tokens.Len() == 0 {
+		logger.Warn("no admin tokens configured: the admin API refuses every call")
+	}
+	auth := server.NewAuth(tokens, logger)
+	gs, _ := grpcx.NewServer(logger, tel.Registry, grpc.ChainUnaryInterceptor(auth.UnaryInterceptor()))
 	journeyv1.RegisterAdminServiceServer(gs, admin)
 	mux := http.NewServeMux()
 	tel.Register(mux)
-	admin.RegisterHTTP(mux)
+	admin.RegisterHTTP(mux, auth)
 
 	httpL, err := lifecycle.Listen(cfg.HTTPListener, cfg.HTTPAddr)
 	if err != nil {

@@ -293,6 +293,7 @@ func startWithRedis(t *testing.T, journeysDir, redisURL string) *harness {
 	}
 	h.cfg.KeyringDir = keys
 	h.cfg.AuditPseudonymKeyFile, h.cfg.AuditSigningKeyFile = audittest.Keys(t)
+	h.cfg.AdminTokens = testTokens
 	h.stopper = h.run(t)
 	return h
 }
@@ -501,7 +502,7 @@ func TestListJourneys(t *testing.T) {
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	got, err := journeyv1.NewAdminServiceClient(cc).ListJourneys(ctx, &journeyv1.ListJourneysRequest{Tenant: "demo"}, grpc.WaitForReady(true))
+	got, err := journeyv1.NewAdminServiceClient(cc).ListJourneys(ctx, &journeyv1.ListJourneysRequest{Tenant: "demo"}, grpc.WaitForReady(true), grpc.PerRPCCredentials(bearer(tokenViewer)))
 	if err != nil {
 		t.Fatalf("ListJourneys() = %v", err)
 	}
@@ -522,14 +523,9 @@ func TestListJourneys(t *testing.T) {
 		t.Errorf("version = %q, want 12 hex digits", v)
 	}
 
-	resp, err := http.Get("http://" + h.cfg.HTTPAddr + "/v1/journeys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"id":"appointment-confirmation"`) {
-		t.Errorf("GET /v1/journeys = %d %s", resp.StatusCode, b)
+	code, b := h.httpAs(t, tokenViewer, http.MethodGet, "/v1/journeys", "")
+	if code != http.StatusOK || !strings.Contains(b, `"id":"appointment-confirmation"`) {
+		t.Errorf("GET /v1/journeys = %d %s", code, b)
 	}
 }
 
