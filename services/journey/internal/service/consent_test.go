@@ -338,6 +338,9 @@ func TestRedisDownFailsClosed(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// The service is up (it connected to Redis before serving HTTP)
+	// before Redis goes away; stopped earlier, it would not start at all.
+	h.metrics(t)
 	rs.Stop()
 	h.publish(t, patientBooking("ev-r1", "Appointment/701", emailP))
 	deadline := time.Now().Add(20 * time.Second)

@@ -243,7 +243,9 @@ func (h *harness) waitSettled(t *testing.T, seq uint64) {
 
 func (h *harness) metrics(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get("http://" + h.cfg.HTTPAddr + "/metrics")
+	// Bounded: a service that stopped leaves its (test-owned) listener
+	// open, and an unbounded GET would wait on it forever.
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get("http://" + h.cfg.HTTPAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
