@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -158,5 +160,46 @@ func TestAdminTokenGenerate(t *testing.T) {
 	root.SetArgs([]string{"admin", "token", "generate", "--principal", "jane@example.org"})
 	if err := root.ExecuteContext(t.Context()); err == nil {
 		t.Error("an address was accepted as principal")
+	}
+}
+
+// ValidateJourney answers as the service does for a file with one CEL
+// problem, and valid for anything else.
+func (a *traceAdmin) ValidateJourney(_ context.Context, req *journeyv1.ValidateJourneyRequest) (*journeyv1.ValidateJourneyResponse, error) {
+	if strings.Contains(string(req.GetContent()), "patient.name") {
+		return &journeyv1.ValidateJourneyResponse{Problems: []*journeyv1.JourneyProblem{
+			{File: req.GetFileName(), Line: 4, Column: 14, Message: "when: column 8: undefined field 'name'"},
+			{File: req.GetFileName(), Message: "the file is empty"},
+		}}, nil
+	}
+	return &journeyv1.ValidateJourneyResponse{Valid: true, Journey: &journeyv1.Journey{Id: "r", Trigger: "appointment.booked", Purpose: "treatment", Steps: 2, Version: "abc"}}, nil
+}
+
+func TestJourneysValidateCommand(t *testing.T) {
+	_, addr := startTraceAdmin(t)
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte("id: r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("when: patient.name\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"journeys", "validate", "--journey-addr", addr, good, bad})
+	err := root.ExecuteContext(t.Context())
+	if err == nil || err.Error() != "1 of 2 journey files have problems" {
+		t.Errorf("validate = %v", err)
+	}
+	for _, want := range []string{
+		good + ": ok: journey r, appointment.booked, treatment, 2 steps, version abc\n",
+		bad + ":4:14: when: column 8: undefined field 'name'\n",
+		bad + ": the file is empty\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -128,6 +128,12 @@ func (s *Service) Journeys(tenant string) []*catalog.Journey {
 	return out
 }
 
+// CheckJourney checks one journey file against the loaded templates
+// without loading it (see [catalog.Set.CheckJourney]).
+func (s *Service) CheckJourney(name string, b []byte) (*catalog.Journey, []catalog.Problem) {
+	return s.set.CheckJourney(name, b)
+}
+
 // Result says what HandleEvent did with an event.
 type Result struct {
 	// Journeys is how many journeys the event triggered (whether or not

@@ -3,6 +3,7 @@ package catalog
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -244,7 +245,7 @@ func parseJourney(path, name string, b []byte) (*Journey, []Problem) {
 			j.Steps = p.steps(f)
 		case "when":
 			if v, ok := p.scalar(f, ""); ok {
-				j.When = p.expression(f.value.Line, "when", v, expr.Bool)
+				j.When = p.expression(f.value, "when", v, expr.Bool)
 			}
 		case "cancel_on":
 			j.CancelOn = p.events(f, "cancel_on", "cancel")
@@ -364,7 +365,11 @@ func (p *fileParser) steps(f field) []Step {
 
 // expression compiles a CEL expression of type want, recording a problem
 // ("<name>: <CEL message>") when it does not compile, and returns nil then.
-func (p *fileParser) expression(line int, name, src string, want expr.Type) *expr.Expr {
+//
+// For an expression written on one line as a plain or quoted scalar,
+// the problem also has the file column of CEL's first issue.
+func (p *fileParser) expression(n *yaml.Node, name, src string, want expr.Type) *expr.Expr {
+	line := n.Line
 	if strings.TrimSpace(src) == "" {
 		p.addf(line, "%s is empty; write a CEL expression such as %s", name, exampleOf(want))
 		return nil
@@ -372,6 +377,16 @@ func (p *fileParser) expression(line int, name, src string, want expr.Type) *exp
 	x, err := expr.Compile(src, want)
 	if err != nil {
 		p.addf(line, "%s: %s", name, err.Error())
+		if ce, ok := errors.AsType[*expr.CompileError](err); ok && len(ce.Issues) > 0 && !strings.Contains(src, "\n") {
+			switch n.Style {
+			case 0:
+				p.problems[len(p.problems)-1].Column = n.Column + ce.Issues[0].Column - 1
+			case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+				if !strings.ContainsAny(src, `\'"`) { // escapes shift columns
+					p.problems[len(p.problems)-1].Column = n.Column + ce.Issues[0].Column
+				}
+			}
+		}
 		return nil
 	}
 	return x
@@ -542,7 +557,7 @@ func (p *fileParser) stepIn(n *yaml.Node, i int, prefix string, nested bool) (St
 		case "wait_until":
 			kinds = append(kinds, f.name)
 			if v, ok := p.scalar(f, prefix); ok {
-				if x := p.expression(f.value.Line, prefix+"wait_until", v, expr.Timestamp); x != nil {
+				if x := p.expression(f.value, prefix+"wait_until", v, expr.Timestamp); x != nil {
 					s.Kind, s.WaitUntil = StepWaitUntil, x
 				}
 			}
@@ -580,7 +595,7 @@ func (p *fileParser) stepIn(n *yaml.Node, i int, prefix string, nested bool) (St
 				continue
 			}
 			if v, ok := p.scalar(f, prefix); ok {
-				s.If = p.expression(f.value.Line, prefix+"if", v, expr.Bool)
+				s.If = p.expression(f.value, prefix+"if", v, expr.Bool)
 			}
 		case "else":
 			elseLine = f.key.Line

@@ -334,7 +334,7 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 		{
 			name: "bad condition",
 			give: map[string]string{"a.yaml": goodJourney + "when: patient.name == \"x\"\n"},
-			want: []string{`a.yaml:7: when: column 8: undefined field 'name'`},
+			want: []string{`a.yaml:7:14: when: column 8: undefined field 'name': patient has age, language, has_email and has_phone (conditions see no names, identifiers, contact points or birth date)`},
 		},
 		{
 			name: "condition not bool",
@@ -344,7 +344,7 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 		{
 			name: "condition on two lines",
 			give: map[string]string{"a.yaml": goodJourney + "when: >-\n  patient.age >= 18 &&\n  visit.kind == \"x\"\n"},
-			want: []string{`a.yaml:7: when: column 22: undeclared reference to 'visit'`},
+			want: []string{`a.yaml:7: when: column 22: unknown name 'visit': a condition can use only event, patient and now`},
 		},
 		{
 			name: "empty condition",
@@ -357,7 +357,7 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 			want: []string{
 				`a.yaml:7: step 2: wait "3 days" is not a duration such as 30m, 24h or 72h (units: s, m, h)`,
 				`a.yaml:8: step 3: wait 500ms must be at least 1s and at most 17568h (two years)`,
-				`a.yaml:9: step 4: wait_until: column 25: found no matching overload for '_-_' applied to '(timestamp, int)'`,
+				`a.yaml:9:41: step 4: wait_until: column 25: found no matching overload for '_-_' applied to '(timestamp, int)': '-' cannot combine a time (timestamp) and a number (int); write a span of time as duration("24h") and a time as timestamp("2026-01-02T15:04:05Z")`,
 				`a.yaml:10: step 5: wait_until: the expression is true or false (bool), but it must be a time (timestamp)`,
 			},
 		},

@@ -20,12 +20,18 @@ type Problem struct {
 	// Line is the 1-based line the problem is on, or 0 when it concerns the
 	// whole file.
 	Line int
+	// Column is the 1-based column on Line, when it is known (CEL
+	// expressions written on one line), else 0.
+	Column int
 	// Message says what is wrong and, where it can, how to fix it.
 	Message string
 }
 
 // String formats the problem as file:line: message.
 func (p Problem) String() string {
+	if p.Line > 0 && p.Column > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Message)
+	}
 	if p.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message)
 	}

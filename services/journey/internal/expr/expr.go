@@ -105,9 +105,9 @@ type Expr struct {
 }
 
 // Compile parses and type-checks src, which must have type want. The
-// error is written for the person who edits the journey file: CEL's
-// messages with their position in the expression, without the source
-// excerpt.
+// error is written for the person who edits the journey file: a
+// *CompileError with CEL's messages, their position in the expression
+// and what they mean (explain.go), without the source excerpt.
 func Compile(src string, want Type) (*Expr, error) {
 	e, err := env()
 	if err != nil {
@@ -115,15 +115,17 @@ func Compile(src string, want Type) (*Expr, error) {
 	}
 	ast, iss := e.Compile(src)
 	if iss.Err() != nil {
-		var msgs []string
-		for _, ce := range iss.Errors() {
-			pos := fmt.Sprintf("column %d", ce.Location.Column()+1)
-			if ce.Location.Line() > 1 {
-				pos = fmt.Sprintf("line %d, column %d", ce.Location.Line(), ce.Location.Column()+1)
+		lines := strings.Split(src, "\n")
+		ce := &CompileError{}
+		for _, e := range iss.Errors() {
+			line, col := max(e.Location.Line(), 1), e.Location.Column()+1
+			text := ""
+			if line <= len(lines) {
+				text = lines[line-1]
 			}
-			msgs = append(msgs, pos+": "+ce.Message)
+			ce.Issues = append(ce.Issues, Issue{Line: line, Column: col, Message: explain(e.Message, text, col)})
 		}
-		return nil, errors.New(strings.Join(msgs, "; "))
+		return nil, ce
 	}
 	if !ast.OutputType().IsExactType(want.celType()) {
 		return nil, fmt.Errorf("the expression is %s, but it must be %s", typeName(ast.OutputType()), want)

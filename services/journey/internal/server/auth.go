@@ -25,6 +25,8 @@ var methodRoles = map[string][]adminauth.Role{
 	"Trace":        {adminauth.RoleViewer},
 	"GetConsent":   {adminauth.RoleViewer, adminauth.RoleConsentAdmin},
 	"SetConsent":   {adminauth.RoleConsentAdmin},
+	// Validating changes nothing; editors validate before they apply.
+	"ValidateJourney": {adminauth.RoleViewer, adminauth.RoleEditor},
 }
 
 // adminPrefix is the full method name prefix of AdminService.

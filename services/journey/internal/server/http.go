@@ -18,7 +18,9 @@ import (
 // (protojson, lowerCamelCase field names); GET and PUT
 // /v1/consent/{tenant}/{patient}/{channel}/{purpose} are GetConsent and
 // SetConsent (PUT body: {"state", "source", "evidenceRef"}); POST
-// /v1/trace (body: a JSON TraceRequest) is Trace.
+// /v1/trace (body: a JSON TraceRequest) is Trace; POST
+// /v1/journeys:validate?file=<name> (body: the YAML file) is
+// ValidateJourney.
 //
 // Every route needs a bearer token allowed to call the matching
 // AdminService method (see auth.go).
@@ -27,6 +29,7 @@ func (s *Admin) RegisterHTTP(mux *http.ServeMux, auth *Auth) {
 	mux.HandleFunc("GET /v1/consent/{tenant}/{patient}/{channel}/{purpose}", auth.HTTP("GetConsent", s.getConsentHTTP))
 	mux.HandleFunc("PUT /v1/consent/{tenant}/{patient}/{channel}/{purpose}", auth.HTTP("SetConsent", s.setConsentHTTP))
 	mux.HandleFunc("POST /v1/trace", auth.HTTP("Trace", s.traceHTTP))
+	mux.HandleFunc("POST /v1/journeys:validate", auth.HTTP("ValidateJourney", s.validateHTTP))
 }
 
 func (s *Admin) getConsentHTTP(w http.ResponseWriter, r *http.Request) {
@@ -110,4 +113,17 @@ func (s *Admin) listJourneysHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(append(b, '\n'))
+}
+
+func (s *Admin) validateHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJourneyFile))
+	if err != nil {
+		st, _ := status.New(codes.InvalidArgument, "body is not a journey file").WithDetails(&errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "content", Description: "the journey file (YAML), at most 256 KiB"}},
+		})
+		writeJSON(w, nil, st.Err())
+		return
+	}
+	resp, err := s.ValidateJourney(r.Context(), &journeyv1.ValidateJourneyRequest{FileName: r.URL.Query().Get("file"), Content: body})
+	writeJSON(w, resp, err)
 }

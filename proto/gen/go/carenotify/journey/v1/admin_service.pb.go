@@ -28,6 +28,198 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ValidateJourneyRequest is one journey file.
+type ValidateJourneyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// File name the problems are reported against, e.g. "reminders.yaml".
+	FileName string `protobuf:"bytes,1,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// The file's content (YAML), at most 256 KiB. Not PHI.
+	Content       []byte `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateJourneyRequest) Reset() {
+	*x = ValidateJourneyRequest{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateJourneyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateJourneyRequest) ProtoMessage() {}
+
+func (x *ValidateJourneyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateJourneyRequest.ProtoReflect.Descriptor instead.
+func (*ValidateJourneyRequest) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ValidateJourneyRequest) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *ValidateJourneyRequest) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+// ValidateJourneyResponse says whether the file is a valid journey.
+type ValidateJourneyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when there are no problems.
+	Valid bool `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	// Every problem, in line order.
+	Problems []*JourneyProblem `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
+	// The journey as it would load, when valid (version is the content hash).
+	Journey       *Journey `protobuf:"bytes,3,opt,name=journey,proto3" json:"journey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateJourneyResponse) Reset() {
+	*x = ValidateJourneyResponse{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateJourneyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateJourneyResponse) ProtoMessage() {}
+
+func (x *ValidateJourneyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateJourneyResponse.ProtoReflect.Descriptor instead.
+func (*ValidateJourneyResponse) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ValidateJourneyResponse) GetValid() bool {
+	if x != nil {
+		return x.Valid
+	}
+	return false
+}
+
+func (x *ValidateJourneyResponse) GetProblems() []*JourneyProblem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *ValidateJourneyResponse) GetJourney() *Journey {
+	if x != nil {
+		return x.Journey
+	}
+	return nil
+}
+
+// JourneyProblem is one thing wrong in a journey file.
+type JourneyProblem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// File name, as in the request.
+	File string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	// 1-based line, 0 when it concerns the whole file.
+	Line int32 `protobuf:"varint,2,opt,name=line,proto3" json:"line,omitempty"`
+	// 1-based column, 0 when not known.
+	Column int32 `protobuf:"varint,3,opt,name=column,proto3" json:"column,omitempty"`
+	// What is wrong and how to fix it.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JourneyProblem) Reset() {
+	*x = JourneyProblem{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JourneyProblem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JourneyProblem) ProtoMessage() {}
+
+func (x *JourneyProblem) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JourneyProblem.ProtoReflect.Descriptor instead.
+func (*JourneyProblem) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *JourneyProblem) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *JourneyProblem) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *JourneyProblem) GetColumn() int32 {
+	if x != nil {
+		return x.Column
+	}
+	return 0
+}
+
+func (x *JourneyProblem) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // TraceRequest names the patient to trace: exactly one of patient_id,
 // patient_ref and message_id.
 type TraceRequest struct {
@@ -50,7 +242,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -62,7 +254,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -75,7 +267,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{0}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TraceRequest) GetTenant() string {
@@ -173,7 +365,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -185,7 +377,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -198,7 +390,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{1}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TraceResponse) GetPatientRef() string {
@@ -253,7 +445,7 @@ type TraceEntry struct {
 
 func (x *TraceEntry) Reset() {
 	*x = TraceEntry{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -265,7 +457,7 @@ func (x *TraceEntry) String() string {
 func (*TraceEntry) ProtoMessage() {}
 
 func (x *TraceEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -278,7 +470,7 @@ func (x *TraceEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEntry.ProtoReflect.Descriptor instead.
 func (*TraceEntry) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{2}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TraceEntry) GetTime() *timestamppb.Timestamp {
@@ -376,7 +568,7 @@ type ListJourneysRequest struct {
 
 func (x *ListJourneysRequest) Reset() {
 	*x = ListJourneysRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +580,7 @@ func (x *ListJourneysRequest) String() string {
 func (*ListJourneysRequest) ProtoMessage() {}
 
 func (x *ListJourneysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +593,7 @@ func (x *ListJourneysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneysRequest.ProtoReflect.Descriptor instead.
 func (*ListJourneysRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{3}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListJourneysRequest) GetTenant() string {
@@ -422,7 +614,7 @@ type ListJourneysResponse struct {
 
 func (x *ListJourneysResponse) Reset() {
 	*x = ListJourneysResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +626,7 @@ func (x *ListJourneysResponse) String() string {
 func (*ListJourneysResponse) ProtoMessage() {}
 
 func (x *ListJourneysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +639,7 @@ func (x *ListJourneysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneysResponse.ProtoReflect.Descriptor instead.
 func (*ListJourneysResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{4}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListJourneysResponse) GetJourneys() []*Journey {
@@ -478,7 +670,7 @@ type Journey struct {
 
 func (x *Journey) Reset() {
 	*x = Journey{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +682,7 @@ func (x *Journey) String() string {
 func (*Journey) ProtoMessage() {}
 
 func (x *Journey) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +695,7 @@ func (x *Journey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Journey.ProtoReflect.Descriptor instead.
 func (*Journey) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{5}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Journey) GetId() string {
@@ -565,7 +757,7 @@ type GetConsentRequest struct {
 
 func (x *GetConsentRequest) Reset() {
 	*x = GetConsentRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +769,7 @@ func (x *GetConsentRequest) String() string {
 func (*GetConsentRequest) ProtoMessage() {}
 
 func (x *GetConsentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +782,7 @@ func (x *GetConsentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsentRequest.ProtoReflect.Descriptor instead.
 func (*GetConsentRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{6}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetConsentRequest) GetTenant() string {
@@ -632,7 +824,7 @@ type GetConsentResponse struct {
 
 func (x *GetConsentResponse) Reset() {
 	*x = GetConsentResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +836,7 @@ func (x *GetConsentResponse) String() string {
 func (*GetConsentResponse) ProtoMessage() {}
 
 func (x *GetConsentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +849,7 @@ func (x *GetConsentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsentResponse.ProtoReflect.Descriptor instead.
 func (*GetConsentResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{7}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetConsentResponse) GetConsent() *Consent {
@@ -693,7 +885,7 @@ type SetConsentRequest struct {
 
 func (x *SetConsentRequest) Reset() {
 	*x = SetConsentRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +897,7 @@ func (x *SetConsentRequest) String() string {
 func (*SetConsentRequest) ProtoMessage() {}
 
 func (x *SetConsentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +910,7 @@ func (x *SetConsentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsentRequest.ProtoReflect.Descriptor instead.
 func (*SetConsentRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{8}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetConsentRequest) GetTenant() string {
@@ -781,7 +973,7 @@ type SetConsentResponse struct {
 
 func (x *SetConsentResponse) Reset() {
 	*x = SetConsentResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +985,7 @@ func (x *SetConsentResponse) String() string {
 func (*SetConsentResponse) ProtoMessage() {}
 
 func (x *SetConsentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +998,7 @@ func (x *SetConsentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsentResponse.ProtoReflect.Descriptor instead.
 func (*SetConsentResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{9}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetConsentResponse) GetConsent() *Consent {
@@ -842,7 +1034,7 @@ type Consent struct {
 
 func (x *Consent) Reset() {
 	*x = Consent{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +1046,7 @@ func (x *Consent) String() string {
 func (*Consent) ProtoMessage() {}
 
 func (x *Consent) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1059,7 @@ func (x *Consent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consent.ProtoReflect.Descriptor instead.
 func (*Consent) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{10}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Consent) GetTenant() string {
@@ -930,7 +1122,19 @@ var File_carenotify_journey_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	")carenotify/journey/v1/admin_service.proto\x12\x15carenotify.journey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x01\n" +
+	")carenotify/journey/v1/admin_service.proto\x12\x15carenotify.journey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n" +
+	"\x16ValidateJourneyRequest\x12\x1b\n" +
+	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"\xac\x01\n" +
+	"\x17ValidateJourneyResponse\x12\x14\n" +
+	"\x05valid\x18\x01 \x01(\bR\x05valid\x12A\n" +
+	"\bproblems\x18\x02 \x03(\v2%.carenotify.journey.v1.JourneyProblemR\bproblems\x128\n" +
+	"\ajourney\x18\x03 \x01(\v2\x1e.carenotify.journey.v1.JourneyR\ajourney\"j\n" +
+	"\x0eJourneyProblem\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
+	"\x04line\x18\x02 \x01(\x05R\x04line\x12\x16\n" +
+	"\x06column\x18\x03 \x01(\x05R\x06column\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xfa\x01\n" +
 	"\fTraceRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1f\n" +
 	"\n" +
@@ -1005,14 +1209,15 @@ const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\x06source\x18\x06 \x01(\tR\x06source\x129\n" +
 	"\n" +
 	"changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12!\n" +
-	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\x91\x03\n" +
+	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\x83\x04\n" +
 	"\fAdminService\x12g\n" +
 	"\fListJourneys\x12*.carenotify.journey.v1.ListJourneysRequest\x1a+.carenotify.journey.v1.ListJourneysResponse\x12a\n" +
 	"\n" +
 	"GetConsent\x12(.carenotify.journey.v1.GetConsentRequest\x1a).carenotify.journey.v1.GetConsentResponse\x12a\n" +
 	"\n" +
 	"SetConsent\x12(.carenotify.journey.v1.SetConsentRequest\x1a).carenotify.journey.v1.SetConsentResponse\x12R\n" +
-	"\x05Trace\x12#.carenotify.journey.v1.TraceRequest\x1a$.carenotify.journey.v1.TraceResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
+	"\x05Trace\x12#.carenotify.journey.v1.TraceRequest\x1a$.carenotify.journey.v1.TraceResponse\x12p\n" +
+	"\x0fValidateJourney\x12-.carenotify.journey.v1.ValidateJourneyRequest\x1a..carenotify.journey.v1.ValidateJourneyResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
 
 var (
 	file_carenotify_journey_v1_admin_service_proto_rawDescOnce sync.Once
@@ -1026,45 +1231,52 @@ func file_carenotify_journey_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_carenotify_journey_v1_admin_service_proto_rawDescData
 }
 
-var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_carenotify_journey_v1_admin_service_proto_goTypes = []any{
-	(*TraceRequest)(nil),          // 0: carenotify.journey.v1.TraceRequest
-	(*TraceResponse)(nil),         // 1: carenotify.journey.v1.TraceResponse
-	(*TraceEntry)(nil),            // 2: carenotify.journey.v1.TraceEntry
-	(*ListJourneysRequest)(nil),   // 3: carenotify.journey.v1.ListJourneysRequest
-	(*ListJourneysResponse)(nil),  // 4: carenotify.journey.v1.ListJourneysResponse
-	(*Journey)(nil),               // 5: carenotify.journey.v1.Journey
-	(*GetConsentRequest)(nil),     // 6: carenotify.journey.v1.GetConsentRequest
-	(*GetConsentResponse)(nil),    // 7: carenotify.journey.v1.GetConsentResponse
-	(*SetConsentRequest)(nil),     // 8: carenotify.journey.v1.SetConsentRequest
-	(*SetConsentResponse)(nil),    // 9: carenotify.journey.v1.SetConsentResponse
-	(*Consent)(nil),               // 10: carenotify.journey.v1.Consent
-	nil,                           // 11: carenotify.journey.v1.TraceEntry.DetailEntry
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*ValidateJourneyRequest)(nil),  // 0: carenotify.journey.v1.ValidateJourneyRequest
+	(*ValidateJourneyResponse)(nil), // 1: carenotify.journey.v1.ValidateJourneyResponse
+	(*JourneyProblem)(nil),          // 2: carenotify.journey.v1.JourneyProblem
+	(*TraceRequest)(nil),            // 3: carenotify.journey.v1.TraceRequest
+	(*TraceResponse)(nil),           // 4: carenotify.journey.v1.TraceResponse
+	(*TraceEntry)(nil),              // 5: carenotify.journey.v1.TraceEntry
+	(*ListJourneysRequest)(nil),     // 6: carenotify.journey.v1.ListJourneysRequest
+	(*ListJourneysResponse)(nil),    // 7: carenotify.journey.v1.ListJourneysResponse
+	(*Journey)(nil),                 // 8: carenotify.journey.v1.Journey
+	(*GetConsentRequest)(nil),       // 9: carenotify.journey.v1.GetConsentRequest
+	(*GetConsentResponse)(nil),      // 10: carenotify.journey.v1.GetConsentResponse
+	(*SetConsentRequest)(nil),       // 11: carenotify.journey.v1.SetConsentRequest
+	(*SetConsentResponse)(nil),      // 12: carenotify.journey.v1.SetConsentResponse
+	(*Consent)(nil),                 // 13: carenotify.journey.v1.Consent
+	nil,                             // 14: carenotify.journey.v1.TraceEntry.DetailEntry
+	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
 }
 var file_carenotify_journey_v1_admin_service_proto_depIdxs = []int32{
-	12, // 0: carenotify.journey.v1.TraceRequest.since:type_name -> google.protobuf.Timestamp
-	12, // 1: carenotify.journey.v1.TraceRequest.until:type_name -> google.protobuf.Timestamp
-	2,  // 2: carenotify.journey.v1.TraceResponse.entries:type_name -> carenotify.journey.v1.TraceEntry
-	12, // 3: carenotify.journey.v1.TraceEntry.time:type_name -> google.protobuf.Timestamp
-	11, // 4: carenotify.journey.v1.TraceEntry.detail:type_name -> carenotify.journey.v1.TraceEntry.DetailEntry
-	5,  // 5: carenotify.journey.v1.ListJourneysResponse.journeys:type_name -> carenotify.journey.v1.Journey
-	10, // 6: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
-	10, // 7: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
-	12, // 8: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
-	3,  // 9: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
-	6,  // 10: carenotify.journey.v1.AdminService.GetConsent:input_type -> carenotify.journey.v1.GetConsentRequest
-	8,  // 11: carenotify.journey.v1.AdminService.SetConsent:input_type -> carenotify.journey.v1.SetConsentRequest
-	0,  // 12: carenotify.journey.v1.AdminService.Trace:input_type -> carenotify.journey.v1.TraceRequest
-	4,  // 13: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
-	7,  // 14: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
-	9,  // 15: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
-	1,  // 16: carenotify.journey.v1.AdminService.Trace:output_type -> carenotify.journey.v1.TraceResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	2,  // 0: carenotify.journey.v1.ValidateJourneyResponse.problems:type_name -> carenotify.journey.v1.JourneyProblem
+	8,  // 1: carenotify.journey.v1.ValidateJourneyResponse.journey:type_name -> carenotify.journey.v1.Journey
+	15, // 2: carenotify.journey.v1.TraceRequest.since:type_name -> google.protobuf.Timestamp
+	15, // 3: carenotify.journey.v1.TraceRequest.until:type_name -> google.protobuf.Timestamp
+	5,  // 4: carenotify.journey.v1.TraceResponse.entries:type_name -> carenotify.journey.v1.TraceEntry
+	15, // 5: carenotify.journey.v1.TraceEntry.time:type_name -> google.protobuf.Timestamp
+	14, // 6: carenotify.journey.v1.TraceEntry.detail:type_name -> carenotify.journey.v1.TraceEntry.DetailEntry
+	8,  // 7: carenotify.journey.v1.ListJourneysResponse.journeys:type_name -> carenotify.journey.v1.Journey
+	13, // 8: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	13, // 9: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	15, // 10: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
+	6,  // 11: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
+	9,  // 12: carenotify.journey.v1.AdminService.GetConsent:input_type -> carenotify.journey.v1.GetConsentRequest
+	11, // 13: carenotify.journey.v1.AdminService.SetConsent:input_type -> carenotify.journey.v1.SetConsentRequest
+	3,  // 14: carenotify.journey.v1.AdminService.Trace:input_type -> carenotify.journey.v1.TraceRequest
+	0,  // 15: carenotify.journey.v1.AdminService.ValidateJourney:input_type -> carenotify.journey.v1.ValidateJourneyRequest
+	7,  // 16: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
+	10, // 17: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
+	12, // 18: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
+	4,  // 19: carenotify.journey.v1.AdminService.Trace:output_type -> carenotify.journey.v1.TraceResponse
+	1,  // 20: carenotify.journey.v1.AdminService.ValidateJourney:output_type -> carenotify.journey.v1.ValidateJourneyResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_carenotify_journey_v1_admin_service_proto_init() }
@@ -1072,7 +1284,7 @@ func file_carenotify_journey_v1_admin_service_proto_init() {
 	if File_carenotify_journey_v1_admin_service_proto != nil {
 		return
 	}
-	file_carenotify_journey_v1_admin_service_proto_msgTypes[0].OneofWrappers = []any{
+	file_carenotify_journey_v1_admin_service_proto_msgTypes[3].OneofWrappers = []any{
 		(*TraceRequest_PatientId)(nil),
 		(*TraceRequest_PatientRef)(nil),
 		(*TraceRequest_MessageId)(nil),
@@ -1083,7 +1295,7 @@ func file_carenotify_journey_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_carenotify_journey_v1_admin_service_proto_rawDesc), len(file_carenotify_journey_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

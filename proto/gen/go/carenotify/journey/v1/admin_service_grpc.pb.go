@@ -25,10 +25,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_ListJourneys_FullMethodName = "/carenotify.journey.v1.AdminService/ListJourneys"
-	AdminService_GetConsent_FullMethodName   = "/carenotify.journey.v1.AdminService/GetConsent"
-	AdminService_SetConsent_FullMethodName   = "/carenotify.journey.v1.AdminService/SetConsent"
-	AdminService_Trace_FullMethodName        = "/carenotify.journey.v1.AdminService/Trace"
+	AdminService_ListJourneys_FullMethodName    = "/carenotify.journey.v1.AdminService/ListJourneys"
+	AdminService_GetConsent_FullMethodName      = "/carenotify.journey.v1.AdminService/GetConsent"
+	AdminService_SetConsent_FullMethodName      = "/carenotify.journey.v1.AdminService/SetConsent"
+	AdminService_Trace_FullMethodName           = "/carenotify.journey.v1.AdminService/Trace"
+	AdminService_ValidateJourney_FullMethodName = "/carenotify.journey.v1.AdminService/ValidateJourney"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -56,6 +57,11 @@ type AdminServiceClient interface {
 	// message journey sent them. The answer holds no PHI, but who was
 	// traced is: the request is PHI.
 	Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error)
+	// ValidateJourney checks one journey file as the service would load it,
+	// against the templates it has loaded, and changes nothing. Problems
+	// are answered in the response (the call succeeds), each with file,
+	// line, column (when known) and a message written for care-ops.
+	ValidateJourney(ctx context.Context, in *ValidateJourneyRequest, opts ...grpc.CallOption) (*ValidateJourneyResponse, error)
 }
 
 type adminServiceClient struct {
@@ -106,6 +112,16 @@ func (c *adminServiceClient) Trace(ctx context.Context, in *TraceRequest, opts .
 	return out, nil
 }
 
+func (c *adminServiceClient) ValidateJourney(ctx context.Context, in *ValidateJourneyRequest, opts ...grpc.CallOption) (*ValidateJourneyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ValidateJourneyResponse)
+	err := c.cc.Invoke(ctx, AdminService_ValidateJourney_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -131,6 +147,11 @@ type AdminServiceServer interface {
 	// message journey sent them. The answer holds no PHI, but who was
 	// traced is: the request is PHI.
 	Trace(context.Context, *TraceRequest) (*TraceResponse, error)
+	// ValidateJourney checks one journey file as the service would load it,
+	// against the templates it has loaded, and changes nothing. Problems
+	// are answered in the response (the call succeeds), each with file,
+	// line, column (when known) and a message written for care-ops.
+	ValidateJourney(context.Context, *ValidateJourneyRequest) (*ValidateJourneyResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -152,6 +173,9 @@ func (UnimplementedAdminServiceServer) SetConsent(context.Context, *SetConsentRe
 }
 func (UnimplementedAdminServiceServer) Trace(context.Context, *TraceRequest) (*TraceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Trace not implemented")
+}
+func (UnimplementedAdminServiceServer) ValidateJourney(context.Context, *ValidateJourneyRequest) (*ValidateJourneyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ValidateJourney not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -246,6 +270,24 @@ func _AdminService_Trace_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ValidateJourney_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ValidateJourneyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ValidateJourney(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ValidateJourney_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ValidateJourney(ctx, req.(*ValidateJourneyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -268,6 +310,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Trace",
 			Handler:    _AdminService_Trace_Handler,
+		},
+		{
+			MethodName: "ValidateJourney",
+			Handler:    _AdminService_ValidateJourney_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
