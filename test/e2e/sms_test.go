@@ -95,7 +95,12 @@ func TestBookingSMSThenStop(t *testing.T) {
 	}
 	consentURL := "http://" + s.Addrs["journey"] + "/v1/consent/" + stack.DemoTenant + "/" + p.patientID + "/sms/treatment"
 	waitFor(ctx, t, "sms consent revoked", func() bool {
-		resp, err := http.Get(consentURL)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, consentURL, nil)
+		if err != nil {
+			return false
+		}
+		req.Header.Set("Authorization", "Bearer "+stack.DevAdminToken) // the admin API needs a token
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false
 		}
