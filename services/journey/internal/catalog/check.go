@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -14,16 +13,13 @@ import (
 func (s *Set) CheckJourney(name string, b []byte) (*Journey, []Problem) {
 	j, problems := parseJourney(name, name, b)
 	if j != nil {
-		files := make(map[string]string, len(s.templates))
-		for _, id := range slices.Sorted(maps.Keys(s.templates)) {
-			files[id] = id
-		}
+		defaults := s.languages.defaultsFor(j.Tenant)
 		for _, st := range j.Steps {
 			for _, sub := range slices.Concat(st.OnTimeout, st.Else) {
-				problems = append(problems, checkStepTemplate(name, sub, s.templates, files, "the loaded templates", true)...)
+				problems = append(problems, checkStepTemplate(name, sub, s.templates, "the loaded templates", true, defaults)...)
 			}
 			if st.Kind == StepSend {
-				problems = append(problems, checkStepTemplate(name, st, s.templates, files, "the loaded templates", true)...)
+				problems = append(problems, checkStepTemplate(name, st, s.templates, "the loaded templates", true, defaults)...)
 			}
 		}
 	}
