@@ -17,7 +17,7 @@ import (
 // journey service runs.
 func newJourneysCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "journeys", Short: "List the running journeys and check journey files"}
-	cmd.AddCommand(newJourneysListCmd(), newJourneysValidateCmd())
+	cmd.AddCommand(newJourneysListCmd(), newJourneysValidateCmd(), newJourneysSimulateCmd())
 	return cmd
 }
 

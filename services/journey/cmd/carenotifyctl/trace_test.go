@@ -203,3 +203,50 @@ func TestJourneysValidateCommand(t *testing.T) {
 		}
 	}
 }
+
+// Simulate answers one started journey per event, echoing the event id.
+func (a *traceAdmin) Simulate(_ context.Context, req *journeyv1.SimulateRequest) (*journeyv1.SimulateResponse, error) {
+	resp := &journeyv1.SimulateResponse{}
+	for _, ev := range req.GetEvents() {
+		resp.Events = append(resp.Events, &journeyv1.SimulatedEvent{EventId: ev.GetEventId(), Event: ev.GetKind() + "." + ev.GetAction(), Journeys: []*journeyv1.SimulatedJourney{
+			{Journey: "r", Started: true, Outcome: "started", Messages: []*journeyv1.SimulatedMessage{
+				{Step: "1", Channel: "email", Template: "t", SendAt: req.GetAt(), Note: "deferred by quiet hours to their end"},
+			}},
+		}})
+	}
+	return resp, nil
+}
+
+func TestJourneysSimulateCommand(t *testing.T) {
+	_, addr := startTraceAdmin(t)
+	dir := t.TempDir()
+	lines := filepath.Join(dir, "events.jsonl")
+	content := `{"eventId": "e1", "kind": "appointment", "action": "booked", "patient": {"givenNames": ["Zebulonia"]}}` + "\n" +
+		`{"eventId": "e2", "kind": "appointment", "action": "cancelled"}` + "\n"
+	if err := os.WriteFile(lines, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"journeys", "simulate", "--journey-addr", addr, "-f", lines, "--at", "2031-05-03T14:00:00Z"})
+	if err := root.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := "event e1 (appointment.booked):\n  journey r: started\n    2031-05-03T14:00:00Z  step 1  email  template t  (deferred by quiet hours to their end)\n" +
+		"event e2 (appointment.cancelled):\n"
+	if !strings.HasPrefix(out.String(), want) || strings.Contains(out.String(), "Zebulonia") {
+		t.Errorf("output:\n%s\nwant prefix:\n%s", out.String(), want)
+	}
+
+	hl7 := filepath.Join(dir, "a.hl7")
+	if err := os.WriteFile(hl7, []byte("MSH|^~\\&|Zebulonia\r"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root = newRootCmd()
+	root.SetArgs([]string{"journeys", "simulate", "--journey-addr", addr, "-f", hl7})
+	err := root.ExecuteContext(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "FHIR bundles and HL7 files are not read yet") || strings.Contains(err.Error(), "Zebulonia") {
+		t.Errorf("simulate of an HL7 file = %v", err)
+	}
+}

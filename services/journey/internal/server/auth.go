@@ -27,6 +27,7 @@ var methodRoles = map[string][]adminauth.Role{
 	"SetConsent":   {adminauth.RoleConsentAdmin},
 	// Validating changes nothing; editors validate before they apply.
 	"ValidateJourney": {adminauth.RoleViewer, adminauth.RoleEditor},
+	"Simulate":        {adminauth.RoleViewer, adminauth.RoleEditor},
 }
 
 // adminPrefix is the full method name prefix of AdminService.

@@ -30,6 +30,7 @@ func (s *Admin) RegisterHTTP(mux *http.ServeMux, auth *Auth) {
 	mux.HandleFunc("PUT /v1/consent/{tenant}/{patient}/{channel}/{purpose}", auth.HTTP("SetConsent", s.setConsentHTTP))
 	mux.HandleFunc("POST /v1/trace", auth.HTTP("Trace", s.traceHTTP))
 	mux.HandleFunc("POST /v1/journeys:validate", auth.HTTP("ValidateJourney", s.validateHTTP))
+	mux.HandleFunc("POST /v1/journeys:simulate", auth.HTTP("Simulate", s.simulateHTTP))
 }
 
 func (s *Admin) getConsentHTTP(w http.ResponseWriter, r *http.Request) {

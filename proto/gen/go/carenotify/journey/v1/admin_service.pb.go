@@ -13,6 +13,7 @@
 package journeyv1
 
 import (
+	v1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/events/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -28,6 +29,321 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SimulateRequest is the events to simulate. PHI.
+type SimulateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, in order, as ingest would publish them.
+	Events []*v1.ClinicalEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// When they arrive; unset: now.
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulateRequest) Reset() {
+	*x = SimulateRequest{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulateRequest) ProtoMessage() {}
+
+func (x *SimulateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulateRequest.ProtoReflect.Descriptor instead.
+func (*SimulateRequest) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SimulateRequest) GetEvents() []*v1.ClinicalEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *SimulateRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// SimulateResponse is what each event would do. No PHI.
+type SimulateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*SimulatedEvent      `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulateResponse) Reset() {
+	*x = SimulateResponse{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulateResponse) ProtoMessage() {}
+
+func (x *SimulateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulateResponse.ProtoReflect.Descriptor instead.
+func (*SimulateResponse) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SimulateResponse) GetEvents() []*SimulatedEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// SimulatedEvent is what one event would do.
+type SimulatedEvent struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	EventId string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// "kind.action", e.g. "appointment.booked".
+	Event         string              `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	Journeys      []*SimulatedJourney `protobuf:"bytes,3,rep,name=journeys,proto3" json:"journeys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulatedEvent) Reset() {
+	*x = SimulatedEvent{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulatedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulatedEvent) ProtoMessage() {}
+
+func (x *SimulatedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulatedEvent.ProtoReflect.Descriptor instead.
+func (*SimulatedEvent) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SimulatedEvent) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *SimulatedEvent) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *SimulatedEvent) GetJourneys() []*SimulatedJourney {
+	if x != nil {
+		return x.Journeys
+	}
+	return nil
+}
+
+// SimulatedJourney is what one journey would do with the event.
+type SimulatedJourney struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Journey id ("" when no journey is concerned).
+	Journey string `protobuf:"bytes,1,opt,name=journey,proto3" json:"journey,omitempty"`
+	Started bool   `protobuf:"varint,2,opt,name=started,proto3" json:"started,omitempty"`
+	// Plain words: "started", "not started: its when: condition is false
+	// for this event", "cancels the pending steps ...".
+	Outcome       string              `protobuf:"bytes,3,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Messages      []*SimulatedMessage `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulatedJourney) Reset() {
+	*x = SimulatedJourney{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulatedJourney) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulatedJourney) ProtoMessage() {}
+
+func (x *SimulatedJourney) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulatedJourney.ProtoReflect.Descriptor instead.
+func (*SimulatedJourney) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SimulatedJourney) GetJourney() string {
+	if x != nil {
+		return x.Journey
+	}
+	return ""
+}
+
+func (x *SimulatedJourney) GetStarted() bool {
+	if x != nil {
+		return x.Started
+	}
+	return false
+}
+
+func (x *SimulatedJourney) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *SimulatedJourney) GetMessages() []*SimulatedMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+// SimulatedMessage is a message that would go out.
+type SimulatedMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Step id: "1", or "2.timeout.0" / "3.else.0" inside a step.
+	Step     string                 `protobuf:"bytes,1,opt,name=step,proto3" json:"step,omitempty"`
+	Channel  string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	Template string                 `protobuf:"bytes,3,opt,name=template,proto3" json:"template,omitempty"`
+	SendAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=send_at,json=sendAt,proto3" json:"send_at,omitempty"`
+	// What else applies: "deferred by quiet hours to their end", "skipped:
+	// its time has passed (never sent late)", "only if form.submitted does
+	// not arrive first", "the patient has no email address ...".
+	Note          string `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulatedMessage) Reset() {
+	*x = SimulatedMessage{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulatedMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulatedMessage) ProtoMessage() {}
+
+func (x *SimulatedMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulatedMessage.ProtoReflect.Descriptor instead.
+func (*SimulatedMessage) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SimulatedMessage) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *SimulatedMessage) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *SimulatedMessage) GetTemplate() string {
+	if x != nil {
+		return x.Template
+	}
+	return ""
+}
+
+func (x *SimulatedMessage) GetSendAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SendAt
+	}
+	return nil
+}
+
+func (x *SimulatedMessage) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 // ValidateJourneyRequest is one journey file.
 type ValidateJourneyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -41,7 +357,7 @@ type ValidateJourneyRequest struct {
 
 func (x *ValidateJourneyRequest) Reset() {
 	*x = ValidateJourneyRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +369,7 @@ func (x *ValidateJourneyRequest) String() string {
 func (*ValidateJourneyRequest) ProtoMessage() {}
 
 func (x *ValidateJourneyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +382,7 @@ func (x *ValidateJourneyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateJourneyRequest.ProtoReflect.Descriptor instead.
 func (*ValidateJourneyRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{0}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ValidateJourneyRequest) GetFileName() string {
@@ -98,7 +414,7 @@ type ValidateJourneyResponse struct {
 
 func (x *ValidateJourneyResponse) Reset() {
 	*x = ValidateJourneyResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -110,7 +426,7 @@ func (x *ValidateJourneyResponse) String() string {
 func (*ValidateJourneyResponse) ProtoMessage() {}
 
 func (x *ValidateJourneyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -123,7 +439,7 @@ func (x *ValidateJourneyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateJourneyResponse.ProtoReflect.Descriptor instead.
 func (*ValidateJourneyResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{1}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ValidateJourneyResponse) GetValid() bool {
@@ -164,7 +480,7 @@ type JourneyProblem struct {
 
 func (x *JourneyProblem) Reset() {
 	*x = JourneyProblem{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +492,7 @@ func (x *JourneyProblem) String() string {
 func (*JourneyProblem) ProtoMessage() {}
 
 func (x *JourneyProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +505,7 @@ func (x *JourneyProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JourneyProblem.ProtoReflect.Descriptor instead.
 func (*JourneyProblem) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{2}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *JourneyProblem) GetFile() string {
@@ -242,7 +558,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +570,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,7 +583,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{3}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TraceRequest) GetTenant() string {
@@ -365,7 +681,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +693,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +706,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{4}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TraceResponse) GetPatientRef() string {
@@ -445,7 +761,7 @@ type TraceEntry struct {
 
 func (x *TraceEntry) Reset() {
 	*x = TraceEntry{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +773,7 @@ func (x *TraceEntry) String() string {
 func (*TraceEntry) ProtoMessage() {}
 
 func (x *TraceEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +786,7 @@ func (x *TraceEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEntry.ProtoReflect.Descriptor instead.
 func (*TraceEntry) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{5}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TraceEntry) GetTime() *timestamppb.Timestamp {
@@ -568,7 +884,7 @@ type ListJourneysRequest struct {
 
 func (x *ListJourneysRequest) Reset() {
 	*x = ListJourneysRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +896,7 @@ func (x *ListJourneysRequest) String() string {
 func (*ListJourneysRequest) ProtoMessage() {}
 
 func (x *ListJourneysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +909,7 @@ func (x *ListJourneysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneysRequest.ProtoReflect.Descriptor instead.
 func (*ListJourneysRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{6}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListJourneysRequest) GetTenant() string {
@@ -614,7 +930,7 @@ type ListJourneysResponse struct {
 
 func (x *ListJourneysResponse) Reset() {
 	*x = ListJourneysResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +942,7 @@ func (x *ListJourneysResponse) String() string {
 func (*ListJourneysResponse) ProtoMessage() {}
 
 func (x *ListJourneysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +955,7 @@ func (x *ListJourneysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneysResponse.ProtoReflect.Descriptor instead.
 func (*ListJourneysResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{7}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListJourneysResponse) GetJourneys() []*Journey {
@@ -670,7 +986,7 @@ type Journey struct {
 
 func (x *Journey) Reset() {
 	*x = Journey{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +998,7 @@ func (x *Journey) String() string {
 func (*Journey) ProtoMessage() {}
 
 func (x *Journey) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +1011,7 @@ func (x *Journey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Journey.ProtoReflect.Descriptor instead.
 func (*Journey) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{8}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Journey) GetId() string {
@@ -757,7 +1073,7 @@ type GetConsentRequest struct {
 
 func (x *GetConsentRequest) Reset() {
 	*x = GetConsentRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +1085,7 @@ func (x *GetConsentRequest) String() string {
 func (*GetConsentRequest) ProtoMessage() {}
 
 func (x *GetConsentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +1098,7 @@ func (x *GetConsentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsentRequest.ProtoReflect.Descriptor instead.
 func (*GetConsentRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{9}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetConsentRequest) GetTenant() string {
@@ -824,7 +1140,7 @@ type GetConsentResponse struct {
 
 func (x *GetConsentResponse) Reset() {
 	*x = GetConsentResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +1152,7 @@ func (x *GetConsentResponse) String() string {
 func (*GetConsentResponse) ProtoMessage() {}
 
 func (x *GetConsentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +1165,7 @@ func (x *GetConsentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsentResponse.ProtoReflect.Descriptor instead.
 func (*GetConsentResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{10}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetConsentResponse) GetConsent() *Consent {
@@ -885,7 +1201,7 @@ type SetConsentRequest struct {
 
 func (x *SetConsentRequest) Reset() {
 	*x = SetConsentRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[11]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1213,7 @@ func (x *SetConsentRequest) String() string {
 func (*SetConsentRequest) ProtoMessage() {}
 
 func (x *SetConsentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[11]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1226,7 @@ func (x *SetConsentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsentRequest.ProtoReflect.Descriptor instead.
 func (*SetConsentRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{11}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetConsentRequest) GetTenant() string {
@@ -973,7 +1289,7 @@ type SetConsentResponse struct {
 
 func (x *SetConsentResponse) Reset() {
 	*x = SetConsentResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[12]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1301,7 @@ func (x *SetConsentResponse) String() string {
 func (*SetConsentResponse) ProtoMessage() {}
 
 func (x *SetConsentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[12]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1314,7 @@ func (x *SetConsentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsentResponse.ProtoReflect.Descriptor instead.
 func (*SetConsentResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{12}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetConsentResponse) GetConsent() *Consent {
@@ -1034,7 +1350,7 @@ type Consent struct {
 
 func (x *Consent) Reset() {
 	*x = Consent{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[13]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1362,7 @@ func (x *Consent) String() string {
 func (*Consent) ProtoMessage() {}
 
 func (x *Consent) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[13]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1375,7 @@ func (x *Consent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consent.ProtoReflect.Descriptor instead.
 func (*Consent) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{13}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Consent) GetTenant() string {
@@ -1122,7 +1438,27 @@ var File_carenotify_journey_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	")carenotify/journey/v1/admin_service.proto\x12\x15carenotify.journey.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n" +
+	")carenotify/journey/v1/admin_service.proto\x12\x15carenotify.journey.v1\x1a)carenotify/events/v1/clinical_event.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"z\n" +
+	"\x0fSimulateRequest\x12;\n" +
+	"\x06events\x18\x01 \x03(\v2#.carenotify.events.v1.ClinicalEventR\x06events\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"Q\n" +
+	"\x10SimulateResponse\x12=\n" +
+	"\x06events\x18\x01 \x03(\v2%.carenotify.journey.v1.SimulatedEventR\x06events\"\x86\x01\n" +
+	"\x0eSimulatedEvent\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x14\n" +
+	"\x05event\x18\x02 \x01(\tR\x05event\x12C\n" +
+	"\bjourneys\x18\x03 \x03(\v2'.carenotify.journey.v1.SimulatedJourneyR\bjourneys\"\xa5\x01\n" +
+	"\x10SimulatedJourney\x12\x18\n" +
+	"\ajourney\x18\x01 \x01(\tR\ajourney\x12\x18\n" +
+	"\astarted\x18\x02 \x01(\bR\astarted\x12\x18\n" +
+	"\aoutcome\x18\x03 \x01(\tR\aoutcome\x12C\n" +
+	"\bmessages\x18\x04 \x03(\v2'.carenotify.journey.v1.SimulatedMessageR\bmessages\"\xa5\x01\n" +
+	"\x10SimulatedMessage\x12\x12\n" +
+	"\x04step\x18\x01 \x01(\tR\x04step\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x12\x1a\n" +
+	"\btemplate\x18\x03 \x01(\tR\btemplate\x123\n" +
+	"\asend_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06sendAt\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"O\n" +
 	"\x16ValidateJourneyRequest\x12\x1b\n" +
 	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\fR\acontent\"\xac\x01\n" +
@@ -1209,7 +1545,7 @@ const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\x06source\x18\x06 \x01(\tR\x06source\x129\n" +
 	"\n" +
 	"changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12!\n" +
-	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\x83\x04\n" +
+	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\xe0\x04\n" +
 	"\fAdminService\x12g\n" +
 	"\fListJourneys\x12*.carenotify.journey.v1.ListJourneysRequest\x1a+.carenotify.journey.v1.ListJourneysResponse\x12a\n" +
 	"\n" +
@@ -1217,7 +1553,8 @@ const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
 	"SetConsent\x12(.carenotify.journey.v1.SetConsentRequest\x1a).carenotify.journey.v1.SetConsentResponse\x12R\n" +
 	"\x05Trace\x12#.carenotify.journey.v1.TraceRequest\x1a$.carenotify.journey.v1.TraceResponse\x12p\n" +
-	"\x0fValidateJourney\x12-.carenotify.journey.v1.ValidateJourneyRequest\x1a..carenotify.journey.v1.ValidateJourneyResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
+	"\x0fValidateJourney\x12-.carenotify.journey.v1.ValidateJourneyRequest\x1a..carenotify.journey.v1.ValidateJourneyResponse\x12[\n" +
+	"\bSimulate\x12&.carenotify.journey.v1.SimulateRequest\x1a'.carenotify.journey.v1.SimulateResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
 
 var (
 	file_carenotify_journey_v1_admin_service_proto_rawDescOnce sync.Once
@@ -1231,52 +1568,66 @@ func file_carenotify_journey_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_carenotify_journey_v1_admin_service_proto_rawDescData
 }
 
-var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_carenotify_journey_v1_admin_service_proto_goTypes = []any{
-	(*ValidateJourneyRequest)(nil),  // 0: carenotify.journey.v1.ValidateJourneyRequest
-	(*ValidateJourneyResponse)(nil), // 1: carenotify.journey.v1.ValidateJourneyResponse
-	(*JourneyProblem)(nil),          // 2: carenotify.journey.v1.JourneyProblem
-	(*TraceRequest)(nil),            // 3: carenotify.journey.v1.TraceRequest
-	(*TraceResponse)(nil),           // 4: carenotify.journey.v1.TraceResponse
-	(*TraceEntry)(nil),              // 5: carenotify.journey.v1.TraceEntry
-	(*ListJourneysRequest)(nil),     // 6: carenotify.journey.v1.ListJourneysRequest
-	(*ListJourneysResponse)(nil),    // 7: carenotify.journey.v1.ListJourneysResponse
-	(*Journey)(nil),                 // 8: carenotify.journey.v1.Journey
-	(*GetConsentRequest)(nil),       // 9: carenotify.journey.v1.GetConsentRequest
-	(*GetConsentResponse)(nil),      // 10: carenotify.journey.v1.GetConsentResponse
-	(*SetConsentRequest)(nil),       // 11: carenotify.journey.v1.SetConsentRequest
-	(*SetConsentResponse)(nil),      // 12: carenotify.journey.v1.SetConsentResponse
-	(*Consent)(nil),                 // 13: carenotify.journey.v1.Consent
-	nil,                             // 14: carenotify.journey.v1.TraceEntry.DetailEntry
-	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
+	(*SimulateRequest)(nil),         // 0: carenotify.journey.v1.SimulateRequest
+	(*SimulateResponse)(nil),        // 1: carenotify.journey.v1.SimulateResponse
+	(*SimulatedEvent)(nil),          // 2: carenotify.journey.v1.SimulatedEvent
+	(*SimulatedJourney)(nil),        // 3: carenotify.journey.v1.SimulatedJourney
+	(*SimulatedMessage)(nil),        // 4: carenotify.journey.v1.SimulatedMessage
+	(*ValidateJourneyRequest)(nil),  // 5: carenotify.journey.v1.ValidateJourneyRequest
+	(*ValidateJourneyResponse)(nil), // 6: carenotify.journey.v1.ValidateJourneyResponse
+	(*JourneyProblem)(nil),          // 7: carenotify.journey.v1.JourneyProblem
+	(*TraceRequest)(nil),            // 8: carenotify.journey.v1.TraceRequest
+	(*TraceResponse)(nil),           // 9: carenotify.journey.v1.TraceResponse
+	(*TraceEntry)(nil),              // 10: carenotify.journey.v1.TraceEntry
+	(*ListJourneysRequest)(nil),     // 11: carenotify.journey.v1.ListJourneysRequest
+	(*ListJourneysResponse)(nil),    // 12: carenotify.journey.v1.ListJourneysResponse
+	(*Journey)(nil),                 // 13: carenotify.journey.v1.Journey
+	(*GetConsentRequest)(nil),       // 14: carenotify.journey.v1.GetConsentRequest
+	(*GetConsentResponse)(nil),      // 15: carenotify.journey.v1.GetConsentResponse
+	(*SetConsentRequest)(nil),       // 16: carenotify.journey.v1.SetConsentRequest
+	(*SetConsentResponse)(nil),      // 17: carenotify.journey.v1.SetConsentResponse
+	(*Consent)(nil),                 // 18: carenotify.journey.v1.Consent
+	nil,                             // 19: carenotify.journey.v1.TraceEntry.DetailEntry
+	(*v1.ClinicalEvent)(nil),        // 20: carenotify.events.v1.ClinicalEvent
+	(*timestamppb.Timestamp)(nil),   // 21: google.protobuf.Timestamp
 }
 var file_carenotify_journey_v1_admin_service_proto_depIdxs = []int32{
-	2,  // 0: carenotify.journey.v1.ValidateJourneyResponse.problems:type_name -> carenotify.journey.v1.JourneyProblem
-	8,  // 1: carenotify.journey.v1.ValidateJourneyResponse.journey:type_name -> carenotify.journey.v1.Journey
-	15, // 2: carenotify.journey.v1.TraceRequest.since:type_name -> google.protobuf.Timestamp
-	15, // 3: carenotify.journey.v1.TraceRequest.until:type_name -> google.protobuf.Timestamp
-	5,  // 4: carenotify.journey.v1.TraceResponse.entries:type_name -> carenotify.journey.v1.TraceEntry
-	15, // 5: carenotify.journey.v1.TraceEntry.time:type_name -> google.protobuf.Timestamp
-	14, // 6: carenotify.journey.v1.TraceEntry.detail:type_name -> carenotify.journey.v1.TraceEntry.DetailEntry
-	8,  // 7: carenotify.journey.v1.ListJourneysResponse.journeys:type_name -> carenotify.journey.v1.Journey
-	13, // 8: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
-	13, // 9: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
-	15, // 10: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
-	6,  // 11: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
-	9,  // 12: carenotify.journey.v1.AdminService.GetConsent:input_type -> carenotify.journey.v1.GetConsentRequest
-	11, // 13: carenotify.journey.v1.AdminService.SetConsent:input_type -> carenotify.journey.v1.SetConsentRequest
-	3,  // 14: carenotify.journey.v1.AdminService.Trace:input_type -> carenotify.journey.v1.TraceRequest
-	0,  // 15: carenotify.journey.v1.AdminService.ValidateJourney:input_type -> carenotify.journey.v1.ValidateJourneyRequest
-	7,  // 16: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
-	10, // 17: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
-	12, // 18: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
-	4,  // 19: carenotify.journey.v1.AdminService.Trace:output_type -> carenotify.journey.v1.TraceResponse
-	1,  // 20: carenotify.journey.v1.AdminService.ValidateJourney:output_type -> carenotify.journey.v1.ValidateJourneyResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	20, // 0: carenotify.journey.v1.SimulateRequest.events:type_name -> carenotify.events.v1.ClinicalEvent
+	21, // 1: carenotify.journey.v1.SimulateRequest.at:type_name -> google.protobuf.Timestamp
+	2,  // 2: carenotify.journey.v1.SimulateResponse.events:type_name -> carenotify.journey.v1.SimulatedEvent
+	3,  // 3: carenotify.journey.v1.SimulatedEvent.journeys:type_name -> carenotify.journey.v1.SimulatedJourney
+	4,  // 4: carenotify.journey.v1.SimulatedJourney.messages:type_name -> carenotify.journey.v1.SimulatedMessage
+	21, // 5: carenotify.journey.v1.SimulatedMessage.send_at:type_name -> google.protobuf.Timestamp
+	7,  // 6: carenotify.journey.v1.ValidateJourneyResponse.problems:type_name -> carenotify.journey.v1.JourneyProblem
+	13, // 7: carenotify.journey.v1.ValidateJourneyResponse.journey:type_name -> carenotify.journey.v1.Journey
+	21, // 8: carenotify.journey.v1.TraceRequest.since:type_name -> google.protobuf.Timestamp
+	21, // 9: carenotify.journey.v1.TraceRequest.until:type_name -> google.protobuf.Timestamp
+	10, // 10: carenotify.journey.v1.TraceResponse.entries:type_name -> carenotify.journey.v1.TraceEntry
+	21, // 11: carenotify.journey.v1.TraceEntry.time:type_name -> google.protobuf.Timestamp
+	19, // 12: carenotify.journey.v1.TraceEntry.detail:type_name -> carenotify.journey.v1.TraceEntry.DetailEntry
+	13, // 13: carenotify.journey.v1.ListJourneysResponse.journeys:type_name -> carenotify.journey.v1.Journey
+	18, // 14: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	18, // 15: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	21, // 16: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
+	11, // 17: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
+	14, // 18: carenotify.journey.v1.AdminService.GetConsent:input_type -> carenotify.journey.v1.GetConsentRequest
+	16, // 19: carenotify.journey.v1.AdminService.SetConsent:input_type -> carenotify.journey.v1.SetConsentRequest
+	8,  // 20: carenotify.journey.v1.AdminService.Trace:input_type -> carenotify.journey.v1.TraceRequest
+	5,  // 21: carenotify.journey.v1.AdminService.ValidateJourney:input_type -> carenotify.journey.v1.ValidateJourneyRequest
+	0,  // 22: carenotify.journey.v1.AdminService.Simulate:input_type -> carenotify.journey.v1.SimulateRequest
+	12, // 23: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
+	15, // 24: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
+	17, // 25: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
+	9,  // 26: carenotify.journey.v1.AdminService.Trace:output_type -> carenotify.journey.v1.TraceResponse
+	6,  // 27: carenotify.journey.v1.AdminService.ValidateJourney:output_type -> carenotify.journey.v1.ValidateJourneyResponse
+	1,  // 28: carenotify.journey.v1.AdminService.Simulate:output_type -> carenotify.journey.v1.SimulateResponse
+	23, // [23:29] is the sub-list for method output_type
+	17, // [17:23] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_carenotify_journey_v1_admin_service_proto_init() }
@@ -1284,7 +1635,7 @@ func file_carenotify_journey_v1_admin_service_proto_init() {
 	if File_carenotify_journey_v1_admin_service_proto != nil {
 		return
 	}
-	file_carenotify_journey_v1_admin_service_proto_msgTypes[3].OneofWrappers = []any{
+	file_carenotify_journey_v1_admin_service_proto_msgTypes[8].OneofWrappers = []any{
 		(*TraceRequest_PatientId)(nil),
 		(*TraceRequest_PatientRef)(nil),
 		(*TraceRequest_MessageId)(nil),
@@ -1295,7 +1646,7 @@ func file_carenotify_journey_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_carenotify_journey_v1_admin_service_proto_rawDesc), len(file_carenotify_journey_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

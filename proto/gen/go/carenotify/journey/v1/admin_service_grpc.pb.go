@@ -30,6 +30,7 @@ const (
 	AdminService_SetConsent_FullMethodName      = "/carenotify.journey.v1.AdminService/SetConsent"
 	AdminService_Trace_FullMethodName           = "/carenotify.journey.v1.AdminService/Trace"
 	AdminService_ValidateJourney_FullMethodName = "/carenotify.journey.v1.AdminService/ValidateJourney"
+	AdminService_Simulate_FullMethodName        = "/carenotify.journey.v1.AdminService/Simulate"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -62,6 +63,12 @@ type AdminServiceClient interface {
 	// are answered in the response (the call succeeds), each with file,
 	// line, column (when known) and a message written for care-ops.
 	ValidateJourney(ctx context.Context, in *ValidateJourneyRequest, opts ...grpc.CallOption) (*ValidateJourneyResponse, error)
+	// Simulate says which journeys the events would start (and why not) and
+	// every message they would send, when and on which channel, as if each
+	// event arrived at `at`. Nothing is sent, stored or audited; consent,
+	// contact points and frequency caps, decided at send time, are not
+	// simulated. The request holds PHI (the events); the answer does not.
+	Simulate(ctx context.Context, in *SimulateRequest, opts ...grpc.CallOption) (*SimulateResponse, error)
 }
 
 type adminServiceClient struct {
@@ -122,6 +129,16 @@ func (c *adminServiceClient) ValidateJourney(ctx context.Context, in *ValidateJo
 	return out, nil
 }
 
+func (c *adminServiceClient) Simulate(ctx context.Context, in *SimulateRequest, opts ...grpc.CallOption) (*SimulateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SimulateResponse)
+	err := c.cc.Invoke(ctx, AdminService_Simulate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -152,6 +169,12 @@ type AdminServiceServer interface {
 	// are answered in the response (the call succeeds), each with file,
 	// line, column (when known) and a message written for care-ops.
 	ValidateJourney(context.Context, *ValidateJourneyRequest) (*ValidateJourneyResponse, error)
+	// Simulate says which journeys the events would start (and why not) and
+	// every message they would send, when and on which channel, as if each
+	// event arrived at `at`. Nothing is sent, stored or audited; consent,
+	// contact points and frequency caps, decided at send time, are not
+	// simulated. The request holds PHI (the events); the answer does not.
+	Simulate(context.Context, *SimulateRequest) (*SimulateResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -176,6 +199,9 @@ func (UnimplementedAdminServiceServer) Trace(context.Context, *TraceRequest) (*T
 }
 func (UnimplementedAdminServiceServer) ValidateJourney(context.Context, *ValidateJourneyRequest) (*ValidateJourneyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateJourney not implemented")
+}
+func (UnimplementedAdminServiceServer) Simulate(context.Context, *SimulateRequest) (*SimulateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Simulate not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -288,6 +314,24 @@ func _AdminService_ValidateJourney_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_Simulate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SimulateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).Simulate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_Simulate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).Simulate(ctx, req.(*SimulateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -314,6 +358,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ValidateJourney",
 			Handler:    _AdminService_ValidateJourney_Handler,
+		},
+		{
+			MethodName: "Simulate",
+			Handler:    _AdminService_Simulate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
