@@ -32,9 +32,11 @@
 //     ceiling: bare message schedules of the same size.
 //
 // Scenario c: 50,000 emails to one SMTP sink (STARTTLS, 20 connections),
-// both legs pre-queued and timed at the sink. The system leg queues every
-// send through the email service's gRPC Send while the sink holds new
-// connections, then releases them. The ceiling is Listmonk sending a
+// both legs pre-queued and timed at the sink, each leg run -runs times
+// (the median is reported) with a per-message latency histogram from the
+// start of delivery to the sink storing the message. The system leg
+// queues every send through the email service's gRPC Send while the sink
+// holds new connections, then releases them. The ceiling is Listmonk sending a
 // 50,000-recipient campaign with the same subject and body; it runs only
 // when a Listmonk build is given, and is skipped with the reason when not:
 //

@@ -96,7 +96,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			sc = Email(ctx, bcfg)
 		case "c":
-			sc = EmailChannel(ctx, cfg)
+			ccfg := cfg
+			if o.Smoke {
+				// Two short runs, so the smoke run checks the path
+				// between runs (sessions closed, sink held again).
+				ccfg.Runs = 2
+			}
+			sc = EmailChannel(ctx, ccfg)
 		case "d":
 			sc = HL7(ctx, cfg, ingestBin)
 		case "e":

@@ -34,6 +34,8 @@ const (
 	channelSenders = 32
 	channelSubject = "Your appointment reminder"
 	channelBody    = "Hello,\r\n\r\nThis is a reminder of your appointment at the clinic tomorrow at 09:30.\r\nPlease arrive ten minutes early. Reply to this message if you need to reschedule.\r\n\r\nThe clinic team\r\n"
+	// channelIdle is the email service's EMAIL_SMTP_IDLE_TIMEOUT here.
+	channelIdle = 2 * time.Second
 )
 
 // EmailChannel is scenario c: Listmonk sending a campaign to n
@@ -166,10 +168,11 @@ func (g *gatedListener) Close() error {
 }
 
 // sinkCount counts the messages the sink stores for recipients with a
-// prefix, keeping the first and last store times.
+// prefix, keeping every store time.
 type sinkCount struct {
 	mu          sync.Mutex
 	first, last time.Time
+	times       []time.Time
 	got         int
 	bytes       int64
 	notTLS      int
@@ -198,6 +201,7 @@ func watchArrivals(ctx context.Context, in *inbox.Inbox, prefix string, want int
 				a.last = m.ReceivedAt
 			}
 			a.got++
+			a.times = append(a.times, m.ReceivedAt)
 			a.bytes += int64(m.Size)
 			if !m.TLS {
 				a.notTLS++
@@ -288,65 +292,132 @@ func runListmonkLeg(ctx context.Context, cfg Config, sink *channelSink, sc *Scen
 		return err
 	}
 	defer lm.Stop()
-	prefix := newRunTags().next() + "l"
-	id, err := lm.PrepareCampaign(ctx, prefix, n, channelSubject, channelBody)
-	if err != nil {
-		return err
-	}
 	lmPID, pgPID := lm.PIDs()
 	meter := func() map[string]time.Duration {
 		self, _ := CPUTime(0)
 		return map[string]time.Duration{"listmonk": TreeCPUTime(lmPID), "postgres": TreeCPUTime(pgPID), "harness": self}
 	}
-	watchCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	arr := watchArrivals(watchCtx, sink.inbox, "bench."+prefix, n)
-	cfg.logf("c: ceiling, Listmonk campaign to %d subscribers, %d connections", n, channelWorkers)
-	cpu0 := meter()
-	start := time.Now()
-	if err := lm.StartCampaign(ctx, id); err != nil {
-		return err
-	}
+	tags := newRunTags()
 	limit := 10 * time.Minute
 	if cfg.Smoke {
 		limit = 2 * time.Minute
 	}
-	var finishedAt time.Time
-	err = waitArrivals(ctx, arr, limit, func() error {
-		st, sent, err := lm.CampaignStatus(ctx, id)
-		if err != nil || (st != "finished" && st != "cancelled" && st != "paused") {
+	// One campaign per run, each to its own list of n new subscribers.
+	var (
+		runs []sinkRun
+		last *sinkCount
+	)
+	for run := range cfg.Runs {
+		prefix := tags.next() + "l"
+		id, err := lm.PrepareCampaign(ctx, prefix, n, channelSubject, channelBody)
+		if err != nil {
+			return err
+		}
+		watchCtx, stop := context.WithCancel(ctx)
+		arr := watchArrivals(watchCtx, sink.inbox, "bench."+prefix, n)
+		cfg.logf("c: ceiling, run %d/%d, Listmonk campaign to %d subscribers, %d connections", run+1, cfg.Runs, n, channelWorkers)
+		cpu0 := meter()
+		start := time.Now()
+		if err := lm.StartCampaign(ctx, id); err != nil {
+			stop()
+			return err
+		}
+		var finishedAt time.Time
+		err = waitArrivals(ctx, arr, limit, func() error {
+			st, sent, err := lm.CampaignStatus(ctx, id)
+			if err != nil || (st != "finished" && st != "cancelled" && st != "paused") {
+				return nil
+			}
+			if finishedAt.IsZero() {
+				finishedAt = time.Now()
+			}
+			if time.Since(finishedAt) > 10*time.Second {
+				got, _, _ := arr.snapshot()
+				return fmt.Errorf("campaign %s (Listmonk counts %d sent), %d of %d messages at the sink", st, sent, got, n)
+			}
 			return nil
+		})
+		cpu1 := meter()
+		stop()
+		if err != nil {
+			return err
 		}
-		if finishedAt.IsZero() {
-			finishedAt = time.Now()
-		}
-		if time.Since(finishedAt) > 10*time.Second {
-			got, _, _ := arr.snapshot()
-			return fmt.Errorf("campaign %s (Listmonk counts %d sent), %d of %d messages at the sink", st, sent, got, n)
-		}
-		return nil
-	})
-	cpu1 := meter()
-	lmRSS, pgPSS := procRSS(lmPID), TreePSS(pgPID)
-	if err != nil {
-		return err
+		runs = append(runs, arr.run(start, per1k(cpu0, cpu1, int64(n))))
+		last = arr
 	}
-	_, f, la := arr.snapshot()
-	tput := arr.throughput()
-	sc.Rows = append(sc.Rows, Row{Leg: "ceiling", Load: fmt.Sprintf("Listmonk campaign, %s subscribers, %d SMTP connections", fmtCount(float64(n)), channelWorkers),
-		Throughput: tput, Runs: 1, Ops: int64(n), CPU: per1k(cpu0, cpu1, int64(n))})
-	sc.Ceiling = Figure{Value: tput, Unit: "messages/s", What: "Listmonk " + listmonkVersion(lm.Version) + ", first to last message stored by the sink"}
-	sc.Latency = fmt.Sprintf("Listmonk: time to first message %s (campaign started → first message stored; its manager scans for running campaigns every 5 s), last at %s",
-		f.Sub(start).Round(time.Millisecond), la.Sub(start).Round(time.Millisecond))
-	cpuS := func(k string) float64 { return (cpu1[k] - cpu0[k]).Seconds() * 10000 / float64(n) }
+	lmRSS, pgPSS := procRSS(lmPID), TreePSS(pgPID)
+	row := sinkRow("ceiling", fmt.Sprintf("Listmonk campaign, %s subscribers, %d SMTP connections", fmtCount(float64(n)), channelWorkers), n, runs)
+	row.HistName = "campaign started → message stored by the sink, per message (Listmonk's manager scans for running campaigns every 5 s, so its first message comes seconds after the start)"
+	sc.Rows = append(sc.Rows, row)
+	sc.Ceiling = Figure{Value: row.Throughput, Unit: "messages/s", What: "Listmonk " + listmonkVersion(lm.Version) + ", first to last message stored by the sink"}
+	first, lastAt := medianFirstLast(runs)
+	sc.Latency = fmt.Sprintf("Listmonk: %s from the campaign's start, time to first message %s (its manager scans for running campaigns every 5 s), last at %s",
+		row.Percentiles(), first.Round(time.Millisecond), lastAt.Round(time.Millisecond))
+	cpuS := func(k string) float64 { return row.CPU[k].Seconds() * 10 }
 	sc.Notes = append(sc.Notes,
 		fmt.Sprintf("Ceiling: %s (LISTMONK_BIN) on a throwaway PostgreSQL (%s; fresh cluster in a temporary directory, default server settings, unix socket only, run as an unprivileged user since the harness runs as root). Its schema is installed with `--install --yes`; before it serves, the harness writes its settings into the settings table: one SMTP server at the same sink (localhost:%d, STARTTLS verified against the development CA via SSL_CERT_FILE, no AUTH, max_conns %d), app.concurrency %d, app.message_rate %d (Listmonk's per-worker count before a one-second pause, above any worker's share, so no rate limit applies), other settings (batch_size 1,000, sliding window off) at their defaults.",
 			listmonkVersion(lm.Version), lm.pg.bin, sink.port, channelWorkers, channelWorkers, listmonkMessageRate),
-		fmt.Sprintf("The list, a campaign template that is the content alone ({{ template \"content\" . }}) and a plain-text campaign with the same subject and %d-byte body as the system leg go through Listmonk's API; the %s subscribers are inserted with one SQL statement beforehand (not timed). The campaign is started with PUT /api/campaigns/{id}/status.", len(channelBody), fmtCount(float64(n))),
-		fmt.Sprintf("Ceiling: %s. Listmonk %.2f CPU s per 10k messages, PostgreSQL %.2f (all its processes, exited backends included), the harness (the sink) %.2f, from the campaign's start to the last message; RSS Listmonk %s (VmRSS), PostgreSQL %s (sum of Pss over its processes) at the end.",
-			arr.describe(), cpuS("listmonk"), cpuS("postgres"), cpuS("harness"), fmtBytes(lmRSS), fmtBytes(pgPSS)),
+		fmt.Sprintf("Per run, a new list, a campaign template that is the content alone ({{ template \"content\" . }}) and a plain-text campaign with the same subject and %d-byte body as the system leg go through Listmonk's API; the run's %s subscribers are inserted with one SQL statement beforehand (not timed). The campaign is started with PUT /api/campaigns/{id}/status.", len(channelBody), fmtCount(float64(n))),
+		fmt.Sprintf("Ceiling: %s (last run). Listmonk %.2f CPU s per 10k messages, PostgreSQL %.2f (all its processes, exited backends included), the harness (the sink) %.2f, from the campaign's start to the last message (medians over the runs); RSS Listmonk %s (VmRSS), PostgreSQL %s (sum of Pss over its processes) at the end.",
+			last.describe(), cpuS("listmonk"), cpuS("postgres"), cpuS("harness"), fmtBytes(lmRSS), fmtBytes(pgPSS)),
 	)
 	return nil
+}
+
+// sinkRun is what one run of scenario c measured at the sink.
+type sinkRun struct {
+	// tput is (messages − 1) / (last − first store time).
+	tput float64
+	// lat holds, per message, the time from the run's start (delivery
+	// released, campaign started) to the sink storing it.
+	lat *Histogram
+	// first and last are the first and last store times from the start.
+	first, last time.Duration
+	// cpu is per process per 1,000 messages, from the start to the last.
+	cpu map[string]time.Duration
+}
+
+// run summarises what arrived, timed from start.
+func (a *sinkCount) run(start time.Time, cpu map[string]time.Duration) sinkRun {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := sinkRun{lat: &Histogram{}, cpu: cpu, first: a.first.Sub(start), last: a.last.Sub(start)}
+	for _, t := range a.times {
+		r.lat.Record(t.Sub(start))
+	}
+	if a.got >= 2 && a.last.After(a.first) {
+		r.tput = float64(a.got-1) / a.last.Sub(a.first).Seconds()
+	}
+	return r
+}
+
+// sinkRow summarises scenario c's runs of one leg: the median throughput,
+// the median of each run's percentiles and the merged histogram, as
+// Summarize does for load runs.
+func sinkRow(leg, load string, n int, runs []sinkRun) Row {
+	var (
+		lr   []LoadResult
+		tput []float64
+		cpus []map[string]time.Duration
+	)
+	for _, r := range runs {
+		lr = append(lr, LoadResult{Latency: r.lat, Ops: int64(n)})
+		tput = append(tput, r.tput)
+		cpus = append(cpus, r.cpu)
+	}
+	row := Summarize(leg, load, lr)
+	row.Throughput, row.CPU = Median(tput), medianCPU(cpus)
+	return row
+}
+
+// medianFirstLast returns the median time to the first and to the last
+// message over the runs.
+func medianFirstLast(runs []sinkRun) (first, last time.Duration) {
+	var f, l []time.Duration
+	for _, r := range runs {
+		f, l = append(f, r.first), append(l, r.last)
+	}
+	return Median(f), Median(l)
 }
 
 // listmonkVersion returns the version token of `listmonk --version`.
@@ -377,6 +448,10 @@ func runChannel(ctx context.Context, cfg Config, sink *channelSink, sc *Scenario
 			// The first deliveries wait at the held sink while the sends
 			// are queued; one attempt (and the ack wait) must outlast that.
 			"EMAIL_SEND_TIMEOUT=10m",
+			// Sessions left from one run close before the next holds the
+			// sink (it holds new connections only); within a run they are
+			// never idle that long.
+			"EMAIL_SMTP_IDLE_TIMEOUT=" + channelIdle.String(),
 		}},
 	})
 	if err != nil {
@@ -419,15 +494,6 @@ func runChannel(ctx context.Context, cfg Config, sink *channelSink, sc *Scenario
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	// Pre-queue: hold the sink's new connections (the workers' dials
-	// complete in the kernel's backlog, the greeting waits) while every
-	// Send is accepted, then release them and time the delivery.
-	sink.gate.hold()
-	defer sink.gate.release()
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	arr := watchArrivals(watchCtx, sink.inbox, "bench."+tag+"x", n)
-	cfg.logf("c: system, %d sends over gRPC from %d callers while the sink holds connections, EMAIL_WORKERS=%d", n, channelSenders, channelWorkers)
 	meter := func() map[string]time.Duration {
 		self, _ := CPUTime(0)
 		e, _ := CPUTime(pid)
@@ -437,6 +503,77 @@ func runChannel(ctx context.Context, cfg Config, sink *channelSink, sc *Scenario
 		}
 		return m
 	}
+	var (
+		runs     []sinkRun
+		queueCPU []map[string]time.Duration
+		queued   []time.Duration
+		last     *sinkCount
+	)
+	for run := range cfg.Runs {
+		r, arr, err := channelRun(ctx, cfg, sink, send, meter, n, tag+strconv.Itoa(run)+"x", run)
+		if err != nil {
+			return err
+		}
+		runs, queueCPU, queued = append(runs, r.sinkRun), append(queueCPU, r.queueCPU), append(queued, r.queued)
+		last = arr
+	}
+	rss := procRSS(pid)
+	row := sinkRow("system", fmt.Sprintf("%s pre-queued gRPC Sends, EMAIL_WORKERS=%d", fmtCount(float64(n)), channelWorkers), n, runs)
+	row.HistName = "delivery released → message stored by the sink, per message (every Send was accepted before the release)"
+	sc.Rows = append(sc.Rows, row)
+	sc.System = Figure{Value: row.Throughput, Unit: "messages/s", What: "first to last message stored by the sink"}
+	first, lastAt := medianFirstLast(runs)
+	lat := fmt.Sprintf("carenotify: %s from the release, time to first message %s, last at %s; the %s Sends were accepted in %s before",
+		row.Percentiles(), first.Round(time.Millisecond), lastAt.Round(time.Millisecond), fmtCount(float64(n)), Median(queued).Round(time.Millisecond))
+	if sc.Latency != "" {
+		lat = sc.Latency + "; " + lat
+	}
+	sc.Latency = lat
+	q := medianCPU(queueCPU)
+	cpuS := func(m map[string]time.Duration, k string) float64 { return m[k].Seconds() * 10 }
+	sc.Notes = append(sc.Notes,
+		"Both legs are pre-queued and timed the same way, at the sink: throughput is (messages − 1) / (last − first) sink store time. The system leg's Sends are all accepted while the sink holds new connections (its listener accepts them but does not greet until released), so the email service's workers start delivering only when the harness releases the sink; time to first message and the latency histogram are from that release.",
+		fmt.Sprintf("Each leg runs %d time(s) back to back, without a warm-up run (a run is %s messages); figures are medians over the runs, the histogram merges them. The system leg's runs share one stack, each run with new idempotency keys and recipients.", cfg.Runs, fmtCount(float64(n))),
+		fmt.Sprintf("The development stack runs (stack.Start, FreePorts) with email given EMAIL_WORKERS=%d, its own EMAIL_GRPC_ADDR, EMAIL_SEND_TIMEOUT=10m (the first deliveries wait at the held sink; the default 30 s would expire them), EMAIL_SMTP_IDLE_TIMEOUT=%s (so no session of one run is still open when the next holds the sink; the harness waits that long plus 1 s between runs) and the harness's sink (the development inbox's SMTP server with STARTTLS, as in scenario b); SMTP sessions are kept open by the workers (up to 100 messages each). NATS JetStream (the email service's work queue) runs inside the harness process.", channelWorkers, channelIdle),
+		fmt.Sprintf("%d callers invoke carenotify.email.v1.EmailService/Send with the generated client over plaintext gRPC on loopback, distinct idempotency keys and recipients, the same %d-byte text body and subject for every message, security NO_PHI.", channelSenders, len(channelBody)),
+		fmt.Sprintf("System: %s (last run). Email process %.2f CPU s per 10k messages delivering (from the release to the last message; the table's CPU column), %.2f queueing the Sends; redis-server (idempotency keys, delivery records, locks) %.2f delivering, %.2f queueing; the harness (sink, NATS, gRPC callers) %.2f delivering (medians over the runs); email RSS %s at the end (VmRSS), redis-server %s.",
+			last.describe(), cpuS(row.CPU, "email"), cpuS(q, "email"), cpuS(row.CPU, "redis"), cpuS(q, "redis"),
+			cpuS(row.CPU, "harness"), fmtBytes(rss), fmtBytes(procRSS(redisPID))),
+	)
+	return nil
+}
+
+// channelResult is one run of scenario c's system leg.
+type channelResult struct {
+	sinkRun
+	// queued is how long the n Sends took to be accepted; queueCPU the
+	// CPU per 1,000 Sends meanwhile.
+	queued   time.Duration
+	queueCPU map[string]time.Duration
+}
+
+// channelRun pre-queues n Sends (recipients and keys from prefix) while
+// the sink holds connections, releases it and waits for every message.
+func channelRun(ctx context.Context, cfg Config, sink *channelSink, send func(ctx context.Context, id, to string) error,
+	meter func() map[string]time.Duration, n int, prefix string, run int) (channelResult, *sinkCount, error) {
+	// Pre-queue: hold the sink's new connections (the workers' dials
+	// complete in the kernel's backlog, the greeting waits) while every
+	// Send is accepted, then release them and time the delivery. The
+	// sessions of the previous run must be gone first (the sink holds only
+	// new connections): the email service closes them after channelIdle.
+	if run > 0 {
+		select {
+		case <-time.After(channelIdle + time.Second):
+		case <-ctx.Done():
+			return channelResult{}, nil, ctx.Err()
+		}
+	}
+	sink.gate.hold()
+	defer sink.gate.release()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	arr := watchArrivals(watchCtx, sink.inbox, "bench."+prefix, n)
+	cfg.logf("c: system, run %d/%d, %d sends over gRPC from %d callers while the sink holds connections, EMAIL_WORKERS=%d", run+1, cfg.Runs, n, channelSenders, channelWorkers)
 	cpu0 := meter()
 	var (
 		next     atomic.Int64
@@ -446,68 +583,42 @@ func runChannel(ctx context.Context, cfg Config, sink *channelSink, sc *Scenario
 	)
 	start := time.Now()
 	for range channelSenders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				i := int(next.Add(1))
 				if i > n || ctx.Err() != nil {
 					return
 				}
-				id := tag + "x" + strconv.Itoa(i)
+				id := prefix + strconv.Itoa(i)
 				if err := send(ctx, id, RecipientFor(id)); err != nil {
 					if errs.Add(1) == 1 {
 						firstErr.Store(err.Error())
 					}
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	queued := time.Since(start)
+	res := channelResult{queued: time.Since(start)}
 	if e := errs.Load(); e > 0 {
-		return fmt.Errorf("%d Send errors, first: %v", e, firstErr.Load())
+		return res, nil, fmt.Errorf("%d Send errors, first: %v", e, firstErr.Load())
 	}
 	if got, _, _ := arr.snapshot(); got > 0 {
-		return fmt.Errorf("%d messages reached the sink while it held connections", got)
+		return res, nil, fmt.Errorf("%d messages reached the sink while it held connections", got)
 	}
 	cpu1 := meter()
+	res.queueCPU = per1k(cpu0, cpu1, int64(n))
 	released := time.Now()
 	sink.gate.release()
 	limit := 10 * time.Minute
 	if cfg.Smoke {
 		limit = time.Minute
 	}
-	err = waitArrivals(ctx, arr, limit, nil)
-	cpu2 := meter()
-	rss := procRSS(pid)
-	if err != nil {
-		return err
+	if err := waitArrivals(ctx, arr, limit, nil); err != nil {
+		return res, nil, err
 	}
-	_, f, la := arr.snapshot()
-	tput := arr.throughput()
-	row := Row{Leg: "system", Load: fmt.Sprintf("%s pre-queued gRPC Sends, EMAIL_WORKERS=%d", fmtCount(float64(n)), channelWorkers),
-		Throughput: tput, Runs: 1, Ops: int64(n), CPU: per1k(cpu1, cpu2, int64(n))}
-	sc.Rows = append(sc.Rows, row)
-	sc.System = Figure{Value: tput, Unit: "messages/s", What: "first to last message stored by the sink"}
-	lat := fmt.Sprintf("carenotify: time to first message %s (delivery released → first message stored), last at %s; the %s Sends were accepted in %s before",
-		f.Sub(released).Round(time.Millisecond), la.Sub(released).Round(time.Millisecond), fmtCount(float64(n)), queued.Round(time.Millisecond))
-	if sc.Latency != "" {
-		lat = sc.Latency + "; " + lat
-	}
-	sc.Latency = lat
-	cpuS := func(a, b map[string]time.Duration, k string) float64 {
-		return (b[k] - a[k]).Seconds() * 10000 / float64(n)
-	}
-	sc.Notes = append(sc.Notes,
-		"Both legs are pre-queued and timed the same way, at the sink: throughput is (messages − 1) / (last − first) sink store time. The system leg's Sends are all accepted while the sink holds new connections (its listener accepts them but does not greet until released), so the email service's workers start delivering only when the harness releases the sink; time to first message is from that release.",
-		fmt.Sprintf("The development stack runs (stack.Start, FreePorts) with email given EMAIL_WORKERS=%d, its own EMAIL_GRPC_ADDR, EMAIL_SEND_TIMEOUT=10m (the first deliveries wait at the held sink; the default 30 s would expire them) and the harness's sink (the development inbox's SMTP server with STARTTLS, as in scenario b); SMTP sessions are kept open by the workers (up to 100 messages each). NATS JetStream (the email service's work queue) runs inside the harness process.", channelWorkers),
-		fmt.Sprintf("%d callers invoke carenotify.email.v1.EmailService/Send with the generated client over plaintext gRPC on loopback, distinct idempotency keys and recipients, the same %d-byte text body and subject for every message, security NO_PHI.", channelSenders, len(channelBody)),
-		fmt.Sprintf("System: %s. Email process %.2f CPU s per 10k messages delivering (from the release to the last message; the table's CPU column), %.2f queueing the Sends; redis-server (idempotency keys, delivery records, locks) %.2f delivering, %.2f queueing; the harness (sink, NATS, gRPC callers) %.2f delivering; email RSS %s at the end (VmRSS), redis-server %s.",
-			arr.describe(), cpuS(cpu1, cpu2, "email"), cpuS(cpu0, cpu1, "email"), cpuS(cpu1, cpu2, "redis"), cpuS(cpu0, cpu1, "redis"),
-			cpuS(cpu1, cpu2, "harness"), fmtBytes(rss), fmtBytes(procRSS(redisPID))),
-	)
-	return nil
+	res.sinkRun = arr.run(released, per1k(cpu1, meter(), int64(n)))
+	return res, arr, nil
 }
 
 // procRSS returns a process's VmRSS in bytes, or 0 where unknown.
