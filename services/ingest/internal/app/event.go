@@ -36,11 +36,14 @@ type origin struct {
 
 // mapped is the part of an event that depends on the resource type.
 type mapped struct {
-	kind        string
-	header      fhirnotify.Header
-	patientRef  string
-	occurred    time.Time
-	appointment *eventsv1.AppointmentFacts
+	kind       string
+	header     fhirnotify.Header
+	patientRef string
+	// locationRefs are the appointment's Location participants, whose
+	// time zone stands in for a patient without one.
+	locationRefs []string
+	occurred     time.Time
+	appointment  *eventsv1.AppointmentFacts
 	// patient is the event's patient when the resource is the Patient.
 	patient *eventsv1.Patient
 	// obs is the observed state (Kind, Status and the resource's own
@@ -58,7 +61,7 @@ func mapEntry(c *fhirnotify.Collection, e fhirnotify.Entry, received time.Time, 
 		if err != nil {
 			return mapped{}, false, err
 		}
-		m := mapped{kind: KindAppointment, patientRef: ap.PatientRef, occurred: ap.LastUpdatedTime,
+		m := mapped{kind: KindAppointment, patientRef: ap.PatientRef, locationRefs: ap.LocationRefs, occurred: ap.LastUpdatedTime,
 			header: fhirnotify.Header{Entry: e, Type: "Appointment", ID: ap.ID, VersionID: ap.VersionID,
 				LastUpdated: ap.LastUpdated, LastUpdatedTime: ap.LastUpdatedTime, Identifiers: ap.Identifiers},
 			appointment: ap.Facts, obs: Observation{Kind: KindAppointment, Status: ap.Status, ServiceType: ap.Facts.GetServiceType()}}
@@ -114,6 +117,9 @@ func eventFor(src Source, c *fhirnotify.Collection, e fhirnotify.Entry, received
 		if patient, _, err = c.Patient(m.patientRef, received); err != nil {
 			return candidate{}, false, err
 		}
+	}
+	if patient != nil && patient.GetTimeZone() == "" {
+		patient.TimeZone = c.LocationZone(m.locationRefs)
 	}
 	h := m.header
 	// The id and action are settle's to decide.

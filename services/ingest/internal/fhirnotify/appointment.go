@@ -31,6 +31,10 @@ type Appointment struct {
 	// PatientRef is the reference of the first participant that is a
 	// Patient, "" when none is.
 	PatientRef string
+	// LocationRefs are the references of the participants that are
+	// Locations, in order (their time zone stands in for the patient's
+	// when the Patient has none).
+	LocationRefs []string
 	// Facts are the normalised facts.
 	Facts *eventsv1.AppointmentFacts
 	// Identifiers are Appointment.identifier (PHI).
@@ -113,6 +117,9 @@ func (n *Collection) Appointment(e Entry) (*Appointment, error) {
 			continue
 		}
 		ref := deref(p.Actor.Reference)
+		if isLocation(ref, deref(p.Actor.Type)) {
+			a.LocationRefs = append(a.LocationRefs, ref)
+		}
 		if n.isPatient(ref, deref(p.Actor.Type)) {
 			if a.PatientRef == "" {
 				a.PatientRef = ref

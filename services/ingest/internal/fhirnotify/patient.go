@@ -38,6 +38,7 @@ func patientOf(r fhir.Patient, id string, now time.Time) *eventsv1.Patient {
 		Id:        cmp.Or(deref(r.Id), id),
 		BirthDate: deref(r.BirthDate),
 		Language:  language(r.Communication),
+		TimeZone:  patientZone(r, now),
 	}
 	for _, id := range r.Identifier {
 		if v := deref(id.Value); v != "" {

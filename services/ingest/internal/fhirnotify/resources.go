@@ -336,6 +336,9 @@ func (n *Collection) appointmentR5(e Entry) (*Appointment, error) {
 		if p.Actor == nil {
 			continue
 		}
+		if isLocation(p.Actor.Reference, p.Actor.Type) {
+			a.LocationRefs = append(a.LocationRefs, p.Actor.Reference)
+		}
 		if n.isPatient(p.Actor.Reference, p.Actor.Type) {
 			if a.PatientRef == "" {
 				a.PatientRef = p.Actor.Reference

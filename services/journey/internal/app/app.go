@@ -60,6 +60,8 @@ type Service struct {
 	logger *slog.Logger
 	now    func() time.Time
 	loc    *time.Location
+	// zones finds each patient's time zone (see zoneFor).
+	zones  zones
 	sends  *prometheus.CounterVec
 	starts *prometheus.CounterVec
 	timerC *prometheus.CounterVec
@@ -74,7 +76,8 @@ func WithClock(now func() time.Time) Option {
 	return func(s *Service) { s.now = now }
 }
 
-// WithLocation sets the time zone quiet hours are in (default UTC).
+// WithLocation sets the time zone quiet hours are in for patients without
+// one of their own and tenants without a default (default UTC).
 func WithLocation(loc *time.Location) Option {
 	return func(s *Service) { s.loc = loc }
 }
@@ -263,7 +266,7 @@ func (s *Service) condition(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 // run runs the steps of j for ev from step from until a wait (which sets
 // a timer to resume after it), the end, or a failing step.
 func (s *Service) run(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, from int) error {
-	data := templateData(ev)
+	data := templateData(ev).In(s.zoneFor(ev))
 	for i := from; i < len(j.Steps); i++ {
 		st := j.Steps[i]
 		run, deferred, err := s.stepCondition(ctx, ev, j, i, st)

@@ -12,7 +12,7 @@ import (
 )
 
 // quiet defers send step i of j when now falls inside the journey's quiet
-// hours (in the tenant's time zone): it sets a timer that resumes the
+// hours (in the patient's time zone, see zoneFor): it sets a timer that resumes the
 // instance at step i itself when the window ends, audits the deferral
 // (suppressed quiet_hours) and returns true. Critical steps are not
 // deferred, except in marketing journeys, which never bypass quiet hours.
@@ -21,7 +21,7 @@ func (s *Service) quiet(ctx context.Context, ev *eventsv1.ClinicalEvent, j *cata
 	if j.QuietHours == nil || (st.Critical && j.Purpose != catalog.PurposeMarketing) {
 		return false, nil
 	}
-	now := s.now().In(s.loc)
+	now := s.now().In(s.zoneFor(ev))
 	if !j.QuietHours.Contains(now) {
 		return false, nil
 	}

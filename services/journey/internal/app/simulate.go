@@ -92,10 +92,11 @@ func (s *Service) simulateJourney(ev *eventsv1.ClinicalEvent, j *catalog.Journey
 	sj.Started, sj.Outcome = true, "started"
 	noEmail := len(ev.GetPatient().GetEmails()) == 0
 	t := at
+	zone := s.zoneFor(ev)
 	send := func(id string, st catalog.Step, note string) {
 		m := SimMessage{Step: id, Channel: string(st.Send), Template: st.Template, At: t, Note: note}
-		if j.QuietHours != nil && !(st.Critical && j.Purpose != catalog.PurposeMarketing) && j.QuietHours.Contains(t.In(s.loc)) {
-			m.At = j.QuietHours.EndAfter(t.In(s.loc)).UTC()
+		if j.QuietHours != nil && !(st.Critical && j.Purpose != catalog.PurposeMarketing) && j.QuietHours.Contains(t.In(zone)) {
+			m.At = j.QuietHours.EndAfter(t.In(zone)).UTC()
 			m.Note = join(m.Note, "deferred by quiet hours to their end")
 		}
 		if noEmail && st.Send == catalog.ChannelEmail {

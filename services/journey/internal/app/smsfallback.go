@@ -108,7 +108,7 @@ func (s *Service) SMSFailed(ctx context.Context, tenant, idempotencyKey, reason 
 		"instance", instance, "step", c.Step, "to", string(st.Fallback), "reason", reason)
 	fb := st
 	fb.Send, fb.Template, fb.Fallback, fb.FallbackTemplate = st.Fallback, st.FallbackTemplate, "", ""
-	if _, err := s.sendOn(ctx, ev, j, c.Step+".fallback", fb, templateData(ev)); err != nil {
+	if _, err := s.sendOn(ctx, ev, j, c.Step+".fallback", fb, templateData(ev).In(s.zoneFor(ev))); err != nil {
 		return false, fmt.Errorf("fallback: %w", err)
 	}
 	return true, nil

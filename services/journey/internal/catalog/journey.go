@@ -163,7 +163,7 @@ var journeyNotYet = map[string]string{
 	"send_window": "send windows",
 	"consent":     "consent",
 	"critical":    "quiet hours (critical: true belongs on a send step)",
-	"timezone":    "per-patient time zones; quiet hours use JOURNEY_TIMEZONE",
+	"timezone":    "send windows; quiet hours already follow each patient's time zone",
 }
 
 // Step kinds and step fields of the planned format that are not built yet.

@@ -41,11 +41,17 @@ func TestTenantsFile(t *testing.T) {
 	tests := []struct {
 		name    string
 		give    string
-		want    map[string]string // tenant → language
+		want    map[string]config.Tenant
 		wantErr string
 	}{
-		{name: "languages", give: "north-clinic:\n  language: es_mx\nsouth: {language: en}\n", want: map[string]string{"north-clinic": "es-MX", "south": "en"}},
-		{name: "empty", give: "", want: map[string]string{}},
+		{name: "languages", give: "north-clinic:\n  language: es_mx\nsouth: {language: en}\n", want: map[string]config.Tenant{"north-clinic": {Language: "es-MX"}, "south": {Language: "en"}}},
+		{
+			name: "time zones", give: "north:\n  timezone: America/Chicago\nsouth: {language: es, timezone: Europe/Madrid}\n",
+			want: map[string]config.Tenant{"north": {TimeZone: "America/Chicago"}, "south": {Language: "es", TimeZone: "Europe/Madrid"}},
+		},
+		{name: "empty", give: "", want: map[string]config.Tenant{}},
+		{name: "bad time zone", give: "north:\n  timezone: Mars/Base\n", wantErr: `tenant north: timezone "Mars/Base" is not a known time zone`},
+		{name: "local is no zone", give: "north:\n  timezone: Local\n", wantErr: `tenant north: timezone "Local" is not a known time zone`},
 		{name: "bad language", give: "north:\n  language: klingon!\n", wantErr: "tenant north: language: not a BCP-47 language tag"},
 		{name: "unknown field", give: "north:\n  lang: es\n", wantErr: "field lang not found"},
 		{name: "bad tenant", give: "no spaces:\n  language: es\n", wantErr: `tenant "no spaces" may only use`},
@@ -64,12 +70,8 @@ func TestTenantsFile(t *testing.T) {
 			if err != nil {
 				return
 			}
-			langs := map[string]string{}
-			for name, ten := range got {
-				langs[name] = ten.Language
-			}
-			if !maps.Equal(tt.want, langs) {
-				t.Errorf("Tenants() languages = %v, want %v", langs, tt.want)
+			if !maps.Equal(tt.want, got) {
+				t.Errorf("Tenants() = %v, want %v", got, tt.want)
 			}
 		})
 	}

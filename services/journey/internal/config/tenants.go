@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -20,6 +21,10 @@ type Tenant struct {
 	// Language is the BCP-47 tag messages fall back to for this tenant's
 	// patients (JOURNEY_LANGUAGE otherwise).
 	Language string `yaml:"language"`
+	// TimeZone is the IANA time zone of this tenant's patients whose own
+	// zone is unknown: quiet hours are kept and times shown in it
+	// (JOURNEY_TIMEZONE otherwise).
+	TimeZone string `yaml:"timezone"`
 }
 
 var tenantNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -43,7 +48,7 @@ func parseTenants(file string, b []byte) (map[string]Tenant, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("JOURNEY_TENANTS_FILE %s: %v (want tenant names, each with its language)", file, err)
+		return nil, fmt.Errorf("JOURNEY_TENANTS_FILE %s: %v (want tenant names, each with its language and timezone)", file, err)
 	}
 	names := make([]string, 0, len(raw))
 	for n := range raw {
@@ -64,6 +69,11 @@ func parseTenants(file string, b []byte) (map[string]Tenant, error) {
 				errs = append(errs, fmt.Errorf("JOURNEY_TENANTS_FILE %s: tenant %s: language: %w", file, n, err))
 			}
 			t.Language = l
+		}
+		if t.TimeZone != "" {
+			if _, err := time.LoadLocation(t.TimeZone); err != nil || t.TimeZone == "Local" {
+				errs = append(errs, fmt.Errorf("JOURNEY_TENANTS_FILE %s: tenant %s: timezone %q is not a known time zone (want an IANA name such as UTC or America/Chicago)", file, n, t.TimeZone))
+			}
 		}
 		out[n] = t
 	}

@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -73,6 +74,27 @@ func LoadCatalog(cfg *config.Config) (*catalog.Set, error) {
 	return catalog.Load(cfg.JourneysDir, cfg.TemplatesDir, loc, catalog.WithLanguages(langs))
 }
 
+// TenantZones returns the default time zone of every tenant that sets
+// one in JOURNEY_TENANTS_FILE.
+func TenantZones(cfg *config.Config) (map[string]*time.Location, error) {
+	tenants, err := cfg.Tenants()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*time.Location{}
+	for name, t := range tenants {
+		if t.TimeZone == "" {
+			continue
+		}
+		loc, err := time.LoadLocation(t.TimeZone) // checked by Tenants
+		if err != nil {
+			return nil, fmt.Errorf("JOURNEY_TENANTS_FILE: tenant %s: timezone: %w", name, err)
+		}
+		out[name] = loc
+	}
+	return out, nil
+}
+
 // Run runs the service until ctx is cancelled. It does not start when the
 // journeys or templates have problems.
 func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
@@ -111,6 +133,10 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	tenantZones, err := TenantZones(cfg)
+	if err != nil {
+		return err
+	}
 
 	aw, err := audit.NewServiceWriter(ctx, js, "journey", cfg.AuditPseudonymKeyFile, cfg.AuditSigningKeyFile, cfg.StreamReplicas)
 	if err != nil {
@@ -141,7 +167,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		smsSender = smsclient.New(smsv1.NewSmsServiceClient(scc), cfg.SendTimeout)
 	}
 	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), ts, cs, aw, logger, tel.Registry,
-		app.WithLocation(loc), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs),
+		app.WithLocation(loc), app.WithTenantZones(tenantZones), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs),
 		app.WithAuditTrail(trail{js: js, key: pseudonymKey}),
 		app.WithSMS(smsSender, cs, phone.NewHasher(pseudonymKey), cfg.SMSCountryCode), app.WithContinuations(cs))
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)

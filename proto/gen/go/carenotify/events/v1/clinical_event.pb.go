@@ -392,7 +392,14 @@ type Patient struct {
 	// Phone numbers as sent by the EHR, mobile first when known. PHI.
 	Phones []string `protobuf:"bytes,7,rep,name=phones,proto3" json:"phones,omitempty"`
 	// Preferred language as a BCP-47 tag, e.g. "en" or "es-MX". PHI.
-	Language      string `protobuf:"bytes,8,opt,name=language,proto3" json:"language,omitempty"`
+	Language string `protobuf:"bytes,8,opt,name=language,proto3" json:"language,omitempty"`
+	// The patient's time zone as an IANA name, e.g. "America/Chicago", from
+	// the FHIR extension http://hl7.org/fhir/StructureDefinition/timezone on
+	// the Patient or one of its addresses, else on the Location taking part
+	// in the appointment. Empty when unknown (HL7 v2 carries no reliable
+	// zone, and ingest never guesses one). PHI (it hints where the patient
+	// lives).
+	TimeZone      string `protobuf:"bytes,9,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -479,6 +486,13 @@ func (x *Patient) GetPhones() []string {
 func (x *Patient) GetLanguage() string {
 	if x != nil {
 		return x.Language
+	}
+	return ""
+}
+
+func (x *Patient) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
 	}
 	return ""
 }
@@ -659,7 +673,7 @@ const file_carenotify_events_v1_clinical_event_proto_rawDesc = "" +
 	"\x05topic\x18\x04 \x01(\tR\x05topic\x12!\n" +
 	"\fevent_number\x18\x05 \x01(\x03R\veventNumber\x12!\n" +
 	"\fmessage_type\x18\x06 \x01(\tR\vmessageType\x12)\n" +
-	"\x10resource_version\x18\a \x01(\tR\x0fresourceVersion\"\x8a\x02\n" +
+	"\x10resource_version\x18\a \x01(\tR\x0fresourceVersion\"\xa7\x02\n" +
 	"\aPatient\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12B\n" +
 	"\videntifiers\x18\x02 \x03(\v2 .carenotify.events.v1.IdentifierR\videntifiers\x12\x1f\n" +
@@ -671,7 +685,8 @@ const file_carenotify_events_v1_clinical_event_proto_rawDesc = "" +
 	"birth_date\x18\x05 \x01(\tR\tbirthDate\x12\x16\n" +
 	"\x06emails\x18\x06 \x03(\tR\x06emails\x12\x16\n" +
 	"\x06phones\x18\a \x03(\tR\x06phones\x12\x1a\n" +
-	"\blanguage\x18\b \x01(\tR\blanguage\":\n" +
+	"\blanguage\x18\b \x01(\tR\blanguage\x12\x1b\n" +
+	"\ttime_zone\x18\t \x01(\tR\btimeZone\":\n" +
 	"\n" +
 	"Identifier\x12\x16\n" +
 	"\x06system\x18\x01 \x01(\tR\x06system\x12\x14\n" +
