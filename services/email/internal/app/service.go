@@ -121,20 +121,6 @@ func (s *Service) send(ctx context.Context, req SendRequest, now time.Time) (Sen
 		return SendResult{}, fmt.Errorf("%w: new message id: %w", ErrUnavailable, err)
 	}
 	id := uid.String()
-	stored, claimed, err := s.o.Store.ClaimIdempotencyKey(ctx, req.Tenant, keyHash, id, pendingTTL)
-	if err != nil {
-		return SendResult{}, fmt.Errorf("%w: claim idempotency key: %w", ErrUnavailable, err)
-	}
-	if !claimed {
-		return s.duplicate(ctx, req.Tenant, stored)
-	}
-	// After the claim: a repeated key answers with the first message even
-	// when its recipient has been suppressed since.
-	if err := s.suppressed(ctx, req.Tenant, req.To); err != nil {
-		s.forget(ctx, req.Tenant, id, keyHash)
-		return SendResult{}, err
-	}
-
 	expires := req.ExpiresAt
 	if expires.IsZero() {
 		expires = now.Add(s.o.DefaultExpiry)
@@ -143,9 +129,23 @@ func (s *Service) send(ctx context.Context, req SendRequest, now time.Time) (Sen
 		ID: id, Tenant: req.Tenant, Status: StatusQueued, UpdatedAt: now,
 		ExpiresAt: expires, IdempotencyKeyHash: keyHash,
 	}
-	if err := s.o.Store.CreateRecord(ctx, rec, pendingTTL); err != nil {
-		s.forget(ctx, req.Tenant, id, keyHash)
-		return SendResult{}, fmt.Errorf("%w: create record: %w", ErrUnavailable, err)
+	suppHash := ""
+	if s.o.Suppressions != nil {
+		suppHash = s.o.Suppressions.Hash(req.Tenant, req.To)
+	}
+	// One round trip: the claim, then (only for a new key, so that a
+	// repeated key answers with the first message even when its recipient
+	// has been suppressed since) the suppression check and the record.
+	c, err := s.o.Store.Claim(ctx, rec, suppHash, pendingTTL)
+	switch {
+	case err != nil:
+		return SendResult{}, fmt.Errorf("%w: claim idempotency key: %w", ErrUnavailable, err)
+	case !c.Claimed:
+		return s.duplicate(ctx, req.Tenant, c.Stored)
+	case c.Suppressed != nil:
+		s.o.Logger.Info("email refused: recipient suppressed", "tenant", req.Tenant, "addressHash", suppHash,
+			"suppression", string(c.Suppressed.Reason), "evidence", c.Suppressed.MessageID)
+		return SendResult{}, &SuppressedError{Reason: c.Suppressed.Reason}
 	}
 	msg := Message{
 		ID: id, Tenant: req.Tenant, IdempotencyKey: req.IdempotencyKey,
@@ -186,25 +186,6 @@ func (s *Service) send(ctx context.Context, req SendRequest, now time.Time) (Sen
 	}
 	log.Info("email queued", "expiresAt", expires)
 	return SendResult{MessageID: id, Status: StatusQueued}, nil
-}
-
-// suppressed returns a *SuppressedError when to is on tenant's
-// suppression list.
-func (s *Service) suppressed(ctx context.Context, tenant, to string) error {
-	if s.o.Suppressions == nil {
-		return nil
-	}
-	hash := s.o.Suppressions.Hash(tenant, to)
-	e, err := s.o.Suppressions.Get(ctx, tenant, hash)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil
-	case err != nil:
-		return fmt.Errorf("%w: read suppression list: %w", ErrUnavailable, err)
-	}
-	s.o.Logger.Info("email refused: recipient suppressed", "tenant", tenant, "addressHash", hash,
-		"suppression", string(e.Reason), "evidence", e.MessageID)
-	return &SuppressedError{Reason: e.Reason}
 }
 
 // duplicate answers a Send whose idempotency key already holds id.

@@ -23,7 +23,22 @@ const (
 	// SuppressedComplaint: a mailbox provider reported a complaint (an ARF
 	// report) about a message to the address.
 	SuppressedComplaint SuppressionReason = "complaint"
+	// SuppressedRequest: the recipient asked, by another channel (a phone
+	// call, the front desk), not to be emailed; added by an operator.
+	SuppressedRequest SuppressionReason = "request"
+	// SuppressedOther: an operator's decision for another reason (the
+	// address belongs to someone else, a legal hold, ...).
+	SuppressedOther SuppressionReason = "other"
 )
+
+// ParseSuppressionReason returns the reason named s.
+func ParseSuppressionReason(s string) (SuppressionReason, bool) {
+	switch r := SuppressionReason(s); r {
+	case SuppressedHardBounce, SuppressedComplaint, SuppressedRequest, SuppressedOther:
+		return r, true
+	}
+	return "", false
+}
 
 // Suppression sources: which kind of evidence put the address on the list.
 const (
@@ -31,6 +46,7 @@ const (
 	SourceDSN       = "dsn"        // an RFC 3464 DSN on the bounce listener
 	SourceARF       = "arf"        // an RFC 5965 complaint report on the bounce listener
 	SourceRelayHook = "relay_hook" // a relay's bounce/complaint webhook
+	SourceAdmin     = "admin"      // an operator, through the admin API
 )
 
 // Suppression is one entry of a tenant's suppression list. It holds no
@@ -158,19 +174,26 @@ const ObjectSuppression = "EmailSuppression"
 // suppress puts e on its tenant's list (the first entry of an address
 // stays), audits and counts a new entry. Errors: ErrUnavailable.
 func suppress(ctx context.Context, sup Suppressions, aud Auditor, m *metrics.Metrics, log *slog.Logger, e Suppression) error {
+	_, err := addSuppression(ctx, sup, aud, m, log, "email", e)
+	return err
+}
+
+// addSuppression is suppress by actor (the audit record's service actor),
+// saying whether e was added.
+func addSuppression(ctx context.Context, sup Suppressions, aud Auditor, m *metrics.Metrics, log *slog.Logger, actor string, e Suppression) (bool, error) {
 	added, err := sup.Add(ctx, e)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	log = log.With("tenant", e.Tenant, "addressHash", e.AddressHash, "suppression", string(e.Reason),
 		"source", e.Source, "evidence", e.MessageID, "status", e.Status)
 	if !added {
 		log.Debug("address already suppressed")
-		return nil
+		return false, nil
 	}
 	m.Suppression(string(e.Reason), e.Source)
 	err = aud.Record(ctx, audit.Entry{
-		Tenant: e.Tenant, Actor: audit.Actor{Type: audit.ActorService, ID: "email"},
+		Tenant: e.Tenant, Actor: audit.Actor{Type: audit.ActorService, ID: actor},
 		Action: ActionSuppressionAdded, Object: audit.Object{Type: ObjectSuppression, ID: e.AddressHash},
 		Outcome: audit.OutcomeSuccess, Reason: string(e.Reason) + ":" + e.Source + ":" + e.MessageID,
 	})
@@ -179,7 +202,7 @@ func suppress(ctx context.Context, sup Suppressions, aud Auditor, m *metrics.Met
 		log.Error("audit suppression", "err", err)
 	}
 	log.Info("address suppressed")
-	return nil
+	return true, nil
 }
 
 // SuppressionAdminOptions configure SuppressionAdmin.
@@ -232,6 +255,25 @@ func (a *SuppressionAdmin) Hash(tenant, address string) string {
 	return a.o.Suppressions.Hash(tenant, address)
 }
 
+// adminActor is the audit actor of changes made through the admin API.
+const adminActor = "email-admin-api"
+
+// Add puts address on tenant's list by hand, for reason, with ticket (an
+// operator's reference, kept as the entry's report id; "" for none) as
+// evidence, and audits it. An address already on the list keeps its first
+// entry, which is returned with added false. Nothing of the address but
+// its keyed hash is kept. Errors: ErrUnavailable.
+func (a *SuppressionAdmin) Add(ctx context.Context, tenant, address string, reason SuppressionReason, ticket string) (e Suppression, added bool, err error) {
+	hash := a.o.Suppressions.Hash(tenant, address)
+	e = Suppression{Tenant: tenant, AddressHash: hash, Reason: reason, Source: SourceAdmin, ReportID: ticket, At: time.Now()}
+	added, err = addSuppression(ctx, a.o.Suppressions, a.o.Auditor, a.o.Metrics, a.o.Logger, adminActor, e)
+	if err != nil || added {
+		return e, added, err
+	}
+	e, err = a.Get(ctx, tenant, hash)
+	return e, false, err
+}
+
 // Remove takes hash off tenant's list, so that the address can be sent
 // to again, and audits it. Errors: ErrNotFound, ErrUnavailable.
 func (a *SuppressionAdmin) Remove(ctx context.Context, tenant, hash string) error {
@@ -249,7 +291,7 @@ func (a *SuppressionAdmin) Remove(ctx context.Context, tenant, hash string) erro
 	a.o.Metrics.Suppression("removed", "admin")
 	log := a.o.Logger.With("tenant", tenant, "addressHash", hash, "suppression", string(e.Reason))
 	err = a.o.Auditor.Record(ctx, audit.Entry{
-		Tenant: tenant, Actor: audit.Actor{Type: audit.ActorService, ID: "email-admin-api"},
+		Tenant: tenant, Actor: audit.Actor{Type: audit.ActorService, ID: adminActor},
 		Action: ActionSuppressionRemoved, Object: audit.Object{Type: ObjectSuppression, ID: hash},
 		Outcome: audit.OutcomeSuccess, Reason: string(e.Reason),
 	})

@@ -274,14 +274,47 @@ type Event struct {
 	Transport Transport
 }
 
-// Store keeps idempotency keys and delivery records (Redis).
+// Claimed is what Store.Claim did.
+type Claimed struct {
+	// Stored is the message id the idempotency key holds afterwards.
+	Stored string
+	// Claimed is true when this call stored it (and not another Send).
+	Claimed bool
+	// Suppressed, when not nil, is the suppression entry that refused the
+	// recipient: the claim was undone and no record written.
+	Suppressed *Suppression
+}
+
+// Lease is what Store.Begin found: the lock on one message, its record and
+// its recipient's suppression entry.
+type Lease struct {
+	// Held is false when another worker holds the message's lock; the
+	// other fields are then unset.
+	Held bool
+	// Token releases the lock (Store.Unlock, Store.Finish).
+	Token string
+	// Found is false when the message has no record.
+	Found bool
+	// Record is the message's record when Found.
+	Record Record
+	// Suppressed is the recipient's suppression entry, nil when there is
+	// none or none was asked for.
+	Suppressed *Suppression
+	// Released is set once Finish has released the lock.
+	Released bool
+}
+
+// Store keeps idempotency keys and delivery records (Redis). The
+// operations of a delivered message take few round trips: Claim and
+// Commit in Send; Begin, UpdateRecord (the attempt mark) and Finish in
+// the worker.
 type Store interface {
-	// ClaimIdempotencyKey stores id under the key's hash unless the hash is
-	// already there; it returns the id stored under it and whether this
-	// call stored it. The claim lives for ttl.
-	ClaimIdempotencyKey(ctx context.Context, tenant, keyHash, id string, ttl time.Duration) (stored string, claimed bool, err error)
-	// CreateRecord writes a new record that lives for ttl.
-	CreateRecord(ctx context.Context, r Record, ttl time.Duration) error
+	// Claim stores r.ID under the idempotency key r.IdempotencyKeyHash
+	// unless the key is already taken and, when this call took it, checks
+	// the suppression entry of suppHash ("" checks none) and writes the
+	// new record r, all living for ttl, in one step. A suppressed
+	// recipient undoes the claim and writes nothing.
+	Claim(ctx context.Context, r Record, suppHash string, ttl time.Duration) (Claimed, error)
 	// Commit marks the record as queued for good and makes both the record
 	// and the idempotency key live for ttl, if the key still holds id;
 	// ErrClaimLost when it does not (the claim expired, another Send may
@@ -306,6 +339,16 @@ type Store interface {
 	// Lock takes a short lock on one message so that only one worker
 	// delivers it; ok is false when another holds it. unlock releases it.
 	Lock(ctx context.Context, tenant, id string, ttl time.Duration) (unlock func(context.Context), ok bool, err error)
+	// Begin takes the message's lock (as Lock) and reads its record and,
+	// when suppHash is not "", the recipient's suppression entry, in one
+	// round trip.
+	Begin(ctx context.Context, tenant, id, suppHash string, ttl time.Duration) (Lease, error)
+	// Unlock releases a lock Begin took, if token still holds it.
+	Unlock(ctx context.Context, tenant, id, token string)
+	// Finish writes r as UpdateRecord does, the sent index when sent is
+	// not nil (as RememberSent), and releases the lock of token ("" keeps
+	// it), in one round trip.
+	Finish(ctx context.Context, r Record, ttl time.Duration, sent *SentRef, token string) error
 }
 
 // Outbox is the durable work queue behind Send (JetStream).

@@ -76,6 +76,10 @@ func (s *Service) validate(req SendRequest, now time.Time) error {
 	return nil
 }
 
+// ValidAddress reports whether s is a recipient Send accepts: exactly one
+// bare address such as "jane@example.org".
+func ValidAddress(s string) bool { return isAddrSpec(s) }
+
 // isAddrSpec reports whether s is exactly one bare address such as
 // "jane@example.org": no display name, no angle brackets, no comment.
 func isAddrSpec(s string) bool {

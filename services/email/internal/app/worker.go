@@ -91,24 +91,23 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 	m := d.Message
 	log := w.o.Logger.With("messageId", m.ID, "tenant", m.Tenant)
 
-	unlock, ok, err := w.o.Store.Lock(ctx, m.Tenant, m.ID, w.o.LockTTL)
+	// One round trip: the lock, the record and the suppression entry.
+	suppHash := ""
+	if w.o.Suppressions != nil {
+		suppHash = w.o.Suppressions.Hash(m.Tenant, m.To)
+	}
+	lease, err := w.begin(ctx, m.Tenant, m.ID, suppHash)
 	if err != nil {
-		return fmt.Errorf("lock message: %w", err)
+		return err
 	}
-	if !ok {
-		return errBusy
-	}
-	defer unlock(context.WithoutCancel(ctx))
-
-	rec, err := w.o.Store.Record(ctx, m.Tenant, m.ID)
+	defer w.release(ctx, m.Tenant, m.ID, lease)
+	rec := lease.Record
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case !lease.Found:
 		// Send gave up on this message (and told its caller to retry) or
 		// the record expired: delivering it could send it twice.
 		log.Warn("no delivery record; dropping message")
-		return permanent(err)
-	case err != nil:
-		return fmt.Errorf("read record: %w", err)
+		return permanent(ErrNotFound)
 	case rec.Status.Terminal():
 		// A redelivery after the outcome was recorded: make sure the event
 		// is out (the stream drops the duplicate) and finish.
@@ -131,18 +130,12 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 
 	now := w.o.Now()
 	if !now.Before(m.ExpiresAt) {
-		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(errors.New(ReasonExpired)))
+		return w.finish(ctx, log, lease, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(errors.New(ReasonExpired)))
 	}
 
-	if w.o.Suppressions != nil {
-		e, err := w.o.Suppressions.Get(ctx, m.Tenant, w.o.Suppressions.Hash(m.Tenant, m.To))
-		switch {
-		case err == nil:
-			log.Info("recipient suppressed since the message was queued", "suppression", string(e.Reason), "evidence", e.MessageID)
-			return w.finish(ctx, log, m, rec, StatusFailed, ReasonSuppressed, Transport{}, permanent(errors.New(ReasonSuppressed)))
-		case !errors.Is(err, ErrNotFound):
-			return fmt.Errorf("read suppression list: %w", err)
-		}
+	if e := lease.Suppressed; e != nil {
+		log.Info("recipient suppressed since the message was queued", "suppression", string(e.Reason), "evidence", e.MessageID)
+		return w.finish(ctx, log, lease, m, rec, StatusFailed, ReasonSuppressed, Transport{}, permanent(errors.New(ReasonSuppressed)))
 	}
 
 	pol := w.o.Policies.For(m.Tenant)
@@ -154,7 +147,7 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 	}
 	out, hold := pol.plan(m, key)
 	if hold != "" {
-		return w.hold(ctx, log, m, rec, hold, Transport{Held: true})
+		return w.hold(ctx, log, lease, m, rec, hold, Transport{Held: true})
 	}
 
 	// Mark the attempt before any SMTP: an attempt that finds the mark
@@ -188,7 +181,7 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 		case tr.PGP:
 			w.o.Metrics.Encrypted(string(KeyPGP))
 		}
-		return w.finish(ctx, log, m, rec, StatusSent, "", tr, nil)
+		return w.finish(ctx, log, lease, m, rec, StatusSent, "", tr, nil)
 	}
 
 	var de *DeliveryError
@@ -207,17 +200,38 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 			// Nothing was sent: the next hop did not refuse it.
 			st = StatusFailed
 		}
-		return w.finish(ctx, log, m, rec, st, de.Reason, Transport{}, permanent(de))
+		return w.finish(ctx, log, lease, m, rec, st, de.Reason, Transport{}, permanent(de))
 	}
 	if pol.holds(out, de.Reason) {
 		log.Warn("next hop cannot offer the TLS the message needs; holding it", "reason", de.Reason,
 			"tls", out.TLS.String(), "detail", de.Detail)
-		return w.hold(ctx, log, m, rec, de.Reason, Transport{Held: true, NextHop: de.NextHop})
+		return w.hold(ctx, log, lease, m, rec, de.Reason, Transport{Held: true, NextHop: de.NextHop})
 	}
 	if next := now.Add(w.o.Backoff(d.NumDelivered)); !next.Before(m.ExpiresAt) {
-		return w.finish(ctx, log, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(de))
+		return w.finish(ctx, log, lease, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(de))
 	}
-	return w.finish(ctx, log, m, rec, StatusDeferred, de.Reason, Transport{}, de)
+	return w.finish(ctx, log, lease, m, rec, StatusDeferred, de.Reason, Transport{}, de)
+}
+
+// begin takes the message's lock and reads its record (and, with
+// suppHash, the recipient's suppression entry). errBusy when another
+// worker holds the lock.
+func (w *Worker) begin(ctx context.Context, tenant, id, suppHash string) (*Lease, error) {
+	lease, err := w.o.Store.Begin(ctx, tenant, id, suppHash, w.o.LockTTL)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("lock message: %w", err)
+	case !lease.Held:
+		return nil, errBusy
+	}
+	return &lease, nil
+}
+
+// release unlocks the message unless finish did already.
+func (w *Worker) release(ctx context.Context, tenant, id string, lease *Lease) {
+	if !lease.Released {
+		w.o.Store.Unlock(context.WithoutCancel(ctx), tenant, id, lease.Token)
+	}
 }
 
 // suppressBounce puts m's recipient on the suppression list when the
@@ -239,14 +253,14 @@ func (w *Worker) suppressBounce(ctx context.Context, log *slog.Logger, m Message
 // hold keeps m sealed in the held stream, then records it as held with
 // reason and tr (Held, and the hop that could not carry it). Nothing of m
 // was sent. Until the held copy is stored the outbox message is retried.
-func (w *Worker) hold(ctx context.Context, log *slog.Logger, m Message, rec Record, reason string, tr Transport) error {
+func (w *Worker) hold(ctx context.Context, log *slog.Logger, lease *Lease, m Message, rec Record, reason string, tr Transport) error {
 	if w.o.Holder == nil {
 		return errors.New("message must be held and no holder is configured")
 	}
 	if err := w.o.Holder.Hold(ctx, m, reason); err != nil {
 		return fmt.Errorf("hold message: %w", err)
 	}
-	return w.finish(ctx, log, m, rec, StatusHeld, reason, tr, permanent(errors.New("held: "+reason)))
+	return w.finish(ctx, log, lease, m, rec, StatusHeld, reason, tr, permanent(errors.New("held: "+reason)))
 }
 
 // Refuse handles an outbox message that must never be delivered because it
@@ -265,22 +279,16 @@ func (w *Worker) Refuse(ctx context.Context, tenant, id, cause string) error {
 		log.Error("outbox message refused; no delivery record to update")
 		return refused
 	}
-	unlock, ok, err := w.o.Store.Lock(ctx, tenant, id, w.o.LockTTL)
+	lease, err := w.begin(ctx, tenant, id, "")
 	if err != nil {
-		return fmt.Errorf("lock message: %w", err)
+		return err
 	}
-	if !ok {
-		return errBusy
-	}
-	defer unlock(context.WithoutCancel(ctx))
-
-	rec, err := w.o.Store.Record(ctx, tenant, id)
+	defer w.release(ctx, tenant, id, lease)
+	rec := lease.Record
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case !lease.Found:
 		log.Error("outbox message refused; no delivery record to update")
 		return refused
-	case err != nil:
-		return fmt.Errorf("read record: %w", err)
 	case rec.Status.Terminal():
 		// The message's outcome is known: a forged or altered copy does
 		// not change it.
@@ -289,12 +297,12 @@ func (w *Worker) Refuse(ctx context.Context, tenant, id, cause string) error {
 	}
 	log.Error("outbox message refused; marking it failed", "reason", ReasonTampered)
 	m := Message{ID: id, Tenant: tenant}
-	return w.finish(ctx, log, m, rec, StatusFailed, ReasonTampered, Transport{}, refused)
+	return w.finish(ctx, log, lease, m, rec, StatusFailed, ReasonTampered, Transport{}, refused)
 }
 
 // finish records an outcome, publishes its event, logs and counts it, and
 // returns result, the error Process returns for it.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, m Message, rec Record, st Status, reason string, tr Transport, result error) error {
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, lease *Lease, m Message, rec Record, st Status, reason string, tr Transport, result error) error {
 	// Bookkeeping survives a shutdown that begins mid-way: an unrecorded
 	// success would be sent again.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -324,27 +332,29 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m Message, rec Re
 		log.Warn("email not sent", attrs...)
 	}
 
-	if err := w.o.Store.UpdateRecord(bctx, rec, RecordTTL); err != nil {
+	// One round trip: the record, the sent index (for later bounces and
+	// opt-outs) and the lock's release. The lock goes before the event is
+	// out: the record already says what the event will, and feedback that
+	// takes the lock in between moves the record only forward.
+	var sent *SentRef
+	if st == StatusSent {
+		sent = &SentRef{ID: m.ID, Tenant: m.Tenant, IdempotencyKey: m.IdempotencyKey}
+		if w.o.Suppressions != nil {
+			sent.RecipientHash = w.o.Suppressions.Hash(m.Tenant, m.To)
+		}
+	}
+	if err := w.o.Store.Finish(bctx, rec, RecordTTL, sent, lease.Token); err != nil {
 		if st == StatusSent {
-			// Redelivering would send the message again; a stale record is
-			// the lesser harm.
+			// Redelivering would send the message again; a stale record
+			// (or a sent index that cannot route later bounces and
+			// opt-outs) is the lesser harm.
 			log.Error("record sent message", "err", err)
 			_ = w.publish(bctx, m, rec)
 			return nil
 		}
 		return fmt.Errorf("update record: %w", err)
 	}
-	if st == StatusSent {
-		ref := SentRef{ID: m.ID, Tenant: m.Tenant, IdempotencyKey: m.IdempotencyKey}
-		if w.o.Suppressions != nil {
-			ref.RecipientHash = w.o.Suppressions.Hash(m.Tenant, m.To)
-		}
-		if err := w.o.Store.RememberSent(bctx, ref, RecordTTL); err != nil {
-			// Later bounces and opt-outs of this message cannot be routed;
-			// redelivering would send it again.
-			log.Error("remember sent message", "err", err)
-		}
-	}
+	lease.Released = true
 	if st.Terminal() {
 		if err := w.audit(bctx, m, rec); err != nil {
 			if st == StatusSent {

@@ -39,6 +39,12 @@ type Config struct {
 	// listening on HTTPAddr and GRPCAddr. Not read from the environment.
 	HTTPListener net.Listener
 	GRPCListener net.Listener
+	// PprofAddr, when set, serves net/http/pprof on its own listener (off
+	// by default; bind it to loopback).
+	PprofAddr string `env:"EMAIL_PPROF_ADDR"`
+	// PprofListener, when set (by tests), is used instead of listening on
+	// PprofAddr. Not read from the environment.
+	PprofListener net.Listener
 	// NATSURL is the NATS server with JetStream.
 	NATSURL string `env:"EMAIL_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// RedisURL holds idempotency keys and delivery records.
@@ -308,6 +314,11 @@ func (c *Config) Validate() error {
 	for _, r := range required {
 		if r.value == "" {
 			errs = append(errs, fmt.Errorf("%s is required", r.name))
+		}
+	}
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("EMAIL_PPROF_ADDR: %w", err))
 		}
 	}
 	if c.AuditPseudonymKeyFile == "" {

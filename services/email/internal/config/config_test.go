@@ -62,6 +62,7 @@ func TestLoad(t *testing.T) {
 		{name: "no grace", give: []string{from, keyring, "EMAIL_SHUTDOWN_GRACE=0s"}, wantErr: "EMAIL_SHUTDOWN_GRACE must be positive"},
 		{name: "no workers", give: []string{from, keyring, "EMAIL_WORKERS=0"}, wantErr: "EMAIL_WORKERS must be positive"},
 		{name: "bad port", give: []string{from, keyring, "EMAIL_SMTP_PORT=70000"}, wantErr: "EMAIL_SMTP_PORT must be 1-65535"},
+		{name: "bad pprof address", give: []string{from, keyring, "EMAIL_PPROF_ADDR=localhost"}, wantErr: "EMAIL_PPROF_ADDR"},
 		{name: "username without password", give: []string{from, keyring, pseudonym, "EMAIL_SMTP_USERNAME=svc"}, wantErr: "go together"},
 		{name: "password from file", give: []string{from, keyring, pseudonym, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}},
 		{name: "both passwords", give: []string{from, keyring, pseudonym, "EMAIL_SMTP_USERNAME=svc", "EMAIL_SMTP_PASSWORD=x", "EMAIL_SMTP_PASSWORD_FILE=" + pwFile}, wantErr: "not both"},

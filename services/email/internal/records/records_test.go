@@ -134,3 +134,75 @@ func TestSentIndex(t *testing.T) {
 		t.Errorf("sent index TTL = %v", ttl)
 	}
 }
+
+func TestClaimBeginFinish(t *testing.T) {
+	c := storetest.Client(t)
+	s := records.New(c)
+	supps := records.NewSuppressions(c, []byte("0123456789abcdef0123456789abcdef"))
+	ctx := t.Context()
+	const tn = "claim-test"
+	suppressed := supps.Hash(tn, "gone@example.org")
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	if _, err := supps.Add(ctx, app.Suppression{Tenant: tn, AddressHash: suppressed, Reason: app.SuppressedHardBounce, Source: app.SourceDSN, MessageID: id2, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	free := supps.Hash(tn, "patient@example.org")
+	rec := app.Record{ID: id1, Tenant: tn, Status: app.StatusQueued, UpdatedAt: at, ExpiresAt: at.Add(time.Hour), IdempotencyKeyHash: "k1"}
+
+	// A suppressed recipient: the claim is undone, nothing written.
+	got, err := s.Claim(ctx, rec, suppressed, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := app.Claimed{Stored: id1, Claimed: true, Suppressed: &app.Suppression{
+		Tenant: tn, AddressHash: suppressed, Reason: app.SuppressedHardBounce, MessageID: id2, At: at,
+	}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Claim(suppressed) (-want +got):\n%s", diff)
+	}
+	if n := c.Exists(ctx, records.IdempotencyKey(tn, "k1"), records.RecordKey(tn, id1)).Val(); n != 0 {
+		t.Errorf("%d keys left after a suppressed claim, want 0", n)
+	}
+
+	// A free recipient: claimed and recorded; the same key again is a duplicate.
+	if got, err = s.Claim(ctx, rec, free, time.Minute); err != nil || !got.Claimed || got.Suppressed != nil {
+		t.Fatalf("Claim() = %+v, %v; want claimed", got, err)
+	}
+	readBack(t, s, rec)
+	other := rec
+	other.ID = id2
+	if got, err = s.Claim(ctx, other, free, time.Minute); err != nil || got.Claimed || got.Stored != id1 {
+		t.Fatalf("second Claim() = %+v, %v; want %s kept", got, err, id1)
+	}
+
+	// Begin: the lock, the record and the entry; a second Begin finds the lock taken.
+	l, err := s.Begin(ctx, tn, id1, suppressed, time.Minute)
+	if err != nil || !l.Held || !l.Found || l.Suppressed == nil || l.Suppressed.Reason != app.SuppressedHardBounce {
+		t.Fatalf("Begin() = %+v, %v", l, err)
+	}
+	if diff := cmp.Diff(rec, l.Record); diff != "" {
+		t.Errorf("Begin() record (-want +got):\n%s", diff)
+	}
+	if l2, err := s.Begin(ctx, tn, id1, "", time.Minute); err != nil || l2.Held {
+		t.Fatalf("second Begin() = %+v, %v; want the lock taken", l2, err)
+	}
+
+	// Finish: the record, the sent index and the lock's release.
+	rec.Status, rec.Attempts, rec.Committed = app.StatusSent, 1, true
+	ref := app.SentRef{ID: id1, Tenant: tn, IdempotencyKey: "k1", RecipientHash: free}
+	if err := s.Finish(ctx, rec, time.Minute, &ref, l.Token); err != nil {
+		t.Fatal(err)
+	}
+	readBack(t, s, rec)
+	if gotRef, err := s.Sent(ctx, id1); err != nil || gotRef != ref {
+		t.Errorf("Sent() = %+v, %v; want %+v", gotRef, err, ref)
+	}
+	l3, err := s.Begin(ctx, tn, id1, free, time.Minute)
+	if err != nil || !l3.Held || l3.Suppressed != nil {
+		t.Fatalf("Begin() after Finish = %+v, %v; want the lock free and no entry", l3, err)
+	}
+	s.Unlock(ctx, tn, id1, l3.Token)
+	if l4, _ := s.Begin(ctx, tn, "0193a5b2-7c1d-7e2f-8a9b-0c1d2e3f4a5f", "", time.Minute); !l4.Held || l4.Found {
+		t.Errorf("Begin() of an unknown message = %+v; want held, not found", l4)
+	}
+}

@@ -40,6 +40,7 @@ func NewSuppressions(admin *app.SuppressionAdmin, token string, logger *slog.Log
 // Register adds the routes to mux.
 func (s *Suppressions) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+SuppressionsPath+"{tenant}", s.auth(s.list))
+	mux.HandleFunc("POST "+SuppressionsPath+"{tenant}", s.auth(s.add))
 	mux.HandleFunc("GET "+SuppressionsPath+"{tenant}/{hash}", s.auth(s.get))
 	mux.HandleFunc("DELETE "+SuppressionsPath+"{tenant}/{hash}", s.auth(s.remove))
 	mux.HandleFunc("POST "+SuppressionsPath+"{tenant}/lookup", s.auth(s.lookup))
@@ -127,6 +128,63 @@ func (s *Suppressions) remove(w http.ResponseWriter, r *http.Request, tenant str
 		adminError(w, http.StatusNotFound, "not_found", "", "no such suppression")
 	default:
 		s.unavailable(w, "remove", err)
+	}
+}
+
+// ticketRule says what an operator's ticket reference may be: short and
+// plain, so that no note with PHI in it lands on the list.
+const ticketRule = "must be 1-64 letters, digits or . _ - : / #"
+
+func validTicket(t string) bool {
+	if len(t) > 64 {
+		return false
+	}
+	for _, c := range t {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-:/#", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// add puts an address on the list by hand: body {"address", "reason",
+// "ticket"}. 201 with the new entry, 200 with the entry already there
+// (its first evidence stays).
+func (s *Suppressions) add(w http.ResponseWriter, r *http.Request, tenant string) {
+	var body struct {
+		Address string `json:"address"`
+		Reason  string `json:"reason"`
+		Ticket  string `json:"ticket"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		// The decoder's error may quote the body.
+		adminError(w, http.StatusBadRequest, "invalid_argument", "", `the body must be {"address", "reason", "ticket"}`)
+		return
+	}
+	reason, ok := app.ParseSuppressionReason(body.Reason)
+	switch {
+	case !app.ValidAddress(body.Address):
+		adminError(w, http.StatusBadRequest, "invalid_argument", "address", "must be one bare address (jane@example.org)")
+		return
+	case !ok:
+		adminError(w, http.StatusBadRequest, "invalid_argument", "reason", "must be request, other, hard_bounce or complaint")
+		return
+	case !validTicket(body.Ticket):
+		adminError(w, http.StatusBadRequest, "invalid_argument", "ticket", ticketRule)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	e, added, err := s.admin.Add(ctx, tenant, body.Address, reason, body.Ticket)
+	switch {
+	case err != nil:
+		s.unavailable(w, "add", err)
+	case added:
+		writeJSON(w, http.StatusCreated, toJSON(e))
+	default:
+		writeJSON(w, http.StatusOK, toJSON(e))
 	}
 }
 

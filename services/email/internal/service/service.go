@@ -188,6 +188,14 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	g := lifecycle.NewGroup(logger, cfg.ShutdownGrace)
 	g.HTTP("http", httpL, mux)
 	g.GRPC("grpc", grpcL, gs)
+	if cfg.PprofAddr != "" || cfg.PprofListener != nil {
+		pl, err := lifecycle.Listen(cfg.PprofListener, cfg.PprofAddr)
+		if err != nil {
+			return err
+		}
+		g.HTTP("pprof", pl, server.Pprof())
+		logger.Info("pprof listener started", "addr", pl.Addr().String())
+	}
 	handler := queue.Handler(queue.HandlerOptions{
 		Worker: worker, Sealer: sealer, DeadLetters: queue.NewDeadLetters(js, sealer), Logger: logger,
 	})

@@ -194,6 +194,24 @@ func TestBouncesAndComplaintsSuppress(t *testing.T) {
 		t.Errorf("lookup of an address not on the list = %d, want 404", code)
 	}
 
+	// An operator adds an address by hand (the patient called): later Sends
+	// are refused; adding it again keeps the first entry.
+	const manualAddr = "zz.canary.manual@example.org"
+	code, body = adminDo(t, http.MethodPost, admin, suppressionAdminToken,
+		`{"address":"`+manualAddr+`","reason":"request","ticket":"INC-4711"}`)
+	if code != http.StatusCreated || !strings.Contains(body, `"reason":"request"`) || !strings.Contains(body, `"source":"admin"`) ||
+		!strings.Contains(body, `"report_id":"INC-4711"`) || strings.Contains(body, "canary") {
+		t.Fatalf("add = %d %s, want 201 with the entry and no address", code, body)
+	}
+	req = validRequest("acme", "manual-1")
+	req.To = manualAddr
+	_, err = h.sendErr(t, req)
+	wantSuppressed(t, err, "request")
+	code, body = adminDo(t, http.MethodPost, admin, suppressionAdminToken, `{"address":"`+strings.ToUpper(manualAddr)+`","reason":"other"}`)
+	if code != http.StatusOK || !strings.Contains(body, `"reason":"request"`) {
+		t.Errorf("adding again = %d %s, want 200 with the first entry", code, body)
+	}
+
 	// Refused without the token, with a wrong one, and for bad input.
 	for _, tt := range []struct {
 		name, method, url, token, body string
@@ -206,6 +224,12 @@ func TestBouncesAndComplaintsSuppress(t *testing.T) {
 		{"bad tenant", http.MethodGet, "http://" + h.cfg.HTTPAddr + "/admin/suppressions/a.b", suppressionAdminToken, "", http.StatusBadRequest},
 		{"unknown hash", http.MethodDelete, admin + "/" + strings.Repeat("0", 64), suppressionAdminToken, "", http.StatusNotFound},
 		{"lookup without address", http.MethodPost, admin + "/lookup", suppressionAdminToken, `{}`, http.StatusBadRequest},
+		{"add without address", http.MethodPost, admin, suppressionAdminToken, `{"reason":"request"}`, http.StatusBadRequest},
+		{"add with a display name", http.MethodPost, admin, suppressionAdminToken, `{"address":"Jane <j@example.org>","reason":"request"}`, http.StatusBadRequest},
+		{"add with an unknown reason", http.MethodPost, admin, suppressionAdminToken, `{"address":"j@example.org","reason":"because"}`, http.StatusBadRequest},
+		{"add with a free-text ticket", http.MethodPost, admin, suppressionAdminToken, `{"address":"j@example.org","reason":"other","ticket":"Jane Doe called"}`, http.StatusBadRequest},
+		{"add with an unknown field", http.MethodPost, admin, suppressionAdminToken, `{"address":"j@example.org","reason":"other","note":"x"}`, http.StatusBadRequest},
+		{"add without token", http.MethodPost, admin, "", `{"address":"j@example.org","reason":"other"}`, http.StatusUnauthorized},
 	} {
 		if code, body := adminDo(t, tt.method, tt.url, tt.token, tt.body); code != tt.want {
 			t.Errorf("%s: %d %s, want %d", tt.name, code, body, tt.want)
@@ -226,8 +250,9 @@ func TestBouncesAndComplaintsSuppress(t *testing.T) {
 	if strings.Contains(h.logs.String(), "canary") {
 		t.Error("logs hold a recipient")
 	}
-	if m := httpGet(t, "http://"+h.cfg.HTTPAddr+"/metrics"); !strings.Contains(m, `email_sends_total{outcome="suppressed",tenant="acme"} 2`) ||
-		!strings.Contains(m, `email_suppressions_total{reason="hard_bounce",source="dsn"} 1`) {
+	if m := httpGet(t, "http://"+h.cfg.HTTPAddr+"/metrics"); !strings.Contains(m, `email_sends_total{outcome="suppressed",tenant="acme"} 3`) ||
+		!strings.Contains(m, `email_suppressions_total{reason="hard_bounce",source="dsn"} 1`) ||
+		!strings.Contains(m, `email_suppressions_total{reason="request",source="admin"} 1`) {
 		t.Errorf("metrics miss the suppressions:\n%s", grep(m, "suppress"))
 	}
 }
