@@ -30,6 +30,12 @@
 //     message journey's timer store writes (sealed per timer), and a real
 //     path leg drives bookings through ingest and journey at a smaller N;
 //     ceiling: bare message schedules of the same size.
+//   - f: journey evaluation: booked events pre-queued on EHR_EVENTS
+//     (posted through ingest while journey is stopped) through journey's
+//     events consumer: the CEL condition, consent checked at a send step
+//     (denied, so nothing is sent), a wait_until timer planned, audit
+//     records; ceiling: the same events consumed with the same consumer
+//     code (pkg/bus Consume) and a handler that does nothing.
 //
 // Scenario c: 50,000 emails to one SMTP sink (STARTTLS, 20 connections),
 // both legs pre-queued and timed at the sink, each leg run -runs times

@@ -14,7 +14,7 @@ import (
 
 // Scenario ids, in table order. "a2" is accepted for "a′" on the command
 // line.
-var AllScenarios = []string{"a", "a′", "b", "c", "d", "e"}
+var AllScenarios = []string{"a", "a′", "b", "c", "d", "e", "f"}
 
 // Options configure Run.
 type Options struct {
@@ -107,6 +107,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			sc = HL7(ctx, cfg, ingestBin)
 		case "e":
 			sc = Timers(ctx, cfg, ingestBin, o.TimerPending)
+		case "f":
+			sc = JourneyEvaluation(ctx, cfg)
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -34,6 +34,10 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{}
+	// how it was started, to start it again
+	bin, dir, logDir string
+	env              []string
+	out              io.Writer
 }
 
 // outMu serialises prefixed lines from all processes onto one output.
@@ -55,7 +59,7 @@ func startProc(name, bin string, env []string, dir string, out io.Writer, logDir
 		_ = logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), bin: bin, dir: dir, logDir: logDir, env: env, out: out}
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
