@@ -83,7 +83,7 @@ func twoJourneys(t *testing.T) *catalog.Set {
 			t.Fatal(err)
 		}
 	}
-	write(tdir, "t.yaml", "id: t\nchannel: email\nsubject: \"On {{date .Appointment.Start}}\"\ntext: Hi\nhtml: <p>Hi</p>\n")
+	write(tdir, "t.yaml", "id: t\nchannel: email\nfields: [event.appointment.start]\nsubject: \"On {{date .Appointment.Start}}\"\ntext: Hi\nhtml: <p>Hi</p>\n")
 	steps := "steps:\n  - send: email\n    template: t\n"
 	write(jdir, "a.yaml", "id: a\npurpose: treatment\ntrigger: appointment.booked\n"+steps+"  - send: email\n    template: t\n")
 	write(jdir, "b.yaml", "id: b\npurpose: operations\ntrigger: appointment.booked\n"+steps)
@@ -209,7 +209,7 @@ func load(t *testing.T, journeys map[string]string) *catalog.Set {
 			t.Fatal(err)
 		}
 	}
-	write(tdir, "t.yaml", "id: t\nchannel: email\nsubject: \"On {{date .Appointment.Start}}\"\ntext: Hi\nhtml: <p>Hi</p>\n")
+	write(tdir, "t.yaml", "id: t\nchannel: email\nfields: [event.appointment.start]\nsubject: \"On {{date .Appointment.Start}}\"\ntext: Hi\nhtml: <p>Hi</p>\n")
 	for name, content := range journeys {
 		write(jdir, name, content)
 	}

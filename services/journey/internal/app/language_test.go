@@ -37,8 +37,8 @@ func TestSendsInThePatientsLanguage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(tdir, "t.en.yaml", "id: t\nchannel: email\nsubject: \"On {{date .Appointment.Start}}\"\ntext: Hi\nhtml: <p>Hi</p>\n")
-	write(tdir, "t.es.yaml", "id: t\nchannel: email\nsubject: \"El {{date .Appointment.Start}}\"\ntext: Hola\nhtml: <p>Hola</p>\n")
+	write(tdir, "t.en.yaml", "id: t\nchannel: email\nfields: [event.appointment.start]\nsubject: \"On {{date .Appointment.Start}}\"\ntext: Hi\nhtml: <p>Hi</p>\n")
+	write(tdir, "t.es.yaml", "id: t\nchannel: email\nfields: [event.appointment.start]\nsubject: \"El {{date .Appointment.Start}}\"\ntext: Hola\nhtml: <p>Hola</p>\n")
 	write(jdir, "a.yaml", "id: a\npurpose: treatment\ntrigger: appointment.booked\nsteps:\n  - send: email\n    template: t\n")
 	set, err := catalog.Load(jdir, tdir, time.UTC, catalog.WithLanguages(catalog.Languages{Default: "en", Tenants: map[string]string{"sur": "es"}}))
 	if err != nil {

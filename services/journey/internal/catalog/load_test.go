@@ -92,6 +92,7 @@ channel: email
 subject: "Hello {{.Patient.GivenName}}"
 text: "Hello"
 html: "<p>Hello</p>"
+fields: [patient.given_name]
 `
 
 // goodJourney is a valid journey with id "a".
@@ -481,7 +482,7 @@ func TestLoadSMSStepWithFallback(t *testing.T) {
 	journeys := map[string]string{"a.yaml": strings.Replace(goodJourney, "send: email\n    template: confirm", "send: sms\n    template: confirm-sms\n    fallback: email", 1)}
 	templates := map[string]string{
 		"confirm.yaml":     goodTemplate,
-		"confirm-sms.yaml": "id: confirm-sms\nchannel: sms\ntext: |\n  Hello {{.Patient.GivenName}}, see you on {{date .Appointment.Start}}.\n",
+		"confirm-sms.yaml": "id: confirm-sms\nchannel: sms\ntext: |\n  Hello {{.Patient.GivenName}}, see you on {{date .Appointment.Start}}.\nfields: [patient.given_name, event.appointment.start]\n",
 	}
 	set, err := catalog.Load(writeFiles(t, journeys), writeFiles(t, templates), time.UTC)
 	if err != nil {
@@ -506,7 +507,7 @@ func TestLoadRejectsBadTemplates(t *testing.T) {
 	}{
 		{
 			name: "parse error",
-			give: "id: confirm\nchannel: email\nsubject: Hello\ntext: |\n  Hello\n  {{if .Patient.GivenName}}\nhtml: <p>Hi</p>\n",
+			give: "id: confirm\nchannel: email\nsubject: Hello\ntext: |\n  Hello\n  {{if .Patient.GivenName}}\nhtml: <p>Hi</p>\nfields: []\n",
 			want: []string{
 				`a.yaml:6: step 1: template "confirm" is not loaded (the templates have problems, listed with this one)`,
 				`confirm.yaml:7: text: unexpected EOF`,
@@ -514,15 +515,15 @@ func TestLoadRejectsBadTemplates(t *testing.T) {
 		},
 		{
 			name: "misspelt field",
-			give: "id: confirm\nchannel: email\nsubject: Hello\ntext: |\n  Hello\n  {{.Patient.GivenNam}}\nhtml: <p>Hi</p>\n",
+			give: "id: confirm\nchannel: email\nsubject: Hello\ntext: |\n  Hello\n  {{.Patient.GivenNam}}\nhtml: <p>Hi</p>\nfields: []\n",
 			want: []string{
 				`a.yaml:6: step 1: template "confirm" is not loaded (the templates have problems, listed with this one)`,
-				`confirm.yaml:6: text: executing "text" at <.Patient.GivenNam>: can't evaluate field GivenNam in type catalog.Patient`,
+				`confirm.yaml:6: text: .Patient.GivenNam is not a field templates can use (did you mean .Patient.GivenName?)`,
 			},
 		},
 		{
 			name: "unknown function",
-			give: "id: confirm\nchannel: email\nsubject: \"{{datetime .Appointment.Start}}\"\ntext: Hello\nhtml: <p>Hi</p>\n",
+			give: "id: confirm\nchannel: email\nsubject: \"{{datetime .Appointment.Start}}\"\ntext: Hello\nhtml: <p>Hi</p>\nfields: []\n",
 			want: []string{
 				`a.yaml:6: step 1: template "confirm" is not loaded (the templates have problems, listed with this one)`,
 				`confirm.yaml:3: subject: function "datetime" not defined`,
@@ -539,11 +540,11 @@ func TestLoadRejectsBadTemplates(t *testing.T) {
 		},
 		{
 			name: "missing html and unknown field",
-			give: "id: confirm\nchannel: email\nsubject: Hello\ntext: Hello\nbody: <p>Hi</p>\n",
+			give: "id: confirm\nchannel: email\nsubject: Hello\ntext: Hello\nbody: <p>Hi</p>\nfields: []\n",
 			want: []string{
 				`a.yaml:6: step 1: template "confirm" is not loaded (the templates have problems, listed with this one)`,
 				`confirm.yaml:1: missing required field "html"`,
-				`confirm.yaml:5: unknown field "body" (known fields: id, channel, language, subject, text, html)`,
+				`confirm.yaml:5: unknown field "body" (known fields: id, channel, language, security, fields, subject, text, html)`,
 			},
 		},
 	}
@@ -565,7 +566,7 @@ func TestLoadReportsEveryProblemTogether(t *testing.T) {
 	}
 	templates := map[string]string{
 		"confirm.yaml": goodTemplate,
-		"other.yaml":   "id: other\nchannel: email\nsubject: Hi\ntext: Hi\nhtml: <p>Hi</p>\nlanguage: english\n",
+		"other.yaml":   "id: other\nchannel: email\nsubject: Hi\ntext: Hi\nhtml: <p>Hi</p>\nlanguage: english\nfields: []\n",
 	}
 	want := []string{
 		`a.yaml:2: purpose "sales" must be one of treatment, operations, marketing`,

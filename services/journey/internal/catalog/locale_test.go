@@ -37,7 +37,7 @@ func TestLanguageChain(t *testing.T) {
 // localizedTemplate is a template in language lang whose subject says
 // which file it came from.
 func localizedTemplate(lang string) string {
-	return "id: confirm\nchannel: email\nsubject: \"" + lang + " {{date .Appointment.Start}} {{time .Appointment.Start}}\"\ntext: Hello\nhtml: <p>Hello</p>\n"
+	return "id: confirm\nchannel: email\nsubject: \"" + lang + " {{date .Appointment.Start}} {{time .Appointment.Start}}\"\ntext: Hello\nhtml: <p>Hello</p>\nfields: [event.appointment.start]\n"
 }
 
 func TestSelectFollowsTheLanguageChain(t *testing.T) {
@@ -135,7 +135,7 @@ func TestLoadNeedsTheDefaultLanguage(t *testing.T) {
 				"confirm.es.yaml": localizedTemplate("es") + "language: fr\n",
 			},
 			languages: catalog.Languages{Default: "en"},
-			want:      []string{`confirm.es.yaml:6: language "fr" does not match the file name, which says "es": rename the file or fix the language`},
+			want:      []string{`confirm.es.yaml:7: language "fr" does not match the file name, which says "es": rename the file or fix the language`},
 		},
 		{
 			name:     "bad language in the file name",

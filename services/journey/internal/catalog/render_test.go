@@ -84,6 +84,7 @@ channel: email
 subject: "Hello"
 text: "{{if eq .Patient.Language \"fr\"}}{{range .Patient.GivenName}}{{end}}{{end}}"
 html: "<p>Hello</p>"
+fields: [patient.given_name, patient.language]
 `})
 	set, err := catalog.Load(writeFiles(t, nil), tdir, time.UTC)
 	if err != nil {

@@ -201,6 +201,7 @@ func checkStepTemplate(path string, st Step, templates map[string]*templateFamil
 		return []Problem{{File: path, Line: st.line, Message: fmt.Sprintf("%stemplate %q is for %s, but the step sends %s", st.prefix, st.Template, fam.channel, st.Send)}}
 	}
 	out := missingDefaults(path, st.line, st.prefix, st.Template, fam, templatesOK, defaults)
+	out = append(out, noticeProblems(path, st.line, st.prefix, st.Send, st.Security, fam)...)
 	if st.Fallback == "" {
 		return out
 	}
@@ -212,6 +213,27 @@ func checkStepTemplate(path string, st Step, templates map[string]*templateFamil
 		return append(out, Problem{File: path, Line: st.fallbackLine, Message: fmt.Sprintf("%sfallback template %q is for %s, but the fallback sends %s", st.prefix, st.FallbackTemplate, ft.channel, st.Fallback)})
 	case ok:
 		out = append(out, missingDefaults(path, st.fallbackLine, st.prefix+"fallback: ", st.FallbackTemplate, ft, templatesOK, defaults)...)
+		out = append(out, noticeProblems(path, st.fallbackLine, st.prefix+"fallback: ", st.Fallback, st.Security, ft)...)
+	}
+	return out
+}
+
+// noticeProblems reports each version of fam that uses sensitive-clinical
+// fields when a step (at line) sends it by email with security: no-phi,
+// which may travel without verified encryption. SMS templates are checked
+// when they load.
+func noticeProblems(path string, line int, prefix string, ch Channel, sec Security, fam *templateFamily) []Problem {
+	if ch != ChannelEmail || sec != SecurityNoPHI {
+		return nil
+	}
+	var out []Problem
+	for _, lang := range fam.sortedLanguages() {
+		t := fam.languages[lang]
+		if sens := t.FieldsOfClass(ClassSensitiveClinical); len(sens) > 0 {
+			out = append(out, Problem{File: path, Line: line, Message: fmt.Sprintf(
+				"%stemplate %q uses %s (%s, in %s), and the step sends it with security: no-phi, which may travel without verified encryption: use security: phi, or a notice template without clinical details",
+				prefix, fam.id, strings.Join(sens, ", "), ClassSensitiveClinical, t.File)})
+		}
 	}
 	return out
 }

@@ -26,6 +26,12 @@ type Template struct {
 	File string
 	// Version is a short content hash of the file.
 	Version string
+	// Fields are the fields it declares it uses (fields:), in catalogue
+	// order; load makes sure they are exactly the fields it reads.
+	Fields []string
+	// Security is what it says it is: [SecurityNoPHI] for an email notice,
+	// which may not use sensitive-clinical fields; SMS templates never may.
+	Security Security
 
 	subject *texttemplate.Template
 	text    *texttemplate.Template
@@ -46,7 +52,7 @@ type Message struct {
 }
 
 // Fields of a template file, in the order the README lists them.
-var templateFields = []string{"id", "channel", "language", "subject", "text", "html"}
+var templateFields = []string{"id", "channel", "language", "security", "fields", "subject", "text", "html"}
 
 // fileLanguage returns the language part of a template file name,
 // "appointment-reminder.es-MX.yaml" → "es-MX", or "" when the name has
@@ -69,7 +75,7 @@ func parseTemplate(path, name string, b []byte, loc *time.Location, defaultLang 
 	if root == nil {
 		return nil, p.problems
 	}
-	t := &Template{File: name, Version: version(b), Language: defaultLang, loc: loc}
+	t := &Template{File: name, Version: version(b), Language: defaultLang, Security: SecurityPHI, loc: loc}
 	nameLang := ""
 	if v := fileLanguage(name); v != "" {
 		c, err := CanonicalLanguage(v)
@@ -81,6 +87,8 @@ func parseTemplate(path, name string, b []byte, loc *time.Location, defaultLang 
 	}
 	parts := map[string]field{}
 	have := map[string]bool{}
+	var declared field
+	securityLine := 0
 	for _, f := range p.fields(root, "") {
 		have[f.name] = true
 		switch f.name {
@@ -121,6 +129,18 @@ func parseTemplate(path, name string, b []byte, loc *time.Location, defaultLang 
 			if _, ok := p.scalar(f, ""); ok {
 				parts[f.name] = f
 			}
+		case "security":
+			securityLine = f.key.Line
+			if v, ok := p.scalar(f, ""); ok {
+				switch Security(v) {
+				case SecurityPHI, SecurityNoPHI:
+					t.Security = Security(v)
+				default:
+					p.addf(f.value.Line, "security %q must be phi or no-phi (no-phi: an email notice, without clinical details)", v)
+				}
+			}
+		case "fields":
+			declared = f
 		default:
 			p.unknownField(f, "", templateFields)
 		}
@@ -135,21 +155,29 @@ func parseTemplate(path, name string, b []byte, loc *time.Location, defaultLang 
 			}
 		}
 	}
+	if t.Channel == ChannelSMS && securityLine > 0 {
+		p.addf(securityLine, "security has no place in an SMS template (channel: sms): a text message is always a notice, without clinical details")
+	}
 	for _, name := range required {
 		if !have[name] {
 			p.addf(root.Line, "missing required field %q", name)
 		}
 	}
 	fm := funcs(t.Language)
+	var uses []partUse
 	if f, ok := parts["subject"]; ok {
 		t.subject = p.textPart(f, fm)
+		uses = append(uses, textUses(f, t.subject))
 	}
 	if f, ok := parts["text"]; ok {
 		t.text = p.textPart(f, fm)
+		uses = append(uses, textUses(f, t.text))
 	}
 	if f, ok := parts["html"]; ok {
 		t.html = p.htmlPart(f, fm)
+		uses = append(uses, htmlUses(f, t.html))
 	}
+	t.Fields = p.checkFields(t, root, declared, uses)
 	if len(p.problems) > 0 {
 		return nil, p.problems
 	}
@@ -204,13 +232,20 @@ func (p *fileParser) partProblem(f field, err error) {
 	if m := templateErrRE.FindStringSubmatch(msg); m != nil {
 		msg = m[2]
 		if tl, convErr := strconv.Atoi(m[1]); convErr == nil && tl > 0 {
-			line = f.value.Line + tl - 1
-			if f.value.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-				line++ // a block scalar starts on the line after "|"
-			}
+			line = partLine(f, tl)
 		}
 	}
 	p.addf(line, "%s: %s", f.name, msg)
+}
+
+// partLine returns the file line that line tl (1-based) of the template
+// in part f is on.
+func partLine(f field, tl int) int {
+	line := f.value.Line + tl - 1
+	if f.value.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		line++ // a block scalar starts on the line after "|"
+	}
+	return line
 }
 
 // partError is an execution error of one part of a template.
