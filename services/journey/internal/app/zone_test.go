@@ -89,7 +89,7 @@ func TestQuietHoursInPatientZone(t *testing.T) {
 func TestTimesShownInPatientZone(t *testing.T) {
 	jdir, tdir := t.TempDir(), t.TempDir()
 	for dir, files := range map[string]map[string]string{
-		tdir: {"t.yaml": "id: t\nchannel: email\nsubject: \"At {{time .Appointment.Start}}\"\ntext: Hi\nhtml: <p>Hi</p>\n"},
+		tdir: {"t.yaml": "id: t\nchannel: email\nfields: [event.appointment.start]\nsubject: \"At {{time .Appointment.Start}}\"\ntext: Hi\nhtml: <p>Hi</p>\n"},
 		jdir: {"r.yaml": "id: r\npurpose: treatment\ntrigger: appointment.booked\nsteps:\n" +
 			"  - wait_until: event.appointment.start - duration(\"24h\")\n  - send: email\n    template: t\n"},
 	} {
