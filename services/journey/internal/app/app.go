@@ -53,6 +53,9 @@ type Service struct {
 	// waits keeps the markers of instances waiting for an event; nil
 	// when not configured.
 	waits Waits
+	// contacts keeps patients' contact points, language and time zone;
+	// nil when not configured (events are then used as they come).
+	contacts ContactStore
 	// caps counts sends for frequency caps; nil when not configured.
 	caps FrequencyCaps
 	// trail reads the audit trail for Trace; nil when not configured.
@@ -150,7 +153,9 @@ type Result struct {
 	Waits int
 }
 
-// HandleEvent first cancels the pending timers of every journey instance
+// HandleEvent first brings the patient's contact points, language and
+// time zone up to date (see WithContacts: the store learns from ev, and ev
+// is completed from the store), then cancels the pending timers of every journey instance
 // that lists ev in cancel_on, re-plans those of every instance that lists
 // it in replan_on, continues every instance waiting for it (wait_for),
 // then runs every journey that ev triggers
@@ -166,6 +171,13 @@ func (s *Service) HandleEvent(ctx context.Context, ev *eventsv1.ClinicalEvent) (
 	if ev.GetTenant() == "" {
 		return Result{}, Permanent(fmt.Errorf("event %s has no tenant", ev.GetEventId()))
 	}
+	// Before anything else, so that a patient.updated no journey reacts
+	// to still updates what later events and timers use.
+	current, err := s.withContacts(ctx, ev, true)
+	if err != nil {
+		return Result{}, fmt.Errorf("event %s: %w", ev.GetEventId(), err)
+	}
+	ev = current
 	trigger := ev.GetKind() + "." + ev.GetAction()
 	cancels := s.set.CancelledBy(ev.GetTenant(), trigger)
 	replans := s.set.ReplannedBy(ev.GetTenant(), trigger)

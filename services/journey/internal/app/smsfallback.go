@@ -92,7 +92,10 @@ func (s *Service) SMSFailed(ctx context.Context, tenant, idempotencyKey, reason 
 		s.logger.WarnContext(ctx, "sms failed for a step that no longer has a fallback", "tenant", tenant, "journey", j.ID, "step", c.Step)
 		return false, nil
 	}
-	ev := c.Event
+	ev, err := s.withContacts(ctx, c.Event, false)
+	if err != nil {
+		return false, err
+	}
 	instance := Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef())
 	step := audit.Object{Type: "JourneyStep", ID: instance + "/" + c.Step}
 	because := "failed"

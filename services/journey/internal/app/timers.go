@@ -38,6 +38,12 @@ func (s *Service) Resume(ctx context.Context, t Timer) error {
 		s.logger.InfoContext(ctx, "journey file changed since the timer was set; resuming with the current version",
 			"tenant", t.Tenant, "journey", t.Journey, "timerVersion", t.Version, "journeyVersion", j.Version, "step", t.Step)
 	}
+	// The patient's contacts may have changed since the timer was set.
+	ev, err := s.withContacts(ctx, t.Event, false)
+	if err != nil {
+		return fmt.Errorf("journey %s: %w", j.ID, err)
+	}
+	t.Event = ev
 	s.timerC.WithLabelValues(j.ID, timerFired).Inc()
 	var errs outcomes
 	if t.Step < len(j.Steps) && j.Steps[t.Step].Kind == catalog.StepWaitFor {

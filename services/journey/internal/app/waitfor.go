@@ -133,7 +133,11 @@ func (s *Service) arrived(ctx context.Context, ev *eventsv1.ClinicalEvent, j *ca
 	}
 	s.logger.InfoContext(ctx, "journey wait answered", "tenant", ev.GetTenant(), "eventId", ev.GetEventId(),
 		"journey", j.ID, "instance", instance, "step", w.Step)
-	if err := s.run(ctx, w.Event, j, w.Step+1); err != nil {
+	waiting, err := s.withContacts(ctx, w.Event, false)
+	if err != nil {
+		return err
+	}
+	if err := s.run(ctx, waiting, j, w.Step+1); err != nil {
 		return err
 	}
 	if err := s.waits.Done(ctx, ev.GetTenant(), j.ID, key); err != nil {

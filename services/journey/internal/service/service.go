@@ -167,7 +167,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		smsSender = smsclient.New(smsv1.NewSmsServiceClient(scc), cfg.SendTimeout)
 	}
 	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), ts, cs, aw, logger, tel.Registry,
-		app.WithLocation(loc), app.WithTenantZones(tenantZones), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs),
+		app.WithLocation(loc), app.WithTenantZones(tenantZones), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs), app.WithContacts(cs),
 		app.WithAuditTrail(trail{js: js, key: pseudonymKey}),
 		app.WithSMS(smsSender, cs, phone.NewHasher(pseudonymKey), cfg.SMSCountryCode), app.WithContinuations(cs))
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
