@@ -77,7 +77,7 @@ func TestConsumeAcksRetriesAndTerminates(t *testing.T) {
 	if err := bus.EnsureStreams(ctx, js, bus.Outbox("email", 1)); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"ok", "retry", "bad"} {
+	for _, id := range []string{"ok", "retry", "bad", "later"} {
 		if _, err := bus.Publish(ctx, js, "outbox.email.demo", []byte(id), id, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -85,16 +85,24 @@ func TestConsumeAcksRetriesAndTerminates(t *testing.T) {
 
 	var mu sync.Mutex
 	seen := map[string]int{}
+	var laterAt []time.Time
 	done := make(chan struct{})
+	// A Delay asks for exactly its delay, longer here than the 1 s backoff.
+	const delay = 2 * time.Second
 	h := func(_ context.Context, msg jetstream.Msg) error {
 		mu.Lock()
 		defer mu.Unlock()
 		id := string(msg.Data())
 		seen[id]++
-		if seen["ok"] == 1 && seen["retry"] == 2 && seen["bad"] == 1 {
+		if id == "later" {
+			laterAt = append(laterAt, time.Now())
+		}
+		if seen["ok"] == 1 && seen["retry"] == 2 && seen["bad"] == 1 && seen["later"] == 2 {
 			close(done)
 		}
 		switch {
+		case id == "later" && seen[id] == 1:
+			return bus.Delay(errors.New("wait for a limit"), delay)
 		case id == "retry" && seen[id] == 1:
 			return errors.New("temporary")
 		case id == "bad":
@@ -114,6 +122,9 @@ func TestConsumeAcksRetriesAndTerminates(t *testing.T) {
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatalf("Consume() = %v", err)
+	}
+	if gap := laterAt[1].Sub(laterAt[0]); gap < delay {
+		t.Errorf("delayed message redelivered after %v, want at least %v", gap, delay)
 	}
 	// Work-queue retention: acked and terminated messages are gone.
 	info, err := js.Stream(context.Background(), "OUTBOX_EMAIL")

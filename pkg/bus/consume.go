@@ -53,6 +53,24 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
+type delayError struct {
+	err   error
+	after time.Duration
+}
+
+func (e delayError) Error() string { return e.err.Error() }
+func (e delayError) Unwrap() error { return e.err }
+
+// Delay asks for redelivery after exactly d instead of the backoff: for a
+// handler that knows when to try again (a rate limit, its own backoff).
+// Consume logs it at debug level, as a wait is not a failure.
+func Delay(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return delayError{err: err, after: d}
+}
+
 // IsPermanent reports whether err was marked with Permanent.
 func IsPermanent(err error) bool {
 	var p permanentError
@@ -112,6 +130,11 @@ func settle(ctx context.Context, msg jetstream.Msg, herr error, durable string, 
 	case IsPermanent(herr):
 		logger.Error("message terminated", "consumer", durable, "natsSubject", msg.Subject(), "err", herr)
 		err = msg.TermWithReason("permanent handler failure")
+	case errors.As(herr, new(delayError)):
+		var d delayError
+		errors.As(herr, &d)
+		logger.Debug("message redelivery", "consumer", durable, "natsSubject", msg.Subject(), "retryIn", d.after.String(), "err", herr)
+		err = msg.NakWithDelay(d.after)
 	default:
 		n := uint64(1)
 		if md, mdErr := msg.Metadata(); mdErr == nil {

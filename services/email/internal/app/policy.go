@@ -78,6 +78,11 @@ type Policy struct {
 	// Unsubscribe lists the purposes whose messages carry one-click
 	// List-Unsubscribe (when EMAIL_UNSUBSCRIBE_BASE_URL is set).
 	Unsubscribe []string `json:"unsubscribe"`
+	// Limits bound deliveries per destination host (lower case; "*" for
+	// the others). None by default.
+	Limits map[string]Limit `json:"limits"`
+	// Warmup, when its Identity is set, caps the messages sent per day.
+	Warmup Warmup `json:"warmup"`
 }
 
 // DefaultPolicy is the policy of a tenant the policy file does not name:
@@ -106,6 +111,14 @@ func (p Policy) Validate() error {
 	oneOf("unverified", p.Unverified, UnverifiedHold, UnverifiedDefer)
 	if p.EncryptedSubject == "" || strings.ContainsAny(p.EncryptedSubject, "\r\n") || len(p.EncryptedSubject) > 200 {
 		errs = append(errs, errors.New("encrypted_subject must be 1-200 bytes on one line"))
+	}
+	for dest, l := range p.Limits {
+		if err := l.validate(dest); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := p.Warmup.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, u := range p.Unsubscribe {
 		if _, ok := ParsePurpose(u); !ok {

@@ -375,6 +375,10 @@ type Auditor interface {
 // connection weaker than o.TLS allows.
 type Mailer interface {
 	Deliver(ctx context.Context, o Outgoing) (Transport, error)
+	// Destination names the host o goes to (the relay, or the recipient
+	// domain's MX), lower case, for per-destination limits. Errors are
+	// *DeliveryError, as Deliver's.
+	Destination(ctx context.Context, o Outgoing) (string, error)
 }
 
 // Holder keeps messages that are held (StatusHeld), sealed, for the

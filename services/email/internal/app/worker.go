@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -54,11 +55,14 @@ type WorkerOptions struct {
 	// LockTTL bounds how long one worker holds a message: at least the
 	// Mailer's timeout, and no longer than the outbox's ack wait.
 	LockTTL time.Duration
-	// Backoff returns the redelivery delay after the n-th delivery; it must
-	// match the outbox consumer's, so that a deferred message is failed as
-	// expired when its next attempt would come too late. Default: bus.Backoff
-	// capped at a minute, as bus.Consume uses.
+	// Backoff returns the redelivery delay after the n-th attempt; a
+	// deferred message is handed out again after it (Later), or failed as
+	// expired when its next attempt would come too late. Default:
+	// bus.Backoff capped at a minute.
 	Backoff func(n uint64) time.Duration
+	// Limiter, when set, enforces the policies' destination limits and
+	// warm-up caps; without it nothing is limited.
+	Limiter Limiter
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -150,6 +154,22 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 		return w.hold(ctx, log, lease, m, rec, hold, Transport{Held: true})
 	}
 
+	release, throttle, wait, err := w.throttle(ctx, pol, out, now)
+	switch {
+	case err != nil:
+		return err
+	case throttle != "":
+		// Not an attempt: the record stays as it is, no event.
+		w.o.Metrics.Throttled(throttle)
+		if !now.Add(wait).Before(m.ExpiresAt) {
+			return w.finish(ctx, log, lease, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(errors.New(ReasonExpired)))
+		}
+		log.Debug("email throttled", "throttle", throttle, "wait", wait.String())
+		return &Later{After: wait, Err: errors.New("throttled: " + throttle)}
+	case release != nil:
+		defer release(context.WithoutCancel(ctx))
+	}
+
 	// Mark the attempt before any SMTP: an attempt that finds the mark
 	// follows one that died before recording its outcome, perhaps after
 	// the relay accepted the message. It is sent again (at least once),
@@ -207,10 +227,53 @@ func (w *Worker) Process(ctx context.Context, d Delivery) error {
 			"tls", out.TLS.String(), "detail", de.Detail)
 		return w.hold(ctx, log, lease, m, rec, de.Reason, Transport{Held: true, NextHop: de.NextHop})
 	}
-	if next := now.Add(w.o.Backoff(d.NumDelivered)); !next.Before(m.ExpiresAt) {
+	// The backoff counts attempts, not hand-outs: waits for a limit are
+	// not retries.
+	backoff := w.o.Backoff(uint64(rec.Attempts))
+	if next := now.Add(backoff); !next.Before(m.ExpiresAt) {
 		return w.finish(ctx, log, lease, m, rec, StatusFailed, ReasonExpired, Transport{}, permanent(de))
 	}
-	return w.finish(ctx, log, lease, m, rec, StatusDeferred, de.Reason, Transport{}, de)
+	return w.finish(ctx, log, lease, m, rec, StatusDeferred, de.Reason, Transport{}, &Later{After: backoff, Err: de})
+}
+
+// throttle applies pol's limit for out's destination and its warm-up cap.
+// It returns the reason and how long to wait when out must wait, else a
+// release for the concurrency slot taken (nil when none was).
+func (w *Worker) throttle(ctx context.Context, pol Policy, out Outgoing, now time.Time) (release func(context.Context), reason string, wait time.Duration, err error) {
+	if w.o.Limiter == nil {
+		return nil, "", 0, nil
+	}
+	m := out.Message
+	if len(pol.Limits) > 0 {
+		dest, err := w.o.Mailer.Destination(ctx, out)
+		if err != nil {
+			return nil, "", 0, fmt.Errorf("destination: %w", err)
+		}
+		if l := pol.LimitFor(dest); l.Concurrency > 0 || l.Rate > 0 {
+			p, err := w.o.Limiter.Acquire(ctx, m.Tenant, dest, l, w.o.LockTTL)
+			switch {
+			case err != nil:
+				return nil, "", 0, fmt.Errorf("destination limit: %w", err)
+			case p.Wait > 0:
+				return nil, p.Reason, p.Wait, nil
+			}
+			release = p.Release
+		}
+	}
+	if limit, ok := pol.Warmup.Cap(now); ok {
+		ok, err := w.o.Limiter.CountWarmup(ctx, pol.Warmup.Identity, now, limit)
+		if err != nil || !ok {
+			if release != nil {
+				release(context.WithoutCancel(ctx))
+			}
+			if err != nil {
+				return nil, "", 0, fmt.Errorf("warm-up cap: %w", err)
+			}
+			// Spread the next day's start over its first ten minutes.
+			return nil, ThrottleWarmup, nextDay(now).Sub(now) + rand.N(10*time.Minute), nil
+		}
+	}
+	return release, "", 0, nil
 }
 
 // begin takes the message's lock and reads its record (and, with

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/mail"
 	"net/url"
@@ -265,6 +266,7 @@ func (c *Config) Policies() (app.Policies, error) {
 	for t, b := range file.Tenants {
 		p := ps.Default
 		p.Unsubscribe = slices.Clone(p.Unsubscribe)
+		p.Limits = maps.Clone(p.Limits)
 		if err := decode(b, &p); err != nil {
 			return ps, fmt.Errorf("EMAIL_POLICY_FILE: tenants.%s: %w", t, err)
 		}

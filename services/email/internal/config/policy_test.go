@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -21,8 +22,10 @@ func TestPolicies(t *testing.T) {
 		}
 		return f
 	}
-	good := write(`{"default": {"unsubscribe": ["marketing", "operations"]},
-	  "tenants": {"acme": {"encryption": "required", "unverified": "defer"}}}`)
+	good := write(`{"default": {"unsubscribe": ["marketing", "operations"], "limits": {"*": {"concurrency": 8}}},
+	  "tenants": {"acme": {"encryption": "required", "unverified": "defer",
+	    "limits": {"relay.example.org": {"concurrency": 2, "rate": 100, "per": "1m", "burst": 10}},
+	    "warmup": {"identity": "ip-203-0-113-7", "start": "2026-12-01", "first_day": 200, "full": 100000}}}}`)
 	cfg, err := pkgconfig.Load[config.Config]([]string{from, keyring, pseudonym, "EMAIL_POLICY_FILE=" + good})
 	if err != nil {
 		t.Fatal(err)
@@ -33,8 +36,13 @@ func TestPolicies(t *testing.T) {
 	}
 	wantDefault := app.DefaultPolicy()
 	wantDefault.Unsubscribe = []string{"marketing", "operations"}
+	wantDefault.Limits = map[string]app.Limit{"*": {Concurrency: 8}}
 	wantAcme := wantDefault
 	wantAcme.Encryption, wantAcme.Unverified = app.EncryptRequired, app.UnverifiedDefer
+	// A tenant's limits add to the default's.
+	wantAcme.Limits = map[string]app.Limit{"*": {Concurrency: 8},
+		"relay.example.org": {Concurrency: 2, Rate: 100, Per: app.Duration(time.Minute), Burst: 10}}
+	wantAcme.Warmup = app.Warmup{Identity: "ip-203-0-113-7", Start: "2026-12-01", FirstDay: 200, Full: 100000}
 	if diff := cmp.Diff(wantDefault, ps.For("other")); diff != "" {
 		t.Errorf("default policy (-want +got):\n%s", diff)
 	}
@@ -43,9 +51,15 @@ func TestPolicies(t *testing.T) {
 	}
 
 	for name, tt := range map[string]struct{ body, wantErr string }{
-		"unknown field": {`{"default": {"encrypt": "always"}}`, `unknown field "encrypt"`},
-		"bad value":     {`{"tenants": {"acme": {"no_phi_tls": "none"}}}`, "tenants.acme: no_phi_tls must be one of"},
-		"not JSON":      {`encryption: required`, "EMAIL_POLICY_FILE"},
+		"unknown field":  {`{"default": {"encrypt": "always"}}`, `unknown field "encrypt"`},
+		"bad value":      {`{"tenants": {"acme": {"no_phi_tls": "none"}}}`, "tenants.acme: no_phi_tls must be one of"},
+		"not JSON":       {`encryption: required`, "EMAIL_POLICY_FILE"},
+		"negative limit": {`{"default": {"limits": {"*": {"rate": -1}}}}`, "limits.*: values must not be negative"},
+		"bad duration":   {`{"default": {"limits": {"*": {"rate": 1, "per": "soon"}}}}`, `"soon" is not a duration`},
+		"burst, no rate": {`{"default": {"limits": {"*": {"burst": 5}}}}`, "burst needs a rate"},
+		"host with port": {`{"default": {"limits": {"relay:587": {"rate": 5}}}}`, "is not a lower-case host name"},
+		"bad warm-up":    {`{"tenants": {"acme": {"warmup": {"identity": "ip a", "start": "12/01/2026", "factor": 0.5}}}}`, "warmup.identity"},
+		"warm-up start":  {`{"tenants": {"acme": {"warmup": {"identity": "ip-a", "start": "12/01/2026", "first_day": 5}}}}`, "warmup.start must be a date"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := pkgconfig.Load[config.Config]([]string{from, keyring, pseudonym, "EMAIL_POLICY_FILE=" + write(tt.body)})

@@ -28,6 +28,7 @@ type Metrics struct {
 	suppressions    *prometheus.CounterVec
 	uncertain       prometheus.Counter
 	encrypted       *prometheus.CounterVec
+	throttled       *prometheus.CounterVec
 }
 
 // New registers the metrics on reg.
@@ -60,7 +61,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "Delivery attempts made after an attempt that ended without recording its outcome (the process died mid-delivery): each may have sent a message a second time, with the same Message-ID.",
 	})
 	m.encrypted = prometheus.NewCounterVec(encryptedOpts, []string{"method"})
-	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback, m.suppressions, m.uncertain, m.encrypted)
+	m.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "email_throttled_total",
+		Help: "Deliveries put off without an attempt by a destination limit or the warm-up cap, by reason (concurrency, rate, warmup).",
+	}, []string{"reason"})
+	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback, m.suppressions, m.uncertain, m.encrypted, m.throttled)
 	return m
 }
 
@@ -107,3 +112,7 @@ var encryptedOpts = prometheus.CounterOpts{
 func (m *Metrics) Encrypted(method string) {
 	m.encrypted.WithLabelValues(method).Inc()
 }
+
+// Throttled counts a delivery put off by a limit (reason: concurrency,
+// rate, warmup).
+func (m *Metrics) Throttled(reason string) { m.throttled.WithLabelValues(reason).Inc() }

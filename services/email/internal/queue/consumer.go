@@ -45,8 +45,9 @@ type HandlerOptions struct {
 
 // Handler returns the bus.Handler that opens an outbox message, decodes it
 // and hands it to the worker. Outcomes the worker marks with
-// app.ErrPermanent terminate the message; other errors have it redelivered
-// after bus.Consume's backoff.
+// app.ErrPermanent terminate the message; an *app.Later (deferred, or
+// throttled by a limit) has it redelivered after the delay it names;
+// other errors after bus.Consume's backoff.
 //
 // A message that fails authentication (envelope.ErrTampered: altered,
 // sealed for another message or tenant), is not sealed
@@ -91,8 +92,12 @@ func Handler(o HandlerOptions) bus.Handler {
 		// client's buffer behind slower ones.
 		_ = msg.InProgress()
 		err = o.Worker.Process(ctx, app.Delivery{Message: p.message(), NumDelivered: n})
-		if errors.Is(err, app.ErrPermanent) {
+		var later *app.Later
+		switch {
+		case errors.Is(err, app.ErrPermanent):
 			return bus.Permanent(err)
+		case errors.As(err, &later):
+			return bus.Delay(err, later.After)
 		}
 		return err
 	}

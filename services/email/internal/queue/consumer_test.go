@@ -40,6 +40,8 @@ func (f *fakeMailer) Deliver(_ context.Context, o app.Outgoing) (app.Transport, 
 	return app.Transport{TLSVersion: "TLS1.3", TLSVerified: true, NextHop: "fake"}, nil
 }
 
+func (f *fakeMailer) Destination(context.Context, app.Outgoing) (string, error) { return "fake", nil }
+
 func (f *fakeMailer) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

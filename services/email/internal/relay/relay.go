@@ -215,6 +215,11 @@ func (r *Relay) Deliver(ctx context.Context, o app.Outgoing) (app.Transport, err
 	}
 }
 
+// Destination implements app.Mailer: the relay's host.
+func (r *Relay) Destination(context.Context, app.Outgoing) (string, error) {
+	return strings.ToLower(r.o.Host), nil
+}
+
 // outcome is what one transaction on a session came to.
 type outcome struct {
 	// err is nil when the relay accepted the message.

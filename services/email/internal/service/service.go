@@ -21,6 +21,7 @@ import (
 	emailv1 "github.com/carenotify/carenotify/proto/gen/go/carenotify/email/v1"
 	"github.com/carenotify/carenotify/services/email/internal/app"
 	"github.com/carenotify/carenotify/services/email/internal/config"
+	"github.com/carenotify/carenotify/services/email/internal/limits"
 	"github.com/carenotify/carenotify/services/email/internal/metrics"
 	"github.com/carenotify/carenotify/services/email/internal/queue"
 	"github.com/carenotify/carenotify/services/email/internal/recipientkeys"
@@ -150,7 +151,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	worker := app.NewWorker(app.WorkerOptions{
 		Store: st, Events: events, Mailer: mailer, Policies: policies, Holder: queue.NewHeld(js, sealer),
 		Keys: recipientKeys, Suppressions: supps, SuppressBounces: cfg.SuppressBounces,
-		Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
+		Limiter: limits.New(rdb), Auditor: aw, Metrics: m, Logger: logger, LockTTL: ackWait,
 	})
 
 	feedback := app.NewFeedback(app.FeedbackOptions{
