@@ -45,6 +45,10 @@ type SourceVersion struct {
 	Time time.Time `json:"time,omitzero"`
 	// ControlID is HL7 MSH-10, "" for FHIR.
 	ControlID string `json:"controlId,omitempty"`
+	// Content is the hash of the facts this version carried (see
+	// Observation.contentHash); "" in records written before it was
+	// kept.
+	Content string `json:"content,omitempty"`
 }
 
 // ResourceState is the last-seen state of one real-world resource: what

@@ -69,6 +69,7 @@ type decision struct {
 // the same inputs always give the same decision, which is what makes a
 // retry after a crash emit the same event id.
 func decide(prev ResourceState, found bool, o Observation, now time.Time) decision {
+	o.Version.Content = o.contentHash()
 	if found {
 		if last, ok := prev.Versions[o.Source]; ok {
 			if older, same := compareVersions(last, o.Version); same {
@@ -103,11 +104,25 @@ func decide(prev ResourceState, found bool, o Observation, now time.Time) decisi
 }
 
 // compareVersions tells whether cur is older than, or the same as, last
-// (both from one source). FHIR: equal versionIds are the same version;
+// (both from one source). A version is the same only when its marker is
+// and it carries the same facts (Content): a marker seen before with
+// other facts is new content under a reused marker (an engine that
+// reuses MSH-10, a server that does not bump versionId), taken as newer
+// so that its transition is not lost. Records without Content compare
+// by marker alone. FHIR markers: equal versionIds are the same version;
 // numeric versionIds are compared as numbers; otherwise meta.lastUpdated
 // decides. HL7: an earlier MSH-7 is older; the same MSH-7 and MSH-10 is
 // the same message. Versions that cannot be compared are taken as newer.
 func compareVersions(last, cur SourceVersion) (older, same bool) {
+	older, same = compareMarkers(last, cur)
+	if same && last.Content != "" && cur.Content != "" && last.Content != cur.Content {
+		return false, false
+	}
+	return older, same
+}
+
+// compareMarkers is compareVersions on the version markers alone.
+func compareMarkers(last, cur SourceVersion) (older, same bool) {
 	if cur.ControlID != "" || last.ControlID != "" {
 		if cur.ControlID == last.ControlID && cur.Time.Equal(last.Time) {
 			return false, true

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 var (
@@ -108,6 +109,18 @@ func TestDecideSequences(t *testing.T) {
 			{siu("M4", "S13", "booked", t9.Add(3*time.Minute), t11), "-no_change"},
 			{siu("M5", "S15", "cancelled", t9.Add(4*time.Minute), t11), "cancelled"},
 		}},
+		{name: "SIU: a reused MSH-10 and MSH-7 with a new start is a reschedule, its resend nothing", steps: []step{
+			{siu("M1", "S12", "booked", t9, t10), "booked"},
+			{siu("M1", "S12", "booked", t9, t10), "-same_version"},
+			{siu("M1", "S12", "booked", t9, t11), "rescheduled"},
+			{siu("M1", "S12", "booked", t9, t11), "-same_version"},
+			{siu("M1", "S15", "cancelled", t9, t11), "cancelled"},
+		}},
+		{name: "FHIR: a versionId seen before with a new status is not lost", steps: []step{
+			{fhirAppt("1", "booked", t9), "booked"},
+			{fhirAppt("1", "cancelled", t9), "cancelled"},
+			{fhirAppt("1", "cancelled", t9), "-same_version"},
+		}},
 		{name: "SIU: first-seen S13 with a start", steps: []step{
 			{siu("M1", "S13", "booked", t9, t10), "rescheduled"},
 		}},
@@ -208,7 +221,7 @@ func TestDecideKeepsTheFirstSubject(t *testing.T) {
 		t.Fatalf("HL7 after FHIR = %q, subject %q; want rescheduled of Appointment/a1", d2.action, d2.next.SubjectRef)
 	}
 	want := map[string]SourceVersion{"epic-fhir": {VersionID: "7"}, "epic-hl7": {ControlID: "M1", Time: t9}}
-	if diff := cmp.Diff(want, d2.next.Versions); diff != "" {
+	if diff := cmp.Diff(want, d2.next.Versions, cmpopts.IgnoreFields(SourceVersion{}, "Content")); diff != "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
 	}
 	if d.next.Versions["epic-hl7"] != (SourceVersion{}) {
@@ -231,6 +244,11 @@ func TestCompareVersions(t *testing.T) {
 		{name: "hl7 same message", last: SourceVersion{ControlID: "1", Time: t9}, cur: SourceVersion{ControlID: "1", Time: t9}, same: true},
 		{name: "hl7 same second, other message", last: SourceVersion{ControlID: "1", Time: t9}, cur: SourceVersion{ControlID: "2", Time: t9}},
 		{name: "hl7 earlier", last: SourceVersion{ControlID: "2", Time: t10}, cur: SourceVersion{ControlID: "1", Time: t9}, older: true},
+		{name: "hl7 same message, other content", last: SourceVersion{ControlID: "1", Time: t9, Content: "a"}, cur: SourceVersion{ControlID: "1", Time: t9, Content: "b"}},
+		{name: "hl7 same message, same content", last: SourceVersion{ControlID: "1", Time: t9, Content: "a"}, cur: SourceVersion{ControlID: "1", Time: t9, Content: "a"}, same: true},
+		{name: "hl7 same message, record without content", last: SourceVersion{ControlID: "1", Time: t9}, cur: SourceVersion{ControlID: "1", Time: t9, Content: "b"}, same: true},
+		{name: "same id, other content", last: SourceVersion{VersionID: "a", Content: "a"}, cur: SourceVersion{VersionID: "a", Content: "b"}},
+		{name: "older id, other content", last: SourceVersion{VersionID: "10", Content: "a"}, cur: SourceVersion{VersionID: "9", Content: "b"}, older: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,5 +271,42 @@ func TestContactHash(t *testing.T) {
 	}
 	if c := contactHash([]string{"rita@example.org"}, []string{"5557654321"}, "es", false); c == a {
 		t.Error("a removed phone number does not change the hash")
+	}
+}
+
+// TestContentHash checks that every fact that decides a transition
+// changes the hash, and that what only says where the facts came from
+// does not.
+func TestContentHash(t *testing.T) {
+	base := siu("M1", "S12", "booked", t9, t10)
+	base.End, base.ServiceType = t11, "checkup"
+	tests := []struct {
+		name string
+		give func(*Observation)
+		same bool
+	}{
+		{name: "other control id, time, source, keys and subject", same: true, give: func(o *Observation) {
+			o.Version, o.Source, o.SubjectRef = SourceVersion{ControlID: "M2", Time: t10}, "other", "Appointment/x"
+			o.Keys = []ResourceKey{{Type: KeyBusiness, Scope: "s", Value: "v"}}
+		}},
+		{name: "the same start in another zone", same: true, give: func(o *Observation) { o.Start = t10.In(time.FixedZone("x", 7200)) }},
+		{name: "start", give: func(o *Observation) { o.Start = t11 }},
+		{name: "end", give: func(o *Observation) { o.End = t10 }},
+		{name: "status", give: func(o *Observation) { o.Status = "cancelled" }},
+		{name: "trigger", give: func(o *Observation) { o.Trigger = "S14" }},
+		{name: "service type", give: func(o *Observation) { o.ServiceType = "other" }},
+		{name: "inpatient", give: func(o *Observation) { o.Inpatient = true }},
+		{name: "discharge disposition", give: func(o *Observation) { o.DischargeDisposition = true }},
+		{name: "contact hash", give: func(o *Observation) { o.ContactHash = "h" }},
+		{name: "kind", give: func(o *Observation) { o.Kind = KindEncounter }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base
+			tt.give(&o)
+			if same := o.contentHash() == base.contentHash(); same != tt.same {
+				t.Errorf("same hash = %v, want %v", same, tt.same)
+			}
+		})
 	}
 }
