@@ -406,6 +406,8 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		Step:            stepID,
 	})
 	switch {
+	case errors.As(err, new(*SuppressedError)):
+		return s.addressSuppressed(ctx, ev, j, step, err, attrs)
 	case IsPermanent(err):
 		if aerr := s.decided(ctx, ev, j, step, audit.OutcomeFailure, outcomeRejected, "channel", string(catalog.ChannelEmail)); aerr != nil {
 			return "", aerr

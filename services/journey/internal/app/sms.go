@@ -85,9 +85,10 @@ func WithSMS(sender SMSSender, numbers Numbers, hasher NumberHasher, countryCode
 }
 
 // fallbackOn are the outcomes after which a step with a fallback channel
-// sends on it instead: no usable contact point, no consent, or the
-// channel refused the message.
-var fallbackOn = map[string]bool{outcomeNoContact: true, outcomeNoConsent: true, outcomeRejected: true}
+// sends on it instead: no usable contact point, no consent, the channel
+// refused the message, or the email service refused the address as
+// suppressed (bounced or complained before).
+var fallbackOn = map[string]bool{outcomeNoContact: true, outcomeNoConsent: true, outcomeRejected: true, outcomeAddressSuppressed: true}
 
 // outcomeFallback is the audit reason of a step that falls back.
 const outcomeFallback = "fallback"

@@ -97,6 +97,10 @@ func decision(e TraceEntry, step, journey, event string) string {
 		return fmt.Sprintf("failed: the template of %s could not be rendered for this event", step)
 	case outcomeRejected:
 		return fmt.Sprintf("failed: the channel refused the message of %s", step)
+	case outcomeAddressSuppressed:
+		return fmt.Sprintf("suppressed: the email service refuses the patient's address (%s) (%s)", orDefault(d["suppression"], "suppressed"), step)
+	case outcomeFallback:
+		return fmt.Sprintf("fell back from %s to %s because of %s (%s)", d["from"], d["channel"], d["because"], step)
 	}
 	return fmt.Sprintf("%s %s (%s)", e.Outcome, e.Reason, step)
 }

@@ -330,9 +330,9 @@ func (p *fileParser) purpose(line int, v string) {
 	switch Purpose(v) {
 	case PurposeTreatment, PurposeOperations:
 	case PurposeMarketing:
-		// Marketing messages need the patient's opt-in (HIPAA
-		// §164.508(a)(3)); without consent checks they must not be sent.
-		p.addf(line, "purpose \"marketing\" is not supported yet (coming with consent: marketing needs the patient's opt-in)")
+		// Marketing messages need the patient's authorization (HIPAA
+		// §164.508(a)(3)): app sends them only with an explicit grant on
+		// record; quiet hours always apply (critical is refused below).
 	case "":
 		p.addf(line, "purpose is empty; it must be one of treatment, operations, marketing")
 	default:

@@ -49,6 +49,19 @@ func TestLoadExamples(t *testing.T) {
 			QuietHours: &catalog.QuietHours{Start: 21 * 60, End: 8 * 60},
 			File:       "appointment-reminder.yaml",
 		},
+		{
+			ID:      "wellness-newsletter",
+			Purpose: catalog.PurposeMarketing,
+			Trigger: "encounter.discharged",
+			Key:     catalog.KeySubject,
+			Steps: []catalog.Step{
+				{Kind: catalog.StepWait, Wait: 720 * time.Hour, Security: catalog.SecurityPHI},
+				{Kind: catalog.StepSend, Send: catalog.ChannelEmail, Template: "wellness-newsletter", Security: catalog.SecurityNoPHI},
+			},
+			QuietHours:   &catalog.QuietHours{Start: 20 * 60, End: 9 * 60},
+			FrequencyCap: &catalog.FrequencyCap{Max: 2, Per: 720 * time.Hour},
+			File:         "wellness-newsletter.yaml",
+		},
 	}
 	got := set.Journeys()
 	opts := cmp.Options{
@@ -298,7 +311,6 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 			name: "marketing never critical",
 			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "treatment", "marketing", 1) + "    critical: true\n"},
 			want: []string{
-				`a.yaml:2: purpose "marketing" is not supported yet (coming with consent: marketing needs the patient's opt-in)`,
 				`a.yaml:7: step 1: critical: true is not allowed in a marketing journey: marketing never bypasses quiet hours`,
 			},
 		},
@@ -405,9 +417,10 @@ func TestLoadRejectsBadJourneys(t *testing.T) {
 			want: []string{`a.yaml:2: purpose "sales" must be one of treatment, operations, marketing`},
 		},
 		{
-			name: "marketing needs consent",
-			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "treatment", "marketing", 1)},
-			want: []string{`a.yaml:2: purpose "marketing" is not supported yet (coming with consent: marketing needs the patient's opt-in)`},
+			name: "marketing inside on_timeout and else never critical",
+			give: map[string]string{"a.yaml": strings.Replace(goodJourney, "treatment", "marketing", 1) +
+				"  - wait_for: form.submitted\n    timeout: 1h\n    on_timeout:\n      - send: email\n        template: confirm\n        critical: true\n"},
+			want: []string{`a.yaml:12: step 2: on_timeout step 1: critical: true is not allowed in a marketing journey: marketing never bypasses quiet hours`},
 		},
 		{
 			name: "bad id and security",

@@ -30,7 +30,8 @@ func New(email emailv1.EmailServiceClient, timeout time.Duration) *Client {
 
 // SendEmail calls EmailService.Send. INVALID_ARGUMENT and
 // FAILED_PRECONDITION are returned as [app.Permanent]: the email service
-// refused the message and would refuse it again. Every other failure
+// refused the message and would refuse it again; a refusal of a
+// suppressed address is an [*app.SuppressedError]. Every other failure
 // (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, anything
 // unexpected) is worth retrying with the same idempotency key.
 func (c *Client) SendEmail(ctx context.Context, e app.Email) (app.SendResult, error) {
@@ -80,6 +81,9 @@ func purpose(p catalog.Purpose) emailv1.Purpose {
 // request (the recipient address, the rendered subject).
 func sendError(err error) error {
 	st := status.Convert(err)
+	if se := suppressed(st); se != nil {
+		return app.Permanent(se)
+	}
 	switch st.Code() {
 	case codes.InvalidArgument, codes.FailedPrecondition:
 		var b strings.Builder
@@ -105,4 +109,39 @@ func sendError(err error) error {
 	// Transport failures say which address could not be reached, which
 	// helps and is not PHI; the logging handler still scans the text.
 	return fmt.Errorf("email send: %s: %s", st.Code(), st.Message())
+}
+
+// Domain and reason of the email service's google.rpc.ErrorInfo on a Send
+// refused because the address is suppressed (services/email, server
+// errors.go); its metadata "suppression" names the cause.
+const (
+	errorDomain      = "email.carenotify"
+	reasonSuppressed = "suppressed"
+)
+
+// suppressed returns the SuppressedError st describes, or nil.
+func suppressed(st *status.Status) *app.SuppressedError {
+	if st.Code() != codes.FailedPrecondition {
+		return nil
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == reasonSuppressed && info.GetDomain() == errorDomain {
+			return &app.SuppressedError{Reason: cause(info.GetMetadata()["suppression"])}
+		}
+	}
+	return nil
+}
+
+// cause keeps a suppression cause only when it is a short code (it ends
+// up in audit records and logs).
+func cause(v string) string {
+	if len(v) > 32 {
+		return "other"
+	}
+	for _, r := range v {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return "other"
+		}
+	}
+	return v
 }

@@ -2,6 +2,7 @@ package emailclient_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -75,6 +76,8 @@ func TestSendEmailMapsErrors(t *testing.T) {
 		give          error
 		wantPermanent bool
 		wantErr       string
+		// wantSuppressed is the SuppressedError's reason, if one is wanted.
+		wantSuppressed string
 	}{
 		{name: "ok", give: nil},
 		{name: "unavailable", give: status.Error(codes.Unavailable, "outbox down"), wantErr: "email send: Unavailable"},
@@ -93,6 +96,29 @@ func TestSendEmailMapsErrors(t *testing.T) {
 			wantPermanent: true,
 			wantErr:       "email service rejected the message: FailedPrecondition reason=SUPPRESSED",
 		},
+		{
+			// What services/email answers for an address on its suppression list.
+			name: "suppressed address",
+			give: withDetails(t, codes.FailedPrecondition, "recipient is suppressed "+address,
+				&errdetails.ErrorInfo{Reason: "suppressed", Domain: "email.carenotify", Metadata: map[string]string{"suppression": "hard_bounce"}}),
+			wantPermanent:  true,
+			wantErr:        "email service refused the message: the address is suppressed (hard_bounce)",
+			wantSuppressed: "hard_bounce",
+		},
+		{
+			name: "suppressed with a cause that is not a code",
+			give: withDetails(t, codes.FailedPrecondition, "suppressed",
+				&errdetails.ErrorInfo{Reason: "suppressed", Domain: "email.carenotify", Metadata: map[string]string{"suppression": address}}),
+			wantPermanent:  true,
+			wantErr:        "email service refused the message: the address is suppressed (other)",
+			wantSuppressed: "other",
+		},
+		{
+			name:          "suppressed reason from another domain is a plain rejection",
+			give:          withDetails(t, codes.FailedPrecondition, "x", &errdetails.ErrorInfo{Reason: "suppressed", Domain: "sms.carenotify"}),
+			wantPermanent: true,
+			wantErr:       "email service rejected the message: FailedPrecondition reason=suppressed",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +133,10 @@ func TestSendEmailMapsErrors(t *testing.T) {
 				}
 			} else if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) || app.IsPermanent(err) != tt.wantPermanent {
 				t.Fatalf("SendEmail() error = %v (permanent %t), want %q (permanent %t)", err, app.IsPermanent(err), tt.wantErr, tt.wantPermanent)
+			}
+			var se *app.SuppressedError
+			if errors.As(err, &se) != (tt.wantSuppressed != "") || (se != nil && se.Reason != tt.wantSuppressed) {
+				t.Errorf("SuppressedError = %+v, want reason %q", se, tt.wantSuppressed)
 			}
 			if tt.wantPermanent && strings.Contains(err.Error(), address) {
 				t.Errorf("rejection quotes the address: %v", err)

@@ -52,6 +52,8 @@ const (
 	emailRetry    = "retry.canary@example.org"
 	emailInvalid  = "invalid.canary@example.org"
 	emailTampered = "tampered.canary@example.org"
+	// emailSuppressed is refused as suppressed (a hard bounce before).
+	emailSuppressed = "bounced.canary@example.org"
 )
 
 // recordingEmail is the email service's gRPC API as a test double: it
@@ -83,6 +85,11 @@ func (s *recordingEmail) Send(ctx context.Context, req *emailv1.SendRequest) (*e
 		if s.freshRetry < 2 {
 			return nil, status.Error(codes.Unavailable, "outbox not writable")
 		}
+	case emailSuppressed:
+		// Exactly what services/email answers for a suppressed address.
+		st, _ := status.New(codes.FailedPrecondition, "recipient is suppressed").WithDetails(
+			&errdetails.ErrorInfo{Reason: "suppressed", Domain: "email.carenotify", Metadata: map[string]string{"suppression": "hard_bounce"}})
+		return nil, st.Err()
 	case emailInvalid:
 		st, _ := status.New(codes.InvalidArgument, "bad recipient "+req.GetTo()).WithDetails(
 			&errdetails.ErrorInfo{Reason: "RECIPIENT_INVALID", Domain: "email.carenotify"},
@@ -516,6 +523,10 @@ func TestListJourneys(t *testing.T) {
 		{
 			Id: "appointment-reminder", Trigger: "appointment.booked", Purpose: "treatment",
 			File: "appointment-reminder.yaml", Steps: 2,
+		},
+		{
+			Id: "wellness-newsletter", Trigger: "encounter.discharged", Purpose: "marketing",
+			File: "wellness-newsletter.yaml", Steps: 2,
 		},
 	}}
 	if diff := cmp.Diff(want, got, protocmp.Transform(), protocmp.IgnoreFields(&journeyv1.Journey{}, "version")); diff != "" {

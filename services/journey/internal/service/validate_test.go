@@ -28,6 +28,17 @@ func TestValidateJourney(t *testing.T) {
 		t.Fatalf("ValidateJourney(example) = %v, %v", resp, err)
 	}
 
+	// The example marketing newsletter passes too (its template is loaded
+	// by the running service's examples).
+	newsletter, err := os.ReadFile("../../../../deploy/examples/journeys/wellness-newsletter.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = admin.ValidateJourney(ctx, &journeyv1.ValidateJourneyRequest{FileName: "wellness-newsletter.yaml", Content: newsletter})
+	if err != nil || !resp.GetValid() || resp.GetJourney().GetPurpose() != "marketing" || len(resp.GetProblems()) != 0 {
+		t.Fatalf("ValidateJourney(newsletter) = %v, %v", resp, err)
+	}
+
 	bad := "id: reminders\npurpose: treatment\ntrigger: appointment.boked\nwhen: patient.name == \"x\"\nsteps:\n" +
 		"  - wait_until: event.appointment.start - 72\n  - send: email\n    template: appointment-reminde\n"
 	resp, err = admin.ValidateJourney(ctx, &journeyv1.ValidateJourneyRequest{FileName: "reminders.yaml", Content: []byte(bad)})
