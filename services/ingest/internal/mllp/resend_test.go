@@ -3,6 +3,7 @@ package mllp_test
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -241,5 +242,55 @@ func TestConcurrentResends(t *testing.T) {
 	}
 	if text := gatherText(t, e.reg); !strings.Contains(text, `ingest_duplicates_total{input="hl7v2",reason="resent_control_id",source="demo",type="ORU^R01"} 3`) {
 		t.Errorf("metrics lack 3 duplicates:\n%s", text)
+	}
+}
+
+// TestResentBatchAnsweredWithStoredACKs wraps a corpus SIU^S12 and
+// ORU^R01 in a batch and sends it twice: the resent batch carries the
+// byte-identical stored ACKs and reaches the app no second time, and
+// one of its messages resent alone is recognised too.
+func TestResentBatchAnsweredWithStoredACKs(t *testing.T) {
+	c := &calls{}
+	var acks *ackstore.Store
+	e := start(t, withAcks(c, ackstore.Options{}, &acks))
+	conn := hl7test.Dial(t, e.addr)
+	siu := hl7test.Read(t, "SIU_S12/msconv-SIU-S12-01.hl7")
+	oru := hl7test.Read(t, "ORU_R01/nodehl7-nist-ORU_R01_2.5.1_SampleTestCase1.hl7")
+	seg := func(msg []byte) string {
+		return strings.TrimRight(strings.ReplaceAll(strings.ReplaceAll(string(msg), "\r\n", "\r"), "\n", "\r"), "\r") + "\r"
+	}
+	batch := []byte("BHS|^~\\&|ENGINE|HOSP|||20240101120000\r" + seg(siu) + seg(oru) + "BTS|2\r")
+
+	inner := func(ack []byte) []string {
+		var out []string
+		for m := range strings.SplitSeq(string(ack), "MSH|") {
+			if strings.HasPrefix(m, "BHS|") {
+				continue
+			}
+			out = append(out, "MSH|"+strings.TrimSuffix(m, "BTS|2\r"))
+		}
+		return out
+	}
+	first := inner(conn.Send(t, batch))
+	if len(first) != 2 || parseACK(t, []byte(first[0])).Get("MSA-1") != "AA" || parseACK(t, []byte(first[1])).Get("MSA-1") != "AA" {
+		t.Fatalf("first batch: ACKs %q, want two AA", first)
+	}
+	again := inner(hl7test.Dial(t, e.addr).Send(t, batch))
+	if !slices.Equal(again, first) {
+		t.Errorf("resent batch: ACKs\n%q\nwant the stored\n%q", again, first)
+	}
+	alone := conn.Send(t, siu)
+	if string(alone) != first[0] {
+		t.Errorf("SIU resent alone: ACK %q, want the one stored from the batch %q", alone, first[0])
+	}
+	if got := [2]int{c.count("MSG00012"), c.count("NIST-100929110701660")}; got != [2]int{1, 1} {
+		t.Errorf("the app handled the SIU and ORU %v times, want once each", got)
+	}
+	counts := subjectCounts(t, e.js, bus.StreamEHREvents, "ehr.>")
+	if counts["ehr.demo.appointment.booked"] != 1 || counts["ehr.demo.lab_result.final"] != 1 {
+		t.Errorf("events %v, want 1 booked and 1 final", counts)
+	}
+	if text := gatherText(t, e.reg); !strings.Contains(text, `ingest_duplicates_total{input="hl7v2",reason="resent_control_id",source="demo",type="SIU^S12"} 2`) {
+		t.Errorf("metrics lack 2 SIU resends:\n%s", text)
 	}
 }

@@ -62,8 +62,8 @@ type Options struct {
 	Now func() time.Time
 	// Acks keeps the first acknowledgement of each message so that a
 	// resend (same MSH-3, MSH-4, MSH-10 and content) is answered with it
-	// and not processed again; nil processes every message. Batches are
-	// not looked up.
+	// and not processed again; nil processes every message. Each message
+	// of a batch is looked up on its own.
 	Acks AckStore
 	// Inputs counts messages received, published, rejected and resent,
 	// with their ACK latency; optional.
@@ -265,16 +265,25 @@ func (s *Server) answer(ctx context.Context, res app.HL7Result, err error) ([]by
 }
 
 // handleBatch answers a batch with a batch of acknowledgements, or with
-// one AR when the batch's structure is broken.
+// one AR when the batch's structure is broken (the app keeps the whole
+// batch for replay then). Each message of a well-formed batch is handled
+// as if it came alone (handleMessage), so a resent batch, or a message
+// resent alone after arriving in a batch, is answered with the stored
+// acknowledgements and not processed again.
 func (s *Server) handleBatch(ctx context.Context, frame []byte) []byte {
-	br, err := s.o.App.IngestHL7Batch(ctx, s.o.Source, frame)
+	b, err := hl7.SplitBatch(frame)
 	if err != nil {
-		ack, _ := s.answer(ctx, app.HL7Result{}, err)
+		_, aerr := s.o.App.IngestHL7Batch(ctx, s.o.Source, frame)
+		if aerr == nil { // the app splits as SplitBatch does; never here
+			aerr = &app.Error{Kind: app.KindInvalid, Reason: app.ReasonHL7Invalid, Err: err,
+				HL7: []*hl7.ParseError{{Code: hl7.CodeInternal, Msg: "the batch could not be split"}}}
+		}
+		ack, _ := s.answer(ctx, app.HL7Result{}, aerr)
 		return ack
 	}
 	var acks [][]byte
-	for i, res := range br.Results {
-		if a, _ := s.answer(ctx, res, br.Errs[i]); a != nil {
+	for _, msg := range b.Messages {
+		if a := s.handleMessage(ctx, msg); a != nil {
 			acks = append(acks, a)
 		}
 	}
