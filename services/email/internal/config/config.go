@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -65,6 +66,17 @@ type Config struct {
 	// AuditSigningKeyFile signs the audit trail's checkpoints; optional.
 	AuditSigningKeyFile string `env:"EMAIL_AUDIT_SIGNING_KEY_FILE"`
 
+	// Delivery is relay (every message to SMTPHost) or mx (directly to
+	// the recipient domain's MX hosts).
+	Delivery string `env:"EMAIL_DELIVERY" envDefault:"relay"`
+	// MXPort is the MX hosts' port for direct delivery.
+	MXPort int `env:"EMAIL_MX_PORT" envDefault:"25"`
+	// DNSServer, when set (host:port), answers the MX, TXT and address
+	// lookups of direct delivery instead of the system resolver.
+	DNSServer string `env:"EMAIL_DNS_SERVER"`
+	// MTASTS is on (honour recipient domains' MTA-STS policies in direct
+	// delivery) or off.
+	MTASTS string `env:"EMAIL_MTA_STS" envDefault:"on"`
 	// SMTPHost is the relay's host name; it is also the name its
 	// certificate must be valid for.
 	SMTPHost string `env:"EMAIL_SMTP_HOST" envDefault:"localhost"`
@@ -164,6 +176,25 @@ type Config struct {
 	MaxBodyBytes int `env:"EMAIL_MAX_BODY_BYTES" envDefault:"2097152"`
 	// SendTimeout bounds one delivery attempt, connection included.
 	SendTimeout time.Duration `env:"EMAIL_SEND_TIMEOUT" envDefault:"30s"`
+}
+
+// Delivery modes (EMAIL_DELIVERY).
+const (
+	DeliveryRelay = "relay"
+	DeliveryMX    = "mx"
+)
+
+// Resolver returns the resolver of direct delivery: one that asks only
+// DNSServer, else the system's.
+func (c *Config) Resolver() *net.Resolver {
+	if c.DNSServer == "" {
+		return net.DefaultResolver
+	}
+	server := c.DNSServer
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, server)
+	}}
 }
 
 // Secret is a configuration value that must never be printed: it formats
@@ -317,6 +348,22 @@ func (c *Config) Validate() error {
 		if r.value == "" {
 			errs = append(errs, fmt.Errorf("%s is required", r.name))
 		}
+	}
+	switch c.Delivery {
+	case DeliveryRelay, DeliveryMX:
+	default:
+		errs = append(errs, errors.New(`EMAIL_DELIVERY must be "relay" or "mx"`))
+	}
+	if c.MXPort < 1 || c.MXPort > 65535 {
+		errs = append(errs, errors.New("EMAIL_MX_PORT must be 1-65535"))
+	}
+	if c.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(c.DNSServer); err != nil {
+			errs = append(errs, fmt.Errorf("EMAIL_DNS_SERVER: %w", err))
+		}
+	}
+	if c.MTASTS != "on" && c.MTASTS != "off" {
+		errs = append(errs, errors.New(`EMAIL_MTA_STS must be "on" or "off"`))
 	}
 	if c.PprofAddr != "" {
 		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {

@@ -29,6 +29,7 @@ type Metrics struct {
 	uncertain       prometheus.Counter
 	encrypted       *prometheus.CounterVec
 	throttled       *prometheus.CounterVec
+	mtaSTS          *prometheus.CounterVec
 }
 
 // New registers the metrics on reg.
@@ -65,7 +66,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "email_throttled_total",
 		Help: "Deliveries put off without an attempt by a destination limit or the warm-up cap, by reason (concurrency, rate, warmup).",
 	}, []string{"reason"})
-	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback, m.suppressions, m.uncertain, m.encrypted, m.throttled)
+	m.mtaSTS = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "email_mta_sts_total",
+		Help: "Direct deliveries to a domain with an MTA-STS policy, by mode (enforce, testing) and result (ok, mx_mismatch per MX host skipped or only reported, tls_unverified: sent without verified TLS under testing).",
+	}, []string{"mode", "result"})
+	reg.MustRegister(m.sends, m.deliveries, m.deliverySeconds, m.feedback, m.suppressions, m.uncertain, m.encrypted, m.throttled, m.mtaSTS)
 	return m
 }
 
@@ -116,3 +121,6 @@ func (m *Metrics) Encrypted(method string) {
 // Throttled counts a delivery put off by a limit (reason: concurrency,
 // rate, warmup).
 func (m *Metrics) Throttled(reason string) { m.throttled.WithLabelValues(reason).Inc() }
+
+// MTASTS counts an MTA-STS check of a direct delivery.
+func (m *Metrics) MTASTS(mode, result string) { m.mtaSTS.WithLabelValues(mode, result).Inc() }

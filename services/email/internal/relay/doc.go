@@ -37,6 +37,8 @@
 // ProtonMail go-crypto), the composed MIME body and protected headers
 // inside, the routing headers and a PHI-free Subject outside.
 //
-// Later issues put MX delivery (with MTA-STS/DANE) beside this package, as
-// another app.Mailer implementation.
+// With Options.Direct the same client delivers to the recipient domain's
+// MX hosts instead (mx.go: RFC 5321 §5.1 order, implicit MX, RFC 7505 null
+// MX), honouring MTA-STS policies (mtasts.go, RFC 8461) when Options.STS
+// is set. DANE (RFC 7672) is not built.
 package relay

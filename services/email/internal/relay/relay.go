@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	netmail "net/mail"
 	"strconv"
 	"strings"
@@ -78,6 +79,23 @@ type Options struct {
 	// DSNRet is what a DSN returns of the message: HDRS (headers only, the
 	// default: the body may be PHI) or FULL.
 	DSNRet string
+
+	// Direct, when true, delivers to the recipient domain's MX hosts on
+	// MXPort instead of Host:Port (no AUTH), in preference order: a host
+	// that cannot be reached or cannot offer the TLS the message needs is
+	// skipped for the next.
+	Direct bool
+	// MXPort is the MX hosts' port; 25 when 0.
+	MXPort int
+	// Resolver looks up MX hosts and dials every hop; net.DefaultResolver
+	// when nil.
+	Resolver *net.Resolver
+	// STS, when set with Direct, honours recipient domains' MTA-STS
+	// policies.
+	STS *STS
+	// OnSTS, when set, is told of every MTA-STS check that found a
+	// policy: its mode and the result (ok, mx_mismatch, tls_unverified).
+	OnSTS func(mode, result string)
 }
 
 // DefaultDSNNotify is the NOTIFY parameter asked for by default.
@@ -121,6 +139,7 @@ type Relay struct {
 	idle   map[string][]*session // by hop address
 	nidle  int
 	closed bool
+	mx     map[string]mxEntry // by recipient domain
 }
 
 var _ app.Mailer = (*Relay)(nil)
@@ -156,7 +175,16 @@ func New(o Options) (*Relay, error) {
 	default:
 		return nil, errors.New("relay: DSN RET must be HDRS or FULL")
 	}
-	return &Relay{o: o, fromDomain: domain, idle: map[string][]*session{}}, nil
+	if o.MXPort == 0 {
+		o.MXPort = 25
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	if o.Direct {
+		o.Username, o.Password = "", ""
+	}
+	return &Relay{o: o, fromDomain: domain, idle: map[string][]*session{}, mx: map[string]mxEntry{}}, nil
 }
 
 // Deliver implements app.Mailer: it sends one message over an idle
@@ -188,11 +216,40 @@ func (r *Relay) Deliver(ctx context.Context, o app.Outgoing) (app.Transport, err
 		// Send validated the address; the error would quote it.
 		return app.Transport{}, &app.DeliveryError{Permanent: true, Reason: app.ReasonRecipient}
 	}
-	h := hop{host: r.o.Host, port: r.o.Port}
-	for {
-		s, reused, err := r.get(ctx, h, o.TLS)
-		if err != nil {
+	hops, level, pol, err := r.route(ctx, o)
+	if err != nil {
+		return app.Transport{}, err
+	}
+	var last error
+	for _, h := range hops {
+		tr, err, next := r.deliverTo(ctx, h, level, o, from, data)
+		if err == nil {
+			tr.SMIME, tr.PGP = enc.SMIME, enc.PGP
+			if pol != nil {
+				result := "ok"
+				if !tr.TLSVerified {
+					result = "tls_unverified"
+				}
+				r.stsReport(pol.Mode, result)
+			}
+			return tr, nil
+		}
+		if !next || ctx.Err() != nil {
 			return app.Transport{}, err
+		}
+		last = err
+	}
+	return app.Transport{}, last
+}
+
+// deliverTo sends the message over a session with h. next is true when
+// the failure came before any transaction (no connection, no TLS that
+// meets level), so another MX host may be tried.
+func (r *Relay) deliverTo(ctx context.Context, h hop, level app.TLSLevel, o app.Outgoing, from string, data []byte) (tr app.Transport, err error, next bool) {
+	for {
+		s, reused, err := r.get(ctx, h, level)
+		if err != nil {
+			return app.Transport{}, err, true
 		}
 		out := r.transact(ctx, s, o, from, data)
 		if out.keep {
@@ -204,20 +261,28 @@ func (r *Relay) Deliver(ctx context.Context, o app.Outgoing) (app.Transport, err
 		switch {
 		case out.err == nil:
 			tr := s.tr
-			tr.SMIME, tr.PGP, tr.RequireTLS = enc.SMIME, enc.PGP, out.requireTLS
-			return tr, nil
+			tr.RequireTLS = out.requireTLS
+			return tr, nil, false
 		case ctx.Err() != nil:
-			return app.Transport{}, ctxErr(ctx)
+			return app.Transport{}, ctxErr(ctx), false
 		case reused && out.retry:
 			continue
 		}
-		return app.Transport{}, out.err
+		return app.Transport{}, out.err, false
 	}
 }
 
-// Destination implements app.Mailer: the relay's host.
-func (r *Relay) Destination(context.Context, app.Outgoing) (string, error) {
-	return strings.ToLower(r.o.Host), nil
+// Destination implements app.Mailer: the relay's host, or the recipient
+// domain's most preferred MX host.
+func (r *Relay) Destination(ctx context.Context, o app.Outgoing) (string, error) {
+	if !r.o.Direct {
+		return strings.ToLower(r.o.Host), nil
+	}
+	hosts, err := r.mxHosts(ctx, recipientDomain(o))
+	if err != nil {
+		return "", err
+	}
+	return hosts[0], nil
 }
 
 // outcome is what one transaction on a session came to.

@@ -153,7 +153,7 @@ func (r *Relay) Close() error {
 // TLSOpportunistic), then AUTH when a username is set, over verified TLS
 // only. Errors are classified; nothing about a message is sent here.
 func (r *Relay) dial(ctx context.Context, h hop, level app.TLSLevel) (*session, error) {
-	var d net.Dialer
+	d := net.Dialer{Resolver: r.o.Resolver}
 	conn, err := d.DialContext(ctx, "tcp", h.addr())
 	if err != nil {
 		if ctx.Err() != nil {

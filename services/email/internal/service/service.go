@@ -56,6 +56,21 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		DSNNotify:                cfg.DSNNotifyList(),
 		DSNRet:                   cfg.DSNRet,
 	}
+	tel := telemetry.New("email")
+	m := metrics.New(tel.Registry)
+	if cfg.Delivery == config.DeliveryMX {
+		res := cfg.Resolver()
+		relayOpts.Direct, relayOpts.MXPort, relayOpts.Resolver = true, cfg.MXPort, res
+		if cfg.MTASTS == "on" {
+			relayOpts.STS = relay.NewSTS(relay.STSOptions{Resolver: res, RootCAs: roots})
+			relayOpts.OnSTS = func(mode, result string) {
+				m.MTASTS(mode, result)
+				if result != "ok" {
+					logger.Warn("mta-sts check failed", "mode", mode, "result", result)
+				}
+			}
+		}
+	}
 	if cfg.DKIMKeyFile != "" {
 		key, err := relay.LoadDKIMKey(cfg.DKIMKeyFile)
 		if err != nil {
@@ -88,7 +103,6 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	defer func() { _ = mailer.Close() }()
 
-	tel := telemetry.New("email")
 	nc, js, err := bus.Connect(ctx, cfg.NATSURL, "email", logger)
 	if err != nil {
 		return err
@@ -126,7 +140,6 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		logger.Info("recipient keys loaded", "records", n)
 	}
 
-	m := metrics.New(tel.Registry)
 	st := records.New(rdb)
 	supps := records.NewSuppressions(rdb, pseudonymKey)
 	events := queue.NewEvents(js)
@@ -225,7 +238,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		})
 	}
 	logger.Info("email started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String(),
-		"smtpRelay", net.JoinHostPort(cfg.SMTPHost, strconv.Itoa(cfg.SMTPPort)), "workers", cfg.Workers,
+		"delivery", cfg.Delivery, "smtpRelay", net.JoinHostPort(cfg.SMTPHost, strconv.Itoa(cfg.SMTPPort)), "workers", cfg.Workers,
 		"dkim", cfg.DKIMKeyFile != "", "unsubscribe", unsubscribeKeys != nil, "verp", bounceKeys != nil)
 	return g.Run(ctx)
 }
