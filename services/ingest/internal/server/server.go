@@ -104,6 +104,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET /status/subscriptions", s.recoverPanics(http.HandlerFunc(s.subscriptionStatus)))
 	mux.Handle("GET /admin/dead-letters", s.recoverPanics(http.HandlerFunc(s.listDeadLetters)))
 	mux.Handle("POST /admin/dead-letters/{seq}/replay", s.recoverPanics(http.HandlerFunc(s.replayDeadLetter)))
+	mux.Handle("POST /admin/map/{source}", s.recoverPanics(http.HandlerFunc(s.mapDryRun)))
 }
 
 // readBody authenticates the request, applies the source's rate limit,
