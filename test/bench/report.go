@@ -26,6 +26,9 @@ type Report struct {
 	Runs int
 	// Scenarios in table order.
 	Scenarios []*Scenario
+	// Load holds the machine's 1-minute load average, sampled during the
+	// run.
+	Load []float64
 }
 
 // Scenario is one row of the results table and its detail.
@@ -163,7 +166,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 
 	p("## Machine\n\n| | |\n|---|---|\n")
 	p("| CPU | %s |\n| logical cores | %d |\n| kernel | %s |\n| Go | %s |\n", m.CPU, m.Cores, m.Kernel, m.Go)
-	p("| nats-server (embedded) | %s |\n| nats.go | %s |\n| redis-server | %s |\n| commit | %s |\n\n", m.NATSServer, m.NATSClient, m.Redis, m.Commit)
+	p("| nats-server (embedded) | %s |\n| nats.go | %s |\n| redis-server | %s |\n| commit | %s |\n", m.NATSServer, m.NATSClient, m.Redis, m.Commit)
+	p("| load average (1 min) during the run | %s |\n\n", describeLoad(rep.Load))
 
 	p("## Results\n\n")
 	p("| scenario | ceiling | system | system / ceiling | system latency p50 / p99 / p99.9 | status |\n|---|---|---|---|---|---|\n")

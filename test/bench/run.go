@@ -70,6 +70,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep := &Report{Machine: DescribeMachine(ctx, o.Root), Started: time.Now(), Smoke: o.Smoke,
 		Runs: cfg.Runs}
+	load := StartLoadSampler(ctx, 30*time.Second)
+	defer func() { rep.Load = load.Stop() }()
 
 	var ingestBin string
 	if slices.Contains(o.Scenarios, "a") || slices.Contains(o.Scenarios, "a′") || slices.Contains(o.Scenarios, "d") || slices.Contains(o.Scenarios, "e") {
