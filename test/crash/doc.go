@@ -9,4 +9,13 @@
 // a go-smtp sink with STARTTLS; afterwards no message is missing, and
 // every duplicate at the sink is one the service recorded as an uncertain
 // resend (see the email README, "What is guaranteed across crashes").
+//
+// And the journey kill test (issue 4, "Tests"): 1,000 bookings (10,000
+// with CARENOTIFY_CRASH_TIMERS=10000, the issue's count) through
+// the development stack each plan a durable journey timer (a JetStream
+// message schedule) that sends an email when it fires; while they fall
+// due, the journey process is killed with SIGKILL and restarted five
+// times. Every booking's email must reach the inbox exactly once; Sends
+// repeated after a kill carry the same idempotency key and the email
+// service answers them as duplicates.
 package crash
