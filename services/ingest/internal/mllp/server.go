@@ -38,6 +38,9 @@ type Options struct {
 	Source app.Source
 	// MaxFrameBytes is the largest frame accepted.
 	MaxFrameBytes int
+	// MaxMessageBytes returns a source's own size limit for a frame
+	// (max_body_bytes, below MaxFrameBytes), 0 for none; nil: none.
+	MaxMessageBytes func(app.Source) int64
 	// ReadTimeout closes a connection idle for this long.
 	ReadTimeout time.Duration
 	// MaxConns bounds concurrent connections; further ones wait in the
@@ -218,6 +221,9 @@ func (s *Server) handle(ctx context.Context, frame []byte) (ack []byte) {
 			ack = hl7.BuildACK(nil, hl7.AckError, []*hl7.ParseError{{Code: hl7.CodeInternal, Msg: "internal error; retry later"}}, s.o.Now())
 		}
 	}()
+	if ack, refused := s.tooLarge(ctx, frame); refused {
+		return ack
+	}
 	if ack, refused := s.throttle(ctx, frame); refused {
 		return ack
 	}

@@ -191,8 +191,8 @@ func startMLLP(g *lifecycle.Group, cfg *config.Config, cas *x509.CertPool, limit
 	srv := mllp.New(mllp.Options{
 		App: a, Source: app.Source{Name: cfg.MLLPSource.Name, Tenant: cfg.MLLPSource.Tenant},
 		MaxFrameBytes: maxFrame, ReadTimeout: cfg.MLLPReadTimeout, MaxConns: cfg.MLLPMaxConns, TLS: tlsCfg, Identify: identify,
-		Throttle: mllpThrottle(cfg, limiter),
-		Metrics:  mllp.NewMetrics(reg), Logger: logger, Acks: acks, Inputs: inputs,
+		Throttle: mllpThrottle(cfg, limiter), MaxMessageBytes: mllpMaxMessageBytes(cfg),
+		Metrics: mllp.NewMetrics(reg), Logger: logger, Acks: acks, Inputs: inputs,
 	})
 	g.Go("mllp", func(ctx context.Context) error { return srv.Serve(ctx, l) })
 	return l, nil

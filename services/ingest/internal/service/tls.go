@@ -89,3 +89,18 @@ func mllpThrottle(cfg *config.Config, l *ratelimit.Limiter) func(context.Context
 		return l.Allow(ctx, src.Tenant, src.Name, limits[src.Name])
 	}
 }
+
+// mllpMaxMessageBytes returns each source's max_body_bytes for MLLP
+// frames; nil when no source has one.
+func mllpMaxMessageBytes(cfg *config.Config) func(app.Source) int64 {
+	limits := map[string]int64{}
+	for _, s := range cfg.AllSources() {
+		if s.Limits.MaxBodyBytes > 0 {
+			limits[s.Name] = s.Limits.MaxBodyBytes
+		}
+	}
+	if len(limits) == 0 {
+		return nil
+	}
+	return func(src app.Source) int64 { return limits[src.Name] }
+}
