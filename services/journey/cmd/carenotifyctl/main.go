@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().String("nats-url", envOr("CARENOTIFY_NATS_URL", "nats://127.0.0.1:4222"), "NATS server with JetStream (env CARENOTIFY_NATS_URL)")
 	root.PersistentFlags().String("journey-addr", envOr("CARENOTIFY_JOURNEY_ADDR", "127.0.0.1:9101"), "journey service admin API, gRPC host:port (env CARENOTIFY_JOURNEY_ADDR)")
 	root.PersistentFlags().String("token", "", "bearer token for the journey admin API (env CARENOTIFY_TOKEN; prefer the variable: flags show in process lists)")
-	root.AddCommand(newKeysCmd(), newAuditCmd(), newTraceCmd(), newJourneysCmd(), newDeadLettersCmd(), newAdminCmd())
+	root.AddCommand(newKeysCmd(), newAuditCmd(), newTraceCmd(), newJourneysCmd(), newDeadLettersCmd(), newAdminCmd(), newConsentCmd())
 	return root
 }
 

@@ -50,6 +50,8 @@ type Service struct {
 	timers Timers
 	// consents keeps consent records and sent-message mappings.
 	consents ConsentStore
+	// consentLog, when set, gets every consent change before consents.
+	consentLog ConsentLog
 	// waits keeps the markers of instances waiting for an event; nil
 	// when not configured.
 	waits Waits

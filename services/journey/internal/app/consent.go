@@ -206,14 +206,22 @@ func (s *Service) Consent(ctx context.Context, k ConsentKey) (Consent, error) {
 	return c, err
 }
 
-// SetConsent records a consent decision (its Time is set to now) and
-// audits the change (consent.changed, reason = the new state). It
+// SetConsent records a consent decision (its Time is set to now):
+// published to the consent log (WithConsentLog) and acknowledged there
+// before the consent store is written; then it audits the change (consent.changed, reason = the new state). It
 // returns the stored record; a *ValidationError for a bad request.
 func (s *Service) SetConsent(ctx context.Context, c Consent) (Consent, error) {
 	if err := validateConsent(c); err != nil {
 		return Consent{}, err
 	}
 	c.Time = s.now().UTC().Round(0).Truncate(time.Millisecond)
+	// Durable first: a change on the consent log can rebuild a lost or
+	// failed Redis write (RebuildConsent); a retry publishes it again.
+	if s.consentLog != nil {
+		if err := s.consentLog.Publish(ctx, c, actorOf(ctx)); err != nil {
+			return Consent{}, err
+		}
+	}
 	if err := s.consents.PutConsent(ctx, c); err != nil {
 		return Consent{}, err
 	}

@@ -25,6 +25,8 @@ var methodRoles = map[string][]adminauth.Role{
 	"Trace":        {adminauth.RoleViewer},
 	"GetConsent":   {adminauth.RoleViewer, adminauth.RoleConsentAdmin},
 	"SetConsent":   {adminauth.RoleConsentAdmin},
+	// Rewrites every consent record of a tenant from the CONSENT stream.
+	"RebuildConsent": {adminauth.RoleConsentAdmin},
 	// Validating changes nothing; editors validate before they apply.
 	"ValidateJourney": {adminauth.RoleViewer, adminauth.RoleEditor},
 	"Simulate":        {adminauth.RoleViewer, adminauth.RoleEditor},

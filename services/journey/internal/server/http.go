@@ -28,6 +28,7 @@ func (s *Admin) RegisterHTTP(mux *http.ServeMux, auth *Auth) {
 	mux.HandleFunc("GET /v1/journeys", auth.HTTP("ListJourneys", s.listJourneysHTTP))
 	mux.HandleFunc("GET /v1/consent/{tenant}/{patient}/{channel}/{purpose}", auth.HTTP("GetConsent", s.getConsentHTTP))
 	mux.HandleFunc("PUT /v1/consent/{tenant}/{patient}/{channel}/{purpose}", auth.HTTP("SetConsent", s.setConsentHTTP))
+	mux.HandleFunc("POST /v1/consent:rebuild", auth.HTTP("RebuildConsent", s.rebuildConsentHTTP))
 	mux.HandleFunc("POST /v1/trace", auth.HTTP("Trace", s.traceHTTP))
 	mux.HandleFunc("POST /v1/journeys:validate", auth.HTTP("ValidateJourney", s.validateHTTP))
 	mux.HandleFunc("POST /v1/journeys:simulate", auth.HTTP("Simulate", s.simulateHTTP))

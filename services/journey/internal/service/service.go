@@ -29,6 +29,7 @@ import (
 	"github.com/carenotify/carenotify/services/journey/internal/catalog"
 	"github.com/carenotify/carenotify/services/journey/internal/config"
 	"github.com/carenotify/carenotify/services/journey/internal/consent"
+	"github.com/carenotify/carenotify/services/journey/internal/consentlog"
 	"github.com/carenotify/carenotify/services/journey/internal/emailclient"
 	"github.com/carenotify/carenotify/services/journey/internal/server"
 	"github.com/carenotify/carenotify/services/journey/internal/smsclient"
@@ -111,7 +112,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	tel.AddReadiness("nats", bus.Ready(nc))
 	// Declared here too, so ingest and journey can start in any order.
 	if err := bus.EnsureStreams(ctx, js, bus.EHREvents(cfg.StreamReplicas), bus.EHRDead(cfg.StreamReplicas),
-		bus.JourneyTimers(cfg.StreamReplicas), bus.Delivery(cfg.StreamReplicas)); err != nil {
+		bus.JourneyTimers(cfg.StreamReplicas), bus.Delivery(cfg.StreamReplicas), bus.Consent(cfg.StreamReplicas)); err != nil {
 		return err
 	}
 	sealer, err := envelope.NewServiceSealer(ctx, js, cfg.KeyringDir, cfg.StreamReplicas, logger)
@@ -169,6 +170,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	a := app.New(set, emailclient.New(emailv1.NewEmailServiceClient(cc), cfg.SendTimeout), ts, cs, aw, logger, tel.Registry,
 		app.WithLocation(loc), app.WithTenantZones(tenantZones), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs), app.WithContacts(cs),
 		app.WithAuditTrail(trail{js: js, key: pseudonymKey}),
+		app.WithConsentLog(consentlog.New(js, sealer)),
 		app.WithSMS(smsSender, cs, phone.NewHasher(pseudonymKey), cfg.SMSCountryCode), app.WithContinuations(cs))
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
 	fired := server.NewTimers(a, ts)

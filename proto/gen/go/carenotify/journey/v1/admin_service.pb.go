@@ -1324,6 +1324,116 @@ func (x *SetConsentResponse) GetConsent() *Consent {
 	return nil
 }
 
+// RebuildConsentRequest names the tenant to rebuild. Not PHI.
+type RebuildConsentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tenant whose consent records are rebuilt.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebuildConsentRequest) Reset() {
+	*x = RebuildConsentRequest{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebuildConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebuildConsentRequest) ProtoMessage() {}
+
+func (x *RebuildConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebuildConsentRequest.ProtoReflect.Descriptor instead.
+func (*RebuildConsentRequest) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RebuildConsentRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+// RebuildConsentResponse counts what the rebuild did. Not PHI.
+type RebuildConsentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Consent changes read from the stream for the tenant.
+	Changes int64 `protobuf:"varint,1,opt,name=changes,proto3" json:"changes,omitempty"`
+	// Consent records written to Redis (one per patient, channel and purpose).
+	Records int64 `protobuf:"varint,2,opt,name=records,proto3" json:"records,omitempty"`
+	// Changes that did not open (tampered or moved) and were skipped.
+	Refused       int64 `protobuf:"varint,3,opt,name=refused,proto3" json:"refused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebuildConsentResponse) Reset() {
+	*x = RebuildConsentResponse{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebuildConsentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebuildConsentResponse) ProtoMessage() {}
+
+func (x *RebuildConsentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebuildConsentResponse.ProtoReflect.Descriptor instead.
+func (*RebuildConsentResponse) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RebuildConsentResponse) GetChanges() int64 {
+	if x != nil {
+		return x.Changes
+	}
+	return 0
+}
+
+func (x *RebuildConsentResponse) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *RebuildConsentResponse) GetRefused() int64 {
+	if x != nil {
+		return x.Refused
+	}
+	return 0
+}
+
 // Consent is a patient's decision about messages on one channel for one
 // purpose. The record as a whole is PHI.
 type Consent struct {
@@ -1350,7 +1460,7 @@ type Consent struct {
 
 func (x *Consent) Reset() {
 	*x = Consent{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[18]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1472,7 @@ func (x *Consent) String() string {
 func (*Consent) ProtoMessage() {}
 
 func (x *Consent) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[18]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1485,7 @@ func (x *Consent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consent.ProtoReflect.Descriptor instead.
 func (*Consent) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{18}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Consent) GetTenant() string {
@@ -1534,7 +1644,13 @@ const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\x06source\x18\x06 \x01(\tR\x06source\x12!\n" +
 	"\fevidence_ref\x18\a \x01(\tR\vevidenceRef\"N\n" +
 	"\x12SetConsentResponse\x128\n" +
-	"\aconsent\x18\x01 \x01(\v2\x1e.carenotify.journey.v1.ConsentR\aconsent\"\x80\x02\n" +
+	"\aconsent\x18\x01 \x01(\v2\x1e.carenotify.journey.v1.ConsentR\aconsent\"/\n" +
+	"\x15RebuildConsentRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"f\n" +
+	"\x16RebuildConsentResponse\x12\x18\n" +
+	"\achanges\x18\x01 \x01(\x03R\achanges\x12\x18\n" +
+	"\arecords\x18\x02 \x01(\x03R\arecords\x12\x18\n" +
+	"\arefused\x18\x03 \x01(\x03R\arefused\"\x80\x02\n" +
 	"\aConsent\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
 	"\n" +
@@ -1545,13 +1661,14 @@ const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\x06source\x18\x06 \x01(\tR\x06source\x129\n" +
 	"\n" +
 	"changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12!\n" +
-	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\xe0\x04\n" +
+	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\xcf\x05\n" +
 	"\fAdminService\x12g\n" +
 	"\fListJourneys\x12*.carenotify.journey.v1.ListJourneysRequest\x1a+.carenotify.journey.v1.ListJourneysResponse\x12a\n" +
 	"\n" +
 	"GetConsent\x12(.carenotify.journey.v1.GetConsentRequest\x1a).carenotify.journey.v1.GetConsentResponse\x12a\n" +
 	"\n" +
-	"SetConsent\x12(.carenotify.journey.v1.SetConsentRequest\x1a).carenotify.journey.v1.SetConsentResponse\x12R\n" +
+	"SetConsent\x12(.carenotify.journey.v1.SetConsentRequest\x1a).carenotify.journey.v1.SetConsentResponse\x12m\n" +
+	"\x0eRebuildConsent\x12,.carenotify.journey.v1.RebuildConsentRequest\x1a-.carenotify.journey.v1.RebuildConsentResponse\x12R\n" +
 	"\x05Trace\x12#.carenotify.journey.v1.TraceRequest\x1a$.carenotify.journey.v1.TraceResponse\x12p\n" +
 	"\x0fValidateJourney\x12-.carenotify.journey.v1.ValidateJourneyRequest\x1a..carenotify.journey.v1.ValidateJourneyResponse\x12[\n" +
 	"\bSimulate\x12&.carenotify.journey.v1.SimulateRequest\x1a'.carenotify.journey.v1.SimulateResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
@@ -1568,7 +1685,7 @@ func file_carenotify_journey_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_carenotify_journey_v1_admin_service_proto_rawDescData
 }
 
-var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_carenotify_journey_v1_admin_service_proto_goTypes = []any{
 	(*SimulateRequest)(nil),         // 0: carenotify.journey.v1.SimulateRequest
 	(*SimulateResponse)(nil),        // 1: carenotify.journey.v1.SimulateResponse
@@ -1588,43 +1705,47 @@ var file_carenotify_journey_v1_admin_service_proto_goTypes = []any{
 	(*GetConsentResponse)(nil),      // 15: carenotify.journey.v1.GetConsentResponse
 	(*SetConsentRequest)(nil),       // 16: carenotify.journey.v1.SetConsentRequest
 	(*SetConsentResponse)(nil),      // 17: carenotify.journey.v1.SetConsentResponse
-	(*Consent)(nil),                 // 18: carenotify.journey.v1.Consent
-	nil,                             // 19: carenotify.journey.v1.TraceEntry.DetailEntry
-	(*v1.ClinicalEvent)(nil),        // 20: carenotify.events.v1.ClinicalEvent
-	(*timestamppb.Timestamp)(nil),   // 21: google.protobuf.Timestamp
+	(*RebuildConsentRequest)(nil),   // 18: carenotify.journey.v1.RebuildConsentRequest
+	(*RebuildConsentResponse)(nil),  // 19: carenotify.journey.v1.RebuildConsentResponse
+	(*Consent)(nil),                 // 20: carenotify.journey.v1.Consent
+	nil,                             // 21: carenotify.journey.v1.TraceEntry.DetailEntry
+	(*v1.ClinicalEvent)(nil),        // 22: carenotify.events.v1.ClinicalEvent
+	(*timestamppb.Timestamp)(nil),   // 23: google.protobuf.Timestamp
 }
 var file_carenotify_journey_v1_admin_service_proto_depIdxs = []int32{
-	20, // 0: carenotify.journey.v1.SimulateRequest.events:type_name -> carenotify.events.v1.ClinicalEvent
-	21, // 1: carenotify.journey.v1.SimulateRequest.at:type_name -> google.protobuf.Timestamp
+	22, // 0: carenotify.journey.v1.SimulateRequest.events:type_name -> carenotify.events.v1.ClinicalEvent
+	23, // 1: carenotify.journey.v1.SimulateRequest.at:type_name -> google.protobuf.Timestamp
 	2,  // 2: carenotify.journey.v1.SimulateResponse.events:type_name -> carenotify.journey.v1.SimulatedEvent
 	3,  // 3: carenotify.journey.v1.SimulatedEvent.journeys:type_name -> carenotify.journey.v1.SimulatedJourney
 	4,  // 4: carenotify.journey.v1.SimulatedJourney.messages:type_name -> carenotify.journey.v1.SimulatedMessage
-	21, // 5: carenotify.journey.v1.SimulatedMessage.send_at:type_name -> google.protobuf.Timestamp
+	23, // 5: carenotify.journey.v1.SimulatedMessage.send_at:type_name -> google.protobuf.Timestamp
 	7,  // 6: carenotify.journey.v1.ValidateJourneyResponse.problems:type_name -> carenotify.journey.v1.JourneyProblem
 	13, // 7: carenotify.journey.v1.ValidateJourneyResponse.journey:type_name -> carenotify.journey.v1.Journey
-	21, // 8: carenotify.journey.v1.TraceRequest.since:type_name -> google.protobuf.Timestamp
-	21, // 9: carenotify.journey.v1.TraceRequest.until:type_name -> google.protobuf.Timestamp
+	23, // 8: carenotify.journey.v1.TraceRequest.since:type_name -> google.protobuf.Timestamp
+	23, // 9: carenotify.journey.v1.TraceRequest.until:type_name -> google.protobuf.Timestamp
 	10, // 10: carenotify.journey.v1.TraceResponse.entries:type_name -> carenotify.journey.v1.TraceEntry
-	21, // 11: carenotify.journey.v1.TraceEntry.time:type_name -> google.protobuf.Timestamp
-	19, // 12: carenotify.journey.v1.TraceEntry.detail:type_name -> carenotify.journey.v1.TraceEntry.DetailEntry
+	23, // 11: carenotify.journey.v1.TraceEntry.time:type_name -> google.protobuf.Timestamp
+	21, // 12: carenotify.journey.v1.TraceEntry.detail:type_name -> carenotify.journey.v1.TraceEntry.DetailEntry
 	13, // 13: carenotify.journey.v1.ListJourneysResponse.journeys:type_name -> carenotify.journey.v1.Journey
-	18, // 14: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
-	18, // 15: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
-	21, // 16: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
+	20, // 14: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	20, // 15: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	23, // 16: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
 	11, // 17: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
 	14, // 18: carenotify.journey.v1.AdminService.GetConsent:input_type -> carenotify.journey.v1.GetConsentRequest
 	16, // 19: carenotify.journey.v1.AdminService.SetConsent:input_type -> carenotify.journey.v1.SetConsentRequest
-	8,  // 20: carenotify.journey.v1.AdminService.Trace:input_type -> carenotify.journey.v1.TraceRequest
-	5,  // 21: carenotify.journey.v1.AdminService.ValidateJourney:input_type -> carenotify.journey.v1.ValidateJourneyRequest
-	0,  // 22: carenotify.journey.v1.AdminService.Simulate:input_type -> carenotify.journey.v1.SimulateRequest
-	12, // 23: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
-	15, // 24: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
-	17, // 25: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
-	9,  // 26: carenotify.journey.v1.AdminService.Trace:output_type -> carenotify.journey.v1.TraceResponse
-	6,  // 27: carenotify.journey.v1.AdminService.ValidateJourney:output_type -> carenotify.journey.v1.ValidateJourneyResponse
-	1,  // 28: carenotify.journey.v1.AdminService.Simulate:output_type -> carenotify.journey.v1.SimulateResponse
-	23, // [23:29] is the sub-list for method output_type
-	17, // [17:23] is the sub-list for method input_type
+	18, // 20: carenotify.journey.v1.AdminService.RebuildConsent:input_type -> carenotify.journey.v1.RebuildConsentRequest
+	8,  // 21: carenotify.journey.v1.AdminService.Trace:input_type -> carenotify.journey.v1.TraceRequest
+	5,  // 22: carenotify.journey.v1.AdminService.ValidateJourney:input_type -> carenotify.journey.v1.ValidateJourneyRequest
+	0,  // 23: carenotify.journey.v1.AdminService.Simulate:input_type -> carenotify.journey.v1.SimulateRequest
+	12, // 24: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
+	15, // 25: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
+	17, // 26: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
+	19, // 27: carenotify.journey.v1.AdminService.RebuildConsent:output_type -> carenotify.journey.v1.RebuildConsentResponse
+	9,  // 28: carenotify.journey.v1.AdminService.Trace:output_type -> carenotify.journey.v1.TraceResponse
+	6,  // 29: carenotify.journey.v1.AdminService.ValidateJourney:output_type -> carenotify.journey.v1.ValidateJourneyResponse
+	1,  // 30: carenotify.journey.v1.AdminService.Simulate:output_type -> carenotify.journey.v1.SimulateResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
 	17, // [17:17] is the sub-list for extension type_name
 	17, // [17:17] is the sub-list for extension extendee
 	0,  // [0:17] is the sub-list for field type_name
@@ -1646,7 +1767,7 @@ func file_carenotify_journey_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_carenotify_journey_v1_admin_service_proto_rawDesc), len(file_carenotify_journey_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

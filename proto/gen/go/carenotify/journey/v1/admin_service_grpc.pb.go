@@ -28,6 +28,7 @@ const (
 	AdminService_ListJourneys_FullMethodName    = "/carenotify.journey.v1.AdminService/ListJourneys"
 	AdminService_GetConsent_FullMethodName      = "/carenotify.journey.v1.AdminService/GetConsent"
 	AdminService_SetConsent_FullMethodName      = "/carenotify.journey.v1.AdminService/SetConsent"
+	AdminService_RebuildConsent_FullMethodName  = "/carenotify.journey.v1.AdminService/RebuildConsent"
 	AdminService_Trace_FullMethodName           = "/carenotify.journey.v1.AdminService/Trace"
 	AdminService_ValidateJourney_FullMethodName = "/carenotify.journey.v1.AdminService/ValidateJourney"
 	AdminService_Simulate_FullMethodName        = "/carenotify.journey.v1.AdminService/Simulate"
@@ -50,6 +51,12 @@ type AdminServiceClient interface {
 	// effect at the next send step. INVALID_ARGUMENT names the fields at
 	// fault, never their values.
 	SetConsent(ctx context.Context, in *SetConsentRequest, opts ...grpc.CallOption) (*SetConsentResponse, error)
+	// RebuildConsent rewrites the consent records in Redis from the CONSENT
+	// stream, where every consent change is published before Redis is
+	// updated: for each tenant × patient × channel × purpose the latest
+	// change wins. Records Redis holds that the stream has no change for
+	// are left as they are. Role consent-admin; audited.
+	RebuildConsent(ctx context.Context, in *RebuildConsentRequest, opts ...grpc.CallOption) (*RebuildConsentResponse, error)
 	// Trace returns every decision the audit trail holds about one patient,
 	// in time order: events received, journeys started or not (and why),
 	// steps planned, messages sent (with the consent record that allowed
@@ -109,6 +116,16 @@ func (c *adminServiceClient) SetConsent(ctx context.Context, in *SetConsentReque
 	return out, nil
 }
 
+func (c *adminServiceClient) RebuildConsent(ctx context.Context, in *RebuildConsentRequest, opts ...grpc.CallOption) (*RebuildConsentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RebuildConsentResponse)
+	err := c.cc.Invoke(ctx, AdminService_RebuildConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TraceResponse)
@@ -156,6 +173,12 @@ type AdminServiceServer interface {
 	// effect at the next send step. INVALID_ARGUMENT names the fields at
 	// fault, never their values.
 	SetConsent(context.Context, *SetConsentRequest) (*SetConsentResponse, error)
+	// RebuildConsent rewrites the consent records in Redis from the CONSENT
+	// stream, where every consent change is published before Redis is
+	// updated: for each tenant × patient × channel × purpose the latest
+	// change wins. Records Redis holds that the stream has no change for
+	// are left as they are. Role consent-admin; audited.
+	RebuildConsent(context.Context, *RebuildConsentRequest) (*RebuildConsentResponse, error)
 	// Trace returns every decision the audit trail holds about one patient,
 	// in time order: events received, journeys started or not (and why),
 	// steps planned, messages sent (with the consent record that allowed
@@ -193,6 +216,9 @@ func (UnimplementedAdminServiceServer) GetConsent(context.Context, *GetConsentRe
 }
 func (UnimplementedAdminServiceServer) SetConsent(context.Context, *SetConsentRequest) (*SetConsentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetConsent not implemented")
+}
+func (UnimplementedAdminServiceServer) RebuildConsent(context.Context, *RebuildConsentRequest) (*RebuildConsentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RebuildConsent not implemented")
 }
 func (UnimplementedAdminServiceServer) Trace(context.Context, *TraceRequest) (*TraceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Trace not implemented")
@@ -278,6 +304,24 @@ func _AdminService_SetConsent_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_RebuildConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebuildConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RebuildConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RebuildConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RebuildConsent(ctx, req.(*RebuildConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_Trace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(TraceRequest)
 	if err := dec(in); err != nil {
@@ -350,6 +394,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetConsent",
 			Handler:    _AdminService_SetConsent_Handler,
+		},
+		{
+			MethodName: "RebuildConsent",
+			Handler:    _AdminService_RebuildConsent_Handler,
 		},
 		{
 			MethodName: "Trace",
