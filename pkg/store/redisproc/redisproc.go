@@ -66,6 +66,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		args = append(args, "--appendonly", "no")
 	}
 	cmd := exec.Command(bin, args...)
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
