@@ -20,7 +20,7 @@ import (
 
 func newJourneysSimulateCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "simulate -f <events.json>",
+		Use:   "simulate -f <file> [-f <file>...] [--source S]",
 		Short: "Show which journeys events would start and every message they would send, changing nothing",
 		Long: `Ask the journey service what the events in a file would do, as if they
 arrived at --at (default now): which journeys start (and why not) and every
@@ -28,23 +28,23 @@ message that would go out, when and on which channel. Nothing is sent,
 stored or audited; consent, contact points and frequency caps are decided
 at send time and are not simulated. The output holds no PHI.
 
-The file holds carenotify.events.v1.ClinicalEvent as proto JSON: one
-object, a JSON array of them, or one per line. FHIR bundles and HL7 files
-are not read yet: that needs ingest's dry-run mapping, which is not built.`,
+A file holds carenotify.events.v1.ClinicalEvent as proto JSON (one
+object, a JSON array of them, or one per line), or the EHR's own input:
+FHIR JSON (a notification Bundle, another Bundle or a resource) or HL7 v2
+(messages, MLLP frames or a batch). Those are mapped first by ingest's
+dry-run mapping (POST /admin/map/<--source>, ingest's admin token; nothing
+stored), all in one request so that a rescheduled message after a booked
+one shows the replan; --baseline none treats every resource as first seen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, _ := cmd.Flags().GetString("file")
+			paths, _ := cmd.Flags().GetStringArray("file")
 			atFlag, _ := cmd.Flags().GetString("at")
-			if path == "" {
-				return errors.New("-f is required: a file of ClinicalEvent JSON")
+			if len(paths) == 0 {
+				return errors.New("-f is required: a file of ClinicalEvent JSON, FHIR JSON or HL7 v2")
 			}
-			b, err := os.ReadFile(path)
+			events, err := readSimulateFiles(cmd, paths)
 			if err != nil {
 				return err
-			}
-			events, err := parseEvents(b)
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
 			}
 			req := &journeyv1.SimulateRequest{Events: events}
 			if atFlag != "" {
@@ -69,9 +69,70 @@ are not read yet: that needs ingest's dry-run mapping, which is not built.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringP("file", "f", "", "file of ClinicalEvent JSON")
+	cmd.Flags().StringArrayP("file", "f", nil, "file of ClinicalEvent JSON, FHIR JSON or HL7 v2 (repeatable, run in order)")
+	cmd.Flags().String("source", "", "ingest source whose mapping FHIR and HL7 v2 files go through (required for them)")
+	cmd.Flags().String("baseline", "current", "ingest dry run: current (against the live last-seen state, read only) or none (first sight)")
+	cmd.Flags().String("ingest-url", envOr("CARENOTIFY_INGEST_URL", "http://127.0.0.1:8080"), "ingest's HTTP address (env CARENOTIFY_INGEST_URL)")
+	cmd.Flags().String("admin-token-file", envOr("CARENOTIFY_INGEST_ADMIN_TOKEN_FILE", ""), "file holding ingest's INGEST_ADMIN_TOKEN (env CARENOTIFY_INGEST_ADMIN_TOKEN_FILE; else env CARENOTIFY_INGEST_ADMIN_TOKEN)")
 	cmd.Flags().String("at", "", "when the events arrive (RFC 3339; default now)")
 	return cmd
+}
+
+// readSimulateFiles reads every file: ClinicalEvent JSON as it is, FHIR
+// and HL7 v2 files through ingest's dry-run mapping (one request for all
+// of them, so a rescheduled message after a booked one is a reschedule),
+// keeping the files' order.
+func readSimulateFiles(cmd *cobra.Command, paths []string) ([]*eventsv1.ClinicalEvent, error) {
+	byFile := make([][]*eventsv1.ClinicalEvent, len(paths))
+	var ehr []ehrFile
+	var ehrIndex []int
+	for i, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if kind := detectFile(b); kind != fileEvents {
+			ehr = append(ehr, ehrFile{name: p, kind: kind, body: b})
+			ehrIndex = append(ehrIndex, i)
+			continue
+		}
+		evs, err := parseEvents(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		byFile[i] = evs
+	}
+	if len(ehr) > 0 {
+		source, _ := cmd.Flags().GetString("source")
+		baseline, _ := cmd.Flags().GetString("baseline")
+		if source == "" {
+			return nil, errors.New("--source is required for FHIR and HL7 v2 files: the ingest source whose mapping they go through")
+		}
+		c, err := newIngestAdmin(cmd)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
+		defer cancel()
+		mapped, problems, err := c.mapFiles(ctx, source, baseline, ehr)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range problems {
+			fmt.Fprintln(cmd.ErrOrStderr(), p)
+		}
+		for j, evs := range mapped {
+			byFile[ehrIndex[j]] = evs
+		}
+	}
+	var out []*eventsv1.ClinicalEvent
+	for _, evs := range byFile {
+		out = append(out, evs...)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no events: the files give none (see above)")
+	}
+	return out, nil
 }
 
 // parseEvents reads ClinicalEvents as proto JSON: one object, an array,
