@@ -246,7 +246,7 @@ func TestJourneysSimulateCommand(t *testing.T) {
 	root = newRootCmd()
 	root.SetArgs([]string{"journeys", "simulate", "--journey-addr", addr, "-f", hl7})
 	err := root.ExecuteContext(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "FHIR bundles and HL7 files are not read yet") || strings.Contains(err.Error(), "Zebulonia") {
+	if err == nil || !strings.Contains(err.Error(), "--source is required for FHIR and HL7 v2 files") || strings.Contains(err.Error(), "Zebulonia") {
 		t.Errorf("simulate of an HL7 file = %v", err)
 	}
 }
