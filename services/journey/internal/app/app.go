@@ -25,12 +25,13 @@ import (
 const (
 	outcomeSent         = "sent"          // the channel stored the message
 	outcomeDuplicate    = "duplicate"     // the channel had it already (same idempotency key)
-	outcomeNoContact    = "no_contact"    // the patient has no contact point on the channel
+	outcomeNoContact    = "no_contact"    // the patient has no contact point on the channel; the step falls back
 	outcomeRenderFailed = "render_failed" // the template failed for this event; not retried
 	outcomeRejected     = "rejected"      // the channel refused the message; not retried
 	outcomeRetry        = "retry"         // the channel failed or was unreachable; the event is retried
 	outcomeNoConsent    = "no_consent"    // the patient's consent does not allow it
 	outcomeQuietHours   = "quiet_hours"   // inside the journey's quiet hours: deferred to their end
+	outcomeUnreachable  = "unreachable"   // no usable contact point on the step's channel(s): not sent
 )
 
 // Outcomes of a journey start, the outcome label of journey_starts_total.
@@ -95,7 +96,7 @@ func New(set *catalog.Set, email EmailSender, timers Timers, consents ConsentSto
 	sends := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_sends_total",
 		Help: "Journey steps that tried to send a message, by journey id, channel and outcome " +
-			"(sent, duplicate, no_contact, no_consent, quiet_hours, frequency_capped, render_failed, rejected, retry).",
+			"(sent, duplicate, no_contact, unreachable, no_consent, quiet_hours, frequency_capped, render_failed, rejected, retry, fallback).",
 	}, []string{"journey", "channel", "outcome"})
 	starts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_starts_total",
@@ -354,11 +355,7 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		to = strings.TrimSpace(emails[0])
 	}
 	step := audit.Object{Type: "JourneyStep", ID: instance + "/" + stepID}
-	if to == "" {
-		if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoContact, "channel", string(catalog.ChannelEmail)); err != nil {
-			return "", err
-		}
-		s.count(j, outcomeNoContact)
+	if to == "" { // recorded by send: a fallback, or unreachable
 		s.logger.InfoContext(ctx, "no email contact point", attrs...)
 		return outcomeNoContact, nil
 	}

@@ -97,13 +97,26 @@ const outcomeFallback = "fallback"
 // it and the step has a fallback, on the fallback channel as step
 // "<stepID>.fallback" with the fallback template. The fallback decision
 // is audited (reason "fallback", detail from/channel/because).
+//
+// A channel without a usable contact point for the patient is recorded
+// as no_contact when the step falls back, and as unreachable when it was
+// the last channel the step could use (see unreachable).
 func (s *Service) send(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catalog.Journey, stepID string, st catalog.Step, data catalog.Data) error {
 	outcome, err := s.sendOn(ctx, ev, j, stepID, st, data)
+	if outcome == outcomeNoContact && st.Fallback == "" {
+		return s.unreachable(ctx, ev, j, stepID, st.Send)
+	}
 	if st.Fallback == "" || !fallbackOn[outcome] || (err != nil && !IsPermanent(err)) {
 		return err
 	}
 	instance := Instance(ev.GetTenant(), j.ID, ev.GetSubjectRef())
 	step := audit.Object{Type: "JourneyStep", ID: instance + "/" + stepID}
+	if outcome == outcomeNoContact {
+		if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoContact, "channel", string(st.Send)); err != nil {
+			return err
+		}
+		s.countOn(j, st.Send, outcomeNoContact)
+	}
 	if aerr := s.decided(ctx, ev, j, step, audit.OutcomeSuccess, outcomeFallback,
 		"from", string(st.Send), "channel", string(st.Fallback), "because", outcome, "template", st.FallbackTemplate); aerr != nil {
 		return aerr
@@ -113,7 +126,9 @@ func (s *Service) send(ctx context.Context, ev *eventsv1.ClinicalEvent, j *catal
 		"journey", j.ID, "instance", instance, "step", stepID, "from", string(st.Send), "to", string(st.Fallback), "because", outcome)
 	fb := st
 	fb.Send, fb.Template, fb.Fallback, fb.FallbackTemplate = st.Fallback, st.FallbackTemplate, "", ""
-	_, err = s.sendOn(ctx, ev, j, stepID+".fallback", fb, data)
+	if outcome, err = s.sendOn(ctx, ev, j, stepID+".fallback", fb, data); outcome == outcomeNoContact {
+		return s.unreachable(ctx, ev, j, stepID, st.Send, st.Fallback)
+	}
 	return err
 }
 
@@ -153,11 +168,7 @@ func (s *Service) sendSMS(ctx context.Context, ev *eventsv1.ClinicalEvent, j *ca
 	attrs := []any{"tenant", ev.GetTenant(), "eventId", ev.GetEventId(), "journey", j.ID, "instance", instance, "step", stepID}
 	step := audit.Object{Type: "JourneyStep", ID: instance + "/" + stepID}
 	to := s.smsContact(ev)
-	if to == "" {
-		if err := s.decided(ctx, ev, j, step, audit.OutcomeSuppressed, outcomeNoContact, "channel", string(ch)); err != nil {
-			return "", err
-		}
-		s.countOn(j, ch, outcomeNoContact)
+	if to == "" { // recorded by send: a fallback, or unreachable
 		s.logger.InfoContext(ctx, "no usable phone number", attrs...)
 		return outcomeNoContact, nil
 	}

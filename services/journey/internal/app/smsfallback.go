@@ -111,7 +111,11 @@ func (s *Service) SMSFailed(ctx context.Context, tenant, idempotencyKey, reason 
 		"instance", instance, "step", c.Step, "to", string(st.Fallback), "reason", reason)
 	fb := st
 	fb.Send, fb.Template, fb.Fallback, fb.FallbackTemplate = st.Fallback, st.FallbackTemplate, "", ""
-	if _, err := s.sendOn(ctx, ev, j, c.Step+".fallback", fb, templateData(ev).In(s.zoneFor(ev))); err != nil {
+	outcome, err := s.sendOn(ctx, ev, j, c.Step+".fallback", fb, templateData(ev).In(s.zoneFor(ev)))
+	if outcome == outcomeNoContact {
+		err = s.unreachable(ctx, ev, j, c.Step, st.Send, st.Fallback)
+	}
+	if err != nil {
 		return false, fmt.Errorf("fallback: %w", err)
 	}
 	return true, nil

@@ -74,7 +74,10 @@ func decision(e TraceEntry, step, journey, event string) string {
 	case outcomeNoConsent:
 		return fmt.Sprintf("suppressed: %s (%s)", consentWhy(d, e.Purpose), step)
 	case outcomeNoContact:
-		return fmt.Sprintf("suppressed: unreachable, the patient has no %s contact point (%s)", orDefault(d["channel"], "usable"), step)
+		return fmt.Sprintf("no %s contact point for the patient (%s)", orDefault(d["channel"], "usable"), step)
+	case outcomeUnreachable:
+		return fmt.Sprintf("suppressed: unreachable, the patient has no usable contact point on %s; not sent (%s)",
+			strings.ReplaceAll(orDefault(d["channels"], d["channel"]), "+", " or "), step)
 	case outcomeQuietHours:
 		return fmt.Sprintf("deferred: quiet hours until %s (%s); it goes then, consent checked again", when(d["until"]), step)
 	case outcomeFrequencyCapped:

@@ -465,7 +465,7 @@ func TestEventsToEmail(t *testing.T) {
 			`journey_events_total{action="other",kind="other",outcome="refused"} 3`,
 			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="sent"} 2`,
 			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="duplicate"} 1`,
-			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="no_contact"} 1`,
+			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="unreachable"} 1`,
 			`journey_sends_total{channel="email",journey="appointment-confirmation",outcome="rejected"} 1`,
 		} {
 			if !strings.Contains(m, line) {
