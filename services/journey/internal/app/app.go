@@ -72,6 +72,8 @@ type Service struct {
 	starts *prometheus.CounterVec
 	timerC *prometheus.CounterVec
 	conds  *prometheus.CounterVec
+	// blocked counts messages the outbound scan stopped.
+	blocked *prometheus.CounterVec
 }
 
 // Option configures a Service.
@@ -96,7 +98,7 @@ func New(set *catalog.Set, email EmailSender, timers Timers, consents ConsentSto
 	sends := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_sends_total",
 		Help: "Journey steps that tried to send a message, by journey id, channel and outcome " +
-			"(sent, duplicate, no_contact, unreachable, no_consent, quiet_hours, frequency_capped, render_failed, rejected, retry, fallback).",
+			"(sent, duplicate, no_contact, unreachable, no_consent, quiet_hours, frequency_capped, render_failed, rejected, retry, fallback, blocked_identifier).",
 	}, []string{"journey", "channel", "outcome"})
 	starts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "journey_starts_total",
@@ -110,10 +112,14 @@ func New(set *catalog.Set, email EmailSender, timers Timers, consents ConsentSto
 		Name: "journey_step_conditions_total",
 		Help: "Step if: conditions evaluated, by journey id and outcome (true, false, error).",
 	}, []string{"journey", "outcome"})
-	reg.MustRegister(sends, starts, timerC, conds)
+	blocked := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "journey_outbound_blocked_total",
+		Help: "Messages not sent because their rendered content held an identifier, by journey id, channel and identifier (ssn, patient_identifier).",
+	}, []string{"journey", "channel", "identifier"})
+	reg.MustRegister(sends, starts, timerC, conds, blocked)
 	s := &Service{
 		set: set, email: email, timers: timers, consents: consents, audit: auditor, logger: logger,
-		now: time.Now, loc: time.UTC, sends: sends, starts: starts, timerC: timerC, conds: conds,
+		now: time.Now, loc: time.UTC, sends: sends, starts: starts, timerC: timerC, conds: conds, blocked: blocked,
 	}
 	for _, o := range opts {
 		o(s)
@@ -391,6 +397,10 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 		}
 		s.count(j, outcomeRenderFailed)
 		return "", Permanent(err)
+	}
+	if blocked, err := s.blockIdentifiers(ctx, ev, j, step, catalog.ChannelEmail, tmpl.ID,
+		part{"subject", msg.Subject}, part{"text", msg.Text}, part{"html", msg.HTML}); err != nil || blocked {
+		return outcomeBlocked, err
 	}
 	res, err := s.email.SendEmail(ctx, Email{
 		Tenant:          ev.GetTenant(),

@@ -222,6 +222,9 @@ func (s *Service) sendSMS(ctx context.Context, ev *eventsv1.ClinicalEvent, j *ca
 		s.countOn(j, ch, outcomeRenderFailed)
 		return "", Permanent(err)
 	}
+	if blocked, err := s.blockIdentifiers(ctx, ev, j, step, ch, tmpl.ID, part{"text", msg.Text}); err != nil || blocked {
+		return outcomeBlocked, err
+	}
 	res, err := s.smsCh.sender.SendSMS(ctx, SMS{
 		Tenant: ev.GetTenant(), IdempotencyKey: key, To: log.PHI(to), Body: log.PHI(msg.Text),
 		JourneyInstance: instance, Step: stepID,

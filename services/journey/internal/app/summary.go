@@ -104,6 +104,10 @@ func decision(e TraceEntry, step, journey, event string) string {
 		return fmt.Sprintf("suppressed: the email service refuses the patient's address (%s) (%s)", orDefault(d["suppression"], "suppressed"), step)
 	case outcomeFallback:
 		return fmt.Sprintf("fell back from %s to %s because of %s (%s)", d["from"], d["channel"], d["because"], step)
+	case outcomeBlocked:
+		what := map[string]string{identifierSSN: "something shaped like a Social Security number", identifierPatient: "one of the patient's record identifiers (MRN)"}[d["identifier"]]
+		return fmt.Sprintf("blocked: the rendered %s message of %s (template %s) held %s in its %s; not sent",
+			orDefault(d["channel"], "message"), step, d["template"], orDefault(what, "an identifier"), orDefault(d["part"], "content"))
 	}
 	return fmt.Sprintf("%s %s (%s)", e.Outcome, e.Reason, step)
 }
