@@ -28,7 +28,7 @@ func TestCheckConfig(t *testing.T) {
 		{
 			name:       "examples",
 			give:       []string{"JOURNEY_JOURNEYS_DIR=../../../../deploy/examples/journeys", templates, "JOURNEY_TIMEZONE=America/New_York", "JOURNEY_REDIS_URL=redis://127.0.0.1:6379/0"},
-			wantStdout: "config ok: 3 journeys, 10 template files, 0 admin tokens\n",
+			wantStdout: "config ok: 5 journeys, 16 template files, 0 admin tokens\n",
 		},
 		{
 			name:    "bad journey",

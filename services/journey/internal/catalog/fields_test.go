@@ -223,3 +223,26 @@ func TestREADMEListsTheFieldCatalogue(t *testing.T) {
 		t.Errorf("README field catalogue (-code +README):\n%s", diff)
 	}
 }
+
+// TestExamplesPassValidate checks every example journey as
+// carenotifyctl journeys validate (ValidateJourney) does, against the
+// example templates.
+func TestExamplesPassValidate(t *testing.T) {
+	set, err := catalog.Load(writeFiles(t, nil), examplesTemplates, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(examplesJourneys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(examplesJourneys + "/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, probs := set.CheckJourney(e.Name(), b); len(probs) > 0 {
+			t.Errorf("%s: %v", e.Name(), probs)
+		}
+	}
+}

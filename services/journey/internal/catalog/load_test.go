@@ -50,6 +50,30 @@ func TestLoadExamples(t *testing.T) {
 			File:       "appointment-reminder.yaml",
 		},
 		{
+			ID:      "discharge-follow-up",
+			Purpose: catalog.PurposeTreatment,
+			Trigger: "encounter.discharged",
+			Key:     catalog.KeySubject,
+			Steps: []catalog.Step{
+				{Kind: catalog.StepWait, Wait: 48 * time.Hour, Security: catalog.SecurityPHI},
+				{Kind: catalog.StepSend, Send: catalog.ChannelEmail, Template: "discharge-check-in", Security: catalog.SecurityPHI},
+			},
+			QuietHours: &catalog.QuietHours{Start: 20 * 60, End: 9 * 60},
+			File:       "discharge-follow-up.yaml",
+		},
+		{
+			ID:      "lab-result-available",
+			Purpose: catalog.PurposeTreatment,
+			Trigger: "lab_result.final",
+			Key:     catalog.KeySubject,
+			Steps: []catalog.Step{
+				{Kind: catalog.StepSend, Send: catalog.ChannelEmail, Template: "lab-result-available", Security: catalog.SecurityNoPHI},
+				{Kind: catalog.StepSend, Send: catalog.ChannelSMS, Template: "lab-result-available-sms", Security: catalog.SecurityPHI},
+			},
+			QuietHours: &catalog.QuietHours{Start: 21 * 60, End: 8 * 60},
+			File:       "lab-result-available.yaml",
+		},
+		{
 			ID:      "wellness-newsletter",
 			Purpose: catalog.PurposeMarketing,
 			Trigger: "encounter.discharged",
@@ -72,8 +96,8 @@ func TestLoadExamples(t *testing.T) {
 	if diff := cmp.Diff(want, got, opts); diff != "" {
 		t.Errorf("Journeys() mismatch (-want +got):\n%s", diff)
 	}
-	if len(got) == 2 {
-		if got[0].When != nil || got[1].When.String() != "event.appointment.start > now" ||
+	if len(got) == 5 {
+		if got[0].When != nil || got[1].When.String() != "event.appointment.start > now" || got[2].When.String() != "patient.age >= 18" ||
 			got[1].Steps[0].WaitUntil.String() != `event.appointment.start - duration("24h")` {
 			t.Errorf("expressions not loaded as written")
 		}
@@ -83,7 +107,7 @@ func TestLoadExamples(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range []string{"appointment-confirmation", "appointment-reminder"} {
+	for _, id := range []string{"appointment-confirmation", "appointment-reminder", "discharge-check-in", "lab-result-available", "lab-result-available-sms"} {
 		if _, ok := set.Template(id); !ok {
 			t.Errorf("template %s not loaded", id)
 		}

@@ -192,3 +192,47 @@ func TestExamplesHaveSpanish(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderNewExamples renders the lab-result and discharge examples for
+// an event of their kind (no appointment) in both languages, and checks
+// the notices carry nothing of the patient.
+func TestRenderNewExamples(t *testing.T) {
+	set, err := catalog.Load(examplesJourneys, examplesTemplates, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	discharged := time.Date(2031, time.May, 6, 15, 45, 0, 0, time.UTC)
+	tests := []struct {
+		id, lang string
+		event    catalog.Event
+		want     string
+	}{
+		{"lab-result-available", "en", catalog.Event{Kind: "lab_result", Action: "final"}, "a new test result is ready for you in your patient portal"},
+		{"lab-result-available", "es", catalog.Event{Kind: "lab_result", Action: "final"}, "tiene un nuevo resultado de laboratorio"},
+		{"lab-result-available-sms", "en", catalog.Event{Kind: "lab_result", Action: "final"}, "A new test result is ready"},
+		{"lab-result-available-sms", "es", catalog.Event{Kind: "lab_result", Action: "final"}, "Tiene un nuevo resultado"},
+		{"discharge-check-in", "en", catalog.Event{Kind: "encounter", Action: "discharged", OccurredAt: discharged}, "you went home from the hospital on Tuesday, May 6, 2031."},
+		{"discharge-check-in", "es", catalog.Event{Kind: "encounter", Action: "discharged", OccurredAt: discharged}, "volvió a casa desde el hospital el martes, 6 de mayo de 2031."},
+		{"discharge-check-in", "en", catalog.Event{Kind: "encounter", Action: "discharged"}, "you went home from the hospital recently."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id+"."+tt.lang, func(t *testing.T) {
+			tmpl, ok := set.Select(tt.id, "demo", tt.lang)
+			if !ok || tmpl.Language != tt.lang {
+				t.Fatalf("Select(%s, %s) = %v, %t", tt.id, tt.lang, tmpl, ok)
+			}
+			d := catalog.Data{Tenant: "demo", Patient: catalog.Patient{GivenName: "Canarina", FamilyName: "Quillfeather", Language: tt.lang}, Event: tt.event}
+			msg, err := tmpl.Render(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := msg.Subject + msg.Text + msg.HTML
+			if !strings.Contains(all, tt.want) {
+				t.Errorf("rendered %q, want it to contain %q", all, tt.want)
+			}
+			if strings.Contains(all, "Quillfeather") || (strings.HasPrefix(tt.id, "lab-result") && strings.Contains(all, "Canarina")) {
+				t.Errorf("rendered %q names the patient", all)
+			}
+		})
+	}
+}

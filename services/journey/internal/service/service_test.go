@@ -525,6 +525,14 @@ func TestListJourneys(t *testing.T) {
 			File: "appointment-reminder.yaml", Steps: 2,
 		},
 		{
+			Id: "discharge-follow-up", Trigger: "encounter.discharged", Purpose: "treatment",
+			File: "discharge-follow-up.yaml", Steps: 2,
+		},
+		{
+			Id: "lab-result-available", Trigger: "lab_result.final", Purpose: "treatment",
+			File: "lab-result-available.yaml", Steps: 2,
+		},
+		{
 			Id: "wellness-newsletter", Trigger: "encounter.discharged", Purpose: "marketing",
 			File: "wellness-newsletter.yaml", Steps: 2,
 		},
