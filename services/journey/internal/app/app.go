@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,8 +44,12 @@ const (
 
 // Service runs journeys for clinical events.
 type Service struct {
-	set   *catalog.Set
-	email EmailSender
+	// set is the running journeys and templates (see Replace).
+	set atomic.Pointer[catalog.Set]
+	// versions keeps every version of every journey; nil when not
+	// configured.
+	versions JourneyVersions
+	email    EmailSender
 	// smsCh is the SMS channel (see WithSMS).
 	smsCh  smsDeps
 	audit  Auditor
@@ -118,9 +123,10 @@ func New(set *catalog.Set, email EmailSender, timers Timers, consents ConsentSto
 	}, []string{"journey", "channel", "identifier"})
 	reg.MustRegister(sends, starts, timerC, conds, blocked)
 	s := &Service{
-		set: set, email: email, timers: timers, consents: consents, audit: auditor, logger: logger,
+		email: email, timers: timers, consents: consents, audit: auditor, logger: logger,
 		now: time.Now, loc: time.UTC, sends: sends, starts: starts, timerC: timerC, conds: conds, blocked: blocked,
 	}
+	s.set.Store(set)
 	for _, o := range opts {
 		o(s)
 	}
@@ -130,7 +136,7 @@ func New(set *catalog.Set, email EmailSender, timers Timers, consents ConsentSto
 // Journeys returns the loaded journeys that run for tenant (all of them
 // when tenant is empty), ordered by id. They must not be modified.
 func (s *Service) Journeys(tenant string) []*catalog.Journey {
-	all := s.set.Journeys()
+	all := s.catalog().Journeys()
 	if tenant == "" {
 		return all
 	}
@@ -146,7 +152,7 @@ func (s *Service) Journeys(tenant string) []*catalog.Journey {
 // CheckJourney checks one journey file against the loaded templates
 // without loading it (see [catalog.Set.CheckJourney]).
 func (s *Service) CheckJourney(name string, b []byte) (*catalog.Journey, []catalog.Problem) {
-	return s.set.CheckJourney(name, b)
+	return s.catalog().CheckJourney(name, b)
 }
 
 // Result says what HandleEvent did with an event.
@@ -188,10 +194,10 @@ func (s *Service) HandleEvent(ctx context.Context, ev *eventsv1.ClinicalEvent) (
 	}
 	ev = current
 	trigger := ev.GetKind() + "." + ev.GetAction()
-	cancels := s.set.CancelledBy(ev.GetTenant(), trigger)
-	replans := s.set.ReplannedBy(ev.GetTenant(), trigger)
-	waiting := s.set.WaitingFor(ev.GetTenant(), trigger)
-	journeys := s.set.Match(ev.GetTenant(), trigger)
+	cancels := s.catalog().CancelledBy(ev.GetTenant(), trigger)
+	replans := s.catalog().ReplannedBy(ev.GetTenant(), trigger)
+	waiting := s.catalog().WaitingFor(ev.GetTenant(), trigger)
+	journeys := s.catalog().Match(ev.GetTenant(), trigger)
 	res := Result{Journeys: len(journeys), Cancels: len(cancels), Replans: len(replans), Waits: len(waiting)}
 	if len(journeys)+len(cancels)+len(replans)+len(waiting) == 0 {
 		return res, nil
@@ -385,7 +391,7 @@ func (s *Service) sendEmail(ctx context.Context, ev *eventsv1.ClinicalEvent, j *
 	}
 	// The patient's language, else the tenant's default, which Load
 	// makes sure every template a journey uses is written in.
-	tmpl, ok := s.set.Select(st.Template, ev.GetTenant(), ev.GetPatient().GetLanguage())
+	tmpl, ok := s.catalog().Select(st.Template, ev.GetTenant(), ev.GetPatient().GetLanguage())
 	if !ok { // Load checks every step's template; this is a bug.
 		s.count(j, outcomeRenderFailed)
 		return "", Permanent(fmt.Errorf("template %s is not loaded", st.Template))

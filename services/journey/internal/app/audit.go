@@ -25,10 +25,13 @@ const (
 // ev: the journey, its version and the event ("appointment.booked"),
 // plus the key-value pairs in kv. Values are ids and codes, never PHI.
 func journeyDetail(ev *eventsv1.ClinicalEvent, j *catalog.Journey, kv ...string) map[string]string {
-	d := make(map[string]string, 3+len(kv)/2)
+	d := make(map[string]string, 4+len(kv)/2)
 	d["journey"] = j.ID
 	if j.Version != "" {
 		d["journeyVersion"] = j.Version
+	}
+	if j.Revision > 0 {
+		d["journeyRevision"] = strconv.Itoa(j.Revision)
 	}
 	if ev.GetKind() != "" && ev.GetAction() != "" {
 		d["event"] = ev.GetKind() + "." + ev.GetAction()

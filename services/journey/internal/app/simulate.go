@@ -54,16 +54,16 @@ func (s *Service) Simulate(events []*eventsv1.ClinicalEvent, at time.Time) []Sim
 	for _, ev := range events {
 		trigger := ev.GetKind() + "." + ev.GetAction()
 		se := SimEvent{EventID: ev.GetEventId(), Event: trigger}
-		for _, j := range s.set.CancelledBy(ev.GetTenant(), trigger) {
+		for _, j := range s.catalog().CancelledBy(ev.GetTenant(), trigger) {
 			se.Journeys = append(se.Journeys, SimJourney{Journey: j.ID, Outcome: "cancels the pending steps of this resource's instance, if one runs"})
 		}
-		for _, j := range s.set.ReplannedBy(ev.GetTenant(), trigger) {
+		for _, j := range s.catalog().ReplannedBy(ev.GetTenant(), trigger) {
 			se.Journeys = append(se.Journeys, SimJourney{Journey: j.ID, Outcome: "re-plans the pending wait_until steps of this resource's instance, if one runs"})
 		}
-		for _, j := range s.set.WaitingFor(ev.GetTenant(), trigger) {
+		for _, j := range s.catalog().WaitingFor(ev.GetTenant(), trigger) {
 			se.Journeys = append(se.Journeys, SimJourney{Journey: j.ID, Outcome: "continues this resource's instance, if it waits for " + trigger})
 		}
-		for _, j := range s.set.Match(ev.GetTenant(), trigger) {
+		for _, j := range s.catalog().Match(ev.GetTenant(), trigger) {
 			se.Journeys = append(se.Journeys, s.simulateJourney(ev, j, at))
 		}
 		if len(se.Journeys) == 0 {

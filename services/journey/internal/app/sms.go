@@ -209,7 +209,7 @@ func (s *Service) sendSMS(ctx context.Context, ev *eventsv1.ClinicalEvent, j *ca
 			return "", fmt.Errorf("remember continuation: %w", err)
 		}
 	}
-	tmpl, ok := s.set.Select(st.Template, ev.GetTenant(), ev.GetPatient().GetLanguage())
+	tmpl, ok := s.catalog().Select(st.Template, ev.GetTenant(), ev.GetPatient().GetLanguage())
 	if !ok { // Load checks every step's template; this is a bug.
 		s.countOn(j, ch, outcomeRenderFailed)
 		return "", Permanent(fmt.Errorf("template %s is not loaded", st.Template))

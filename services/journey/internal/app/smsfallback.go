@@ -82,7 +82,7 @@ func (s *Service) SMSFailed(ctx context.Context, tenant, idempotencyKey, reason 
 	if err != nil {
 		return false, err
 	}
-	j, ok := s.set.Journey(c.Journey)
+	j, ok := s.catalog().Journey(c.Journey)
 	if !ok {
 		s.logger.WarnContext(ctx, "sms failed for a journey that no longer exists; no fallback", "tenant", tenant, "journey", c.Journey)
 		return false, nil

@@ -26,7 +26,7 @@ const (
 // Resume continues the journey instance of a fired timer at its step,
 // with the event that started it. Errors are as for HandleEvent.
 func (s *Service) Resume(ctx context.Context, t Timer) error {
-	j, ok := s.set.Journey(t.Journey)
+	j, ok := s.catalog().Journey(t.Journey)
 	if !ok || t.Step > len(j.Steps) {
 		// The journey was removed or shortened since the timer was set.
 		s.timerC.WithLabelValues(timerLabel(j, t.Journey), timerStale).Inc()

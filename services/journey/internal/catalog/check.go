@@ -1,10 +1,6 @@
 package catalog
 
-import (
-	"cmp"
-	"slices"
-	"strings"
-)
+import "slices"
 
 // CheckJourney checks one journey file, named name, against this Set's
 // templates, as [Load] would: it returns the journey and no problems, or
@@ -23,9 +19,7 @@ func (s *Set) CheckJourney(name string, b []byte) (*Journey, []Problem) {
 			}
 		}
 	}
-	slices.SortStableFunc(problems, func(a, b Problem) int {
-		return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
-	})
+	sortProblems(problems)
 	if len(problems) > 0 {
 		return nil, problems
 	}

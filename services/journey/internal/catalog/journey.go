@@ -86,6 +86,9 @@ type Journey struct {
 	File string
 	// Version is a short content hash of the file.
 	Version string
+	// Revision is the journey's version number in the versioned store
+	// (1, 2, …), or 0 when it was loaded from a directory only.
+	Revision int
 
 	idLine int // for the duplicate check
 }
@@ -661,3 +664,7 @@ func defaultFallbackTemplate(template string, fallback Channel) string {
 	}
 	return strings.TrimSuffix(template, "-sms")
 }
+
+// ValidID reports whether id can be a journey id (lowercase letters,
+// digits and '-', at most 64).
+func ValidID(id string) bool { return idRE.MatchString(id) }

@@ -95,24 +95,82 @@ func Load(journeysDir, templatesDir string, loc *time.Location, opts ...LoadOpti
 	}
 	templatesOK := err == nil && len(problems) == 0
 
-	s := &Set{byID: map[string]*Journey{}, byTrigger: map[string][]*Journey{}, byCancel: map[string][]*Journey{}, byReplan: map[string][]*Journey{}, byWaitFor: map[string][]*Journey{}, templates: templates, languages: langs}
-	journeyFile := map[string]string{}
-	jfiles, err := yamlFiles(journeysDir)
+	jfiles, err := JourneyFiles(journeysDir)
 	if err != nil {
 		problems = append(problems, Problem{File: journeysDir, Message: err.Error()})
 	}
-	for _, name := range jfiles {
-		path := filepath.Join(journeysDir, name)
+	s, probs := build(templates, langs, jfiles, templatesDir, templatesOK)
+	problems = append(problems, probs...)
+	if len(problems) > 0 {
+		sortProblems(problems)
+		return nil, &LoadError{Problems: problems}
+	}
+	return s, nil
+}
+
+// JourneyFile is one journey file to build a Set from.
+type JourneyFile struct {
+	// Name is the file name problems are reported against.
+	Name string
+	// Content is the YAML.
+	Content []byte
+	// Revision is the file's version number in the versioned store, 0 if
+	// none.
+	Revision int
+	// err is why the file could not be read, if it could not.
+	err error
+}
+
+// JourneyFiles reads every journey file (*.yaml, *.yml, not hidden) in
+// dir, sorted by name. A file that cannot be read is returned without
+// content and reported as a problem when built; only an unreadable
+// directory is an error.
+func JourneyFiles(dir string) ([]JourneyFile, error) {
+	names, err := yamlFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]JourneyFile, 0, len(names))
+	for _, name := range names {
+		path := filepath.Join(dir, name)
 		b, err := os.ReadFile(path)
-		if err != nil {
-			problems = append(problems, Problem{File: path, Message: "cannot read: " + errText(err)})
+		out = append(out, JourneyFile{Name: path, Content: b, err: err})
+	}
+	return out, nil
+}
+
+// WithJourneys returns a new Set with this Set's templates and languages
+// and exactly the journeys in files, checked as [Load] checks them
+// (templates against this Set's). The receiver is not changed; on any
+// problem it returns a [*LoadError] and no Set, so a bad file never
+// replaces a working Set.
+func (s *Set) WithJourneys(files []JourneyFile) (*Set, error) {
+	out, problems := build(s.templates, s.languages, files, "the loaded templates", true)
+	if len(problems) > 0 {
+		sortProblems(problems)
+		return nil, &LoadError{Problems: problems}
+	}
+	return out, nil
+}
+
+// build checks the journeys in files against templates and indexes them
+// in a new Set (nil when there are problems).
+func build(templates map[string]*templateFamily, langs Languages, files []JourneyFile, templatesDir string, templatesOK bool) (*Set, []Problem) {
+	var problems []Problem
+	s := &Set{byID: map[string]*Journey{}, byTrigger: map[string][]*Journey{}, byCancel: map[string][]*Journey{}, byReplan: map[string][]*Journey{}, byWaitFor: map[string][]*Journey{}, templates: templates, languages: langs}
+	journeyFile := map[string]string{}
+	for _, f := range files {
+		path := f.Name
+		if f.err != nil {
+			problems = append(problems, Problem{File: path, Message: "cannot read: " + errText(f.err)})
 			continue
 		}
-		j, probs := parseJourney(path, name, b)
+		j, probs := parseJourney(path, filepath.Base(path), f.Content)
 		problems = append(problems, probs...)
 		if j == nil {
 			continue
 		}
+		j.Revision = f.Revision
 		defaults := langs.defaultsFor(j.Tenant)
 		for _, st := range j.Steps {
 			for _, sub := range slices.Concat(st.OnTimeout, st.Else) {
@@ -127,14 +185,11 @@ func Load(journeysDir, templatesDir string, loc *time.Location, opts ...LoadOpti
 			problems = append(problems, Problem{File: path, Line: j.idLine, Message: fmt.Sprintf("journey id %q is already used by %s", j.ID, other)})
 			continue
 		}
-		journeyFile[j.ID] = name
+		journeyFile[j.ID] = filepath.Base(path)
 		s.journeys = append(s.journeys, j)
 	}
 	if len(problems) > 0 {
-		slices.SortStableFunc(problems, func(a, b Problem) int {
-			return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
-		})
-		return nil, &LoadError{Problems: problems}
+		return nil, problems
 	}
 	slices.SortFunc(s.journeys, func(a, b *Journey) int { return strings.Compare(a.ID, b.ID) })
 	for _, j := range s.journeys {
@@ -153,6 +208,13 @@ func Load(journeysDir, templatesDir string, loc *time.Location, opts ...LoadOpti
 		}
 	}
 	return s, nil
+}
+
+// sortProblems orders problems by file, then line.
+func sortProblems(problems []Problem) {
+	slices.SortStableFunc(problems, func(a, b Problem) int {
+		return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line))
+	})
 }
 
 // defaultsFor returns the default languages of the tenants a journey for

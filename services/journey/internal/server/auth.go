@@ -30,6 +30,11 @@ var methodRoles = map[string][]adminauth.Role{
 	// Validating changes nothing; editors validate before they apply.
 	"ValidateJourney": {adminauth.RoleViewer, adminauth.RoleEditor},
 	"Simulate":        {adminauth.RoleViewer, adminauth.RoleEditor},
+	// Changing what runs is for editors; its history anyone may read.
+	"ApplyJourney":      {adminauth.RoleEditor},
+	"RollbackJourney":   {adminauth.RoleEditor},
+	"RemoveJourney":     {adminauth.RoleEditor},
+	"GetJourneyHistory": {adminauth.RoleViewer, adminauth.RoleEditor},
 }
 
 // adminPrefix is the full method name prefix of AdminService.

@@ -38,12 +38,13 @@ func listResponse(js []*catalog.Journey) *journeyv1.ListJourneysResponse {
 	resp := &journeyv1.ListJourneysResponse{Journeys: make([]*journeyv1.Journey, 0, len(js))}
 	for _, j := range js {
 		resp.Journeys = append(resp.Journeys, &journeyv1.Journey{
-			Id:      j.ID,
-			Version: j.Version,
-			Trigger: j.Trigger,
-			Purpose: string(j.Purpose),
-			File:    j.File,
-			Steps:   int32(len(j.Steps)),
+			Id:       j.ID,
+			Version:  j.Version,
+			Trigger:  j.Trigger,
+			Purpose:  string(j.Purpose),
+			File:     j.File,
+			Steps:    int32(len(j.Steps)),
+			Revision: int32(j.Revision),
 		})
 	}
 	return resp

@@ -20,7 +20,12 @@ import (
 // SetConsent (PUT body: {"state", "source", "evidenceRef"}); POST
 // /v1/trace (body: a JSON TraceRequest) is Trace; POST
 // /v1/journeys:validate?file=<name> (body: the YAML file) is
-// ValidateJourney.
+// ValidateJourney; POST /v1/journeys:apply (the YAML file with
+// ?file=<name>, or a JSON ApplyJourneyRequest) is ApplyJourney; GET
+// /v1/journeys/{id}/history, POST /v1/journeys/{id}/rollback (body
+// {"toVersion", "message"}) and POST /v1/journeys/{id}/remove (body
+// {"message"} or none) are GetJourneyHistory, RollbackJourney and
+// RemoveJourney.
 //
 // Every route needs a bearer token allowed to call the matching
 // AdminService method (see auth.go).
@@ -32,6 +37,10 @@ func (s *Admin) RegisterHTTP(mux *http.ServeMux, auth *Auth) {
 	mux.HandleFunc("POST /v1/trace", auth.HTTP("Trace", s.traceHTTP))
 	mux.HandleFunc("POST /v1/journeys:validate", auth.HTTP("ValidateJourney", s.validateHTTP))
 	mux.HandleFunc("POST /v1/journeys:simulate", auth.HTTP("Simulate", s.simulateHTTP))
+	mux.HandleFunc("POST /v1/journeys:apply", auth.HTTP("ApplyJourney", s.applyHTTP))
+	mux.HandleFunc("GET /v1/journeys/{id}/history", auth.HTTP("GetJourneyHistory", s.historyHTTP))
+	mux.HandleFunc("POST /v1/journeys/{id}/rollback", auth.HTTP("RollbackJourney", s.rollbackHTTP))
+	mux.HandleFunc("POST /v1/journeys/{id}/remove", auth.HTTP("RemoveJourney", s.removeHTTP))
 }
 
 func (s *Admin) getConsentHTTP(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +97,7 @@ func httpStatus(c codes.Code) int {
 	switch c {
 	case codes.OK:
 		return http.StatusOK
-	case codes.InvalidArgument:
+	case codes.InvalidArgument, codes.FailedPrecondition:
 		return http.StatusBadRequest
 	case codes.NotFound:
 		return http.StatusNotFound

@@ -34,6 +34,7 @@ import (
 	"github.com/carenotify/carenotify/services/journey/internal/server"
 	"github.com/carenotify/carenotify/services/journey/internal/smsclient"
 	"github.com/carenotify/carenotify/services/journey/internal/timers"
+	"github.com/carenotify/carenotify/services/journey/internal/versions"
 	"github.com/carenotify/carenotify/services/journey/internal/waits"
 )
 
@@ -154,6 +155,15 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer cc.Close()
+	// Every applied version of every journey; the directory seeds
+	// journeys the store has never had (the store wins).
+	vs, err := versions.New(ctx, js, cfg.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	if err := seedVersions(ctx, vs, set, cfg.JourneysDir, logger); err != nil {
+		return err
+	}
 	ts := timers.New(js, sealer)
 	cs := consent.New(rc, sealer, pseudonymKey)
 	// Without JOURNEY_SMS_ADDR send: sms steps are refused (and fall back);
@@ -171,7 +181,12 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		app.WithLocation(loc), app.WithTenantZones(tenantZones), app.WithWaits(waits.New(rc, sealer)), app.WithFrequencyCaps(cs), app.WithContacts(cs),
 		app.WithAuditTrail(trail{js: js, key: pseudonymKey}),
 		app.WithConsentLog(consentlog.New(js, sealer)),
-		app.WithSMS(smsSender, cs, phone.NewHasher(pseudonymKey), cfg.SMSCountryCode), app.WithContinuations(cs))
+		app.WithSMS(smsSender, cs, phone.NewHasher(pseudonymKey), cfg.SMSCountryCode), app.WithContinuations(cs),
+		app.WithJourneyVersions(vs))
+	// The stored journeys run from here on, reloaded on every change.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := followVersions(watchCtx, vs, a, tel.Registry, logger)
+	defer func() { stopWatch(); <-watchDone }()
 	events := server.NewEvents(a, sealer, deadLetter(js, sealer), tel.Registry)
 	fired := server.NewTimers(a, ts)
 	optOuts := server.NewOptOuts(a, logger)
@@ -252,6 +267,6 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return bus.Consume(ctx, js, bus.StreamDelivery, keywordConsumer, logger, keywords.Handle)
 	})
 	logger.Info("journey started", "http", httpL.Addr().String(), "grpc", grpcL.Addr().String(),
-		"journeys", len(set.Journeys()), "templates", set.Templates(), "emailAddr", cfg.EmailAddr, "smsAddr", cfg.SMSAddr)
+		"journeys", len(a.Journeys("")), "templates", set.Templates(), "emailAddr", cfg.EmailAddr, "smsAddr", cfg.SMSAddr)
 	return g.Run(ctx)
 }

@@ -29,6 +29,631 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ApplyJourneyRequest is one journey file to apply.
+type ApplyJourneyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// File name the problems are reported against, e.g. "reminders.yaml".
+	FileName string `protobuf:"bytes,1,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// The file's content (YAML), at most 256 KiB. Not PHI.
+	Content []byte `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	// Optional note kept with the version (what changed and why), at most
+	// 512 bytes. Must not hold PHI.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyJourneyRequest) Reset() {
+	*x = ApplyJourneyRequest{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyJourneyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyJourneyRequest) ProtoMessage() {}
+
+func (x *ApplyJourneyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyJourneyRequest.ProtoReflect.Descriptor instead.
+func (*ApplyJourneyRequest) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ApplyJourneyRequest) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *ApplyJourneyRequest) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *ApplyJourneyRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// ApplyJourneyResponse is the version that runs now.
+type ApplyJourneyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The journey as it runs.
+	Journey *Journey `protobuf:"bytes,1,opt,name=journey,proto3" json:"journey,omitempty"`
+	// The stored version (the current one when changed is false).
+	Version *JourneyVersion `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// False when the file was the journey's current version already.
+	Changed       bool `protobuf:"varint,3,opt,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyJourneyResponse) Reset() {
+	*x = ApplyJourneyResponse{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyJourneyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyJourneyResponse) ProtoMessage() {}
+
+func (x *ApplyJourneyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyJourneyResponse.ProtoReflect.Descriptor instead.
+func (*ApplyJourneyResponse) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ApplyJourneyResponse) GetJourney() *Journey {
+	if x != nil {
+		return x.Journey
+	}
+	return nil
+}
+
+func (x *ApplyJourneyResponse) GetVersion() *JourneyVersion {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+func (x *ApplyJourneyResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
+// JourneyProblems is an error detail of a refused ApplyJourney or
+// RollbackJourney: every problem in the file.
+type JourneyProblems struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every problem, in line order.
+	Problems      []*JourneyProblem `protobuf:"bytes,1,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JourneyProblems) Reset() {
+	*x = JourneyProblems{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JourneyProblems) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JourneyProblems) ProtoMessage() {}
+
+func (x *JourneyProblems) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JourneyProblems.ProtoReflect.Descriptor instead.
+func (*JourneyProblems) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *JourneyProblems) GetProblems() []*JourneyProblem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+// JourneyVersion is one stored version of a journey. No PHI.
+type JourneyVersion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Journey id.
+	JourneyId string `protobuf:"bytes,1,opt,name=journey_id,json=journeyId,proto3" json:"journey_id,omitempty"`
+	// Version number, 1, 2, 3 … per journey.
+	Version int32 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// Hex SHA-256 of the file; its first 12 digits are Journey.version.
+	Hash string `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	// Who applied it: the admin token's principal, or "seed:<directory>"
+	// for a journey stored from the journeys directory on first start.
+	Principal string `protobuf:"bytes,4,opt,name=principal,proto3" json:"principal,omitempty"`
+	// When it was applied.
+	AppliedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=applied_at,json=appliedAt,proto3" json:"applied_at,omitempty"`
+	// The applier's note.
+	Message string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	// True for a version that removed the journey.
+	Removed bool `protobuf:"varint,7,opt,name=removed,proto3" json:"removed,omitempty"`
+	// For a rollback, the version whose file it applied again; else 0.
+	RestoredFrom int32 `protobuf:"varint,8,opt,name=restored_from,json=restoredFrom,proto3" json:"restored_from,omitempty"`
+	// File name it was applied as.
+	File string `protobuf:"bytes,9,opt,name=file,proto3" json:"file,omitempty"`
+	// The journey's tenant ("" for every tenant).
+	Tenant        string `protobuf:"bytes,10,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JourneyVersion) Reset() {
+	*x = JourneyVersion{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JourneyVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JourneyVersion) ProtoMessage() {}
+
+func (x *JourneyVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JourneyVersion.ProtoReflect.Descriptor instead.
+func (*JourneyVersion) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *JourneyVersion) GetJourneyId() string {
+	if x != nil {
+		return x.JourneyId
+	}
+	return ""
+}
+
+func (x *JourneyVersion) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *JourneyVersion) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *JourneyVersion) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *JourneyVersion) GetAppliedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AppliedAt
+	}
+	return nil
+}
+
+func (x *JourneyVersion) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *JourneyVersion) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+func (x *JourneyVersion) GetRestoredFrom() int32 {
+	if x != nil {
+		return x.RestoredFrom
+	}
+	return 0
+}
+
+func (x *JourneyVersion) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *JourneyVersion) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+// GetJourneyHistoryRequest names a journey.
+type GetJourneyHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Journey id.
+	JourneyId     string `protobuf:"bytes,1,opt,name=journey_id,json=journeyId,proto3" json:"journey_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJourneyHistoryRequest) Reset() {
+	*x = GetJourneyHistoryRequest{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJourneyHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJourneyHistoryRequest) ProtoMessage() {}
+
+func (x *GetJourneyHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJourneyHistoryRequest.ProtoReflect.Descriptor instead.
+func (*GetJourneyHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetJourneyHistoryRequest) GetJourneyId() string {
+	if x != nil {
+		return x.JourneyId
+	}
+	return ""
+}
+
+// GetJourneyHistoryResponse lists a journey's versions.
+type GetJourneyHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every version, oldest first.
+	Versions      []*JourneyVersion `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJourneyHistoryResponse) Reset() {
+	*x = GetJourneyHistoryResponse{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJourneyHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJourneyHistoryResponse) ProtoMessage() {}
+
+func (x *GetJourneyHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJourneyHistoryResponse.ProtoReflect.Descriptor instead.
+func (*GetJourneyHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetJourneyHistoryResponse) GetVersions() []*JourneyVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+// RollbackJourneyRequest names the version to apply again.
+type RollbackJourneyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Journey id.
+	JourneyId string `protobuf:"bytes,1,opt,name=journey_id,json=journeyId,proto3" json:"journey_id,omitempty"`
+	// Version number whose file is applied again.
+	ToVersion int32 `protobuf:"varint,2,opt,name=to_version,json=toVersion,proto3" json:"to_version,omitempty"`
+	// Optional note, as in ApplyJourneyRequest.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackJourneyRequest) Reset() {
+	*x = RollbackJourneyRequest{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackJourneyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackJourneyRequest) ProtoMessage() {}
+
+func (x *RollbackJourneyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackJourneyRequest.ProtoReflect.Descriptor instead.
+func (*RollbackJourneyRequest) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RollbackJourneyRequest) GetJourneyId() string {
+	if x != nil {
+		return x.JourneyId
+	}
+	return ""
+}
+
+func (x *RollbackJourneyRequest) GetToVersion() int32 {
+	if x != nil {
+		return x.ToVersion
+	}
+	return 0
+}
+
+func (x *RollbackJourneyRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// RollbackJourneyResponse is the version that runs now.
+type RollbackJourneyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The journey as it runs.
+	Journey *Journey `protobuf:"bytes,1,opt,name=journey,proto3" json:"journey,omitempty"`
+	// The stored version.
+	Version *JourneyVersion `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// False when the old file was the current version already.
+	Changed       bool `protobuf:"varint,3,opt,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackJourneyResponse) Reset() {
+	*x = RollbackJourneyResponse{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackJourneyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackJourneyResponse) ProtoMessage() {}
+
+func (x *RollbackJourneyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackJourneyResponse.ProtoReflect.Descriptor instead.
+func (*RollbackJourneyResponse) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RollbackJourneyResponse) GetJourney() *Journey {
+	if x != nil {
+		return x.Journey
+	}
+	return nil
+}
+
+func (x *RollbackJourneyResponse) GetVersion() *JourneyVersion {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+func (x *RollbackJourneyResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
+// RemoveJourneyRequest names the journey to remove.
+type RemoveJourneyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Journey id.
+	JourneyId string `protobuf:"bytes,1,opt,name=journey_id,json=journeyId,proto3" json:"journey_id,omitempty"`
+	// Optional note, as in ApplyJourneyRequest.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveJourneyRequest) Reset() {
+	*x = RemoveJourneyRequest{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveJourneyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveJourneyRequest) ProtoMessage() {}
+
+func (x *RemoveJourneyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveJourneyRequest.ProtoReflect.Descriptor instead.
+func (*RemoveJourneyRequest) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RemoveJourneyRequest) GetJourneyId() string {
+	if x != nil {
+		return x.JourneyId
+	}
+	return ""
+}
+
+func (x *RemoveJourneyRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// RemoveJourneyResponse is the version that removed it.
+type RemoveJourneyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stored version (removed true).
+	Version       *JourneyVersion `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveJourneyResponse) Reset() {
+	*x = RemoveJourneyResponse{}
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveJourneyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveJourneyResponse) ProtoMessage() {}
+
+func (x *RemoveJourneyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveJourneyResponse.ProtoReflect.Descriptor instead.
+func (*RemoveJourneyResponse) Descriptor() ([]byte, []int) {
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RemoveJourneyResponse) GetVersion() *JourneyVersion {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
 // SimulateRequest is the events to simulate. PHI.
 type SimulateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -42,7 +667,7 @@ type SimulateRequest struct {
 
 func (x *SimulateRequest) Reset() {
 	*x = SimulateRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -54,7 +679,7 @@ func (x *SimulateRequest) String() string {
 func (*SimulateRequest) ProtoMessage() {}
 
 func (x *SimulateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[0]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -67,7 +692,7 @@ func (x *SimulateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimulateRequest.ProtoReflect.Descriptor instead.
 func (*SimulateRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{0}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SimulateRequest) GetEvents() []*v1.ClinicalEvent {
@@ -94,7 +719,7 @@ type SimulateResponse struct {
 
 func (x *SimulateResponse) Reset() {
 	*x = SimulateResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -106,7 +731,7 @@ func (x *SimulateResponse) String() string {
 func (*SimulateResponse) ProtoMessage() {}
 
 func (x *SimulateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[1]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -119,7 +744,7 @@ func (x *SimulateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimulateResponse.ProtoReflect.Descriptor instead.
 func (*SimulateResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{1}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SimulateResponse) GetEvents() []*SimulatedEvent {
@@ -142,7 +767,7 @@ type SimulatedEvent struct {
 
 func (x *SimulatedEvent) Reset() {
 	*x = SimulatedEvent{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -154,7 +779,7 @@ func (x *SimulatedEvent) String() string {
 func (*SimulatedEvent) ProtoMessage() {}
 
 func (x *SimulatedEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[2]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -167,7 +792,7 @@ func (x *SimulatedEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimulatedEvent.ProtoReflect.Descriptor instead.
 func (*SimulatedEvent) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{2}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SimulatedEvent) GetEventId() string {
@@ -207,7 +832,7 @@ type SimulatedJourney struct {
 
 func (x *SimulatedJourney) Reset() {
 	*x = SimulatedJourney{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +844,7 @@ func (x *SimulatedJourney) String() string {
 func (*SimulatedJourney) ProtoMessage() {}
 
 func (x *SimulatedJourney) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[3]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +857,7 @@ func (x *SimulatedJourney) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimulatedJourney.ProtoReflect.Descriptor instead.
 func (*SimulatedJourney) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{3}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SimulatedJourney) GetJourney() string {
@@ -281,7 +906,7 @@ type SimulatedMessage struct {
 
 func (x *SimulatedMessage) Reset() {
 	*x = SimulatedMessage{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +918,7 @@ func (x *SimulatedMessage) String() string {
 func (*SimulatedMessage) ProtoMessage() {}
 
 func (x *SimulatedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[4]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,7 +931,7 @@ func (x *SimulatedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimulatedMessage.ProtoReflect.Descriptor instead.
 func (*SimulatedMessage) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{4}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SimulatedMessage) GetStep() string {
@@ -357,7 +982,7 @@ type ValidateJourneyRequest struct {
 
 func (x *ValidateJourneyRequest) Reset() {
 	*x = ValidateJourneyRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +994,7 @@ func (x *ValidateJourneyRequest) String() string {
 func (*ValidateJourneyRequest) ProtoMessage() {}
 
 func (x *ValidateJourneyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[5]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +1007,7 @@ func (x *ValidateJourneyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateJourneyRequest.ProtoReflect.Descriptor instead.
 func (*ValidateJourneyRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{5}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ValidateJourneyRequest) GetFileName() string {
@@ -414,7 +1039,7 @@ type ValidateJourneyResponse struct {
 
 func (x *ValidateJourneyResponse) Reset() {
 	*x = ValidateJourneyResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +1051,7 @@ func (x *ValidateJourneyResponse) String() string {
 func (*ValidateJourneyResponse) ProtoMessage() {}
 
 func (x *ValidateJourneyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[6]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +1064,7 @@ func (x *ValidateJourneyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateJourneyResponse.ProtoReflect.Descriptor instead.
 func (*ValidateJourneyResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{6}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ValidateJourneyResponse) GetValid() bool {
@@ -480,7 +1105,7 @@ type JourneyProblem struct {
 
 func (x *JourneyProblem) Reset() {
 	*x = JourneyProblem{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +1117,7 @@ func (x *JourneyProblem) String() string {
 func (*JourneyProblem) ProtoMessage() {}
 
 func (x *JourneyProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[7]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +1130,7 @@ func (x *JourneyProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JourneyProblem.ProtoReflect.Descriptor instead.
 func (*JourneyProblem) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{7}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JourneyProblem) GetFile() string {
@@ -558,7 +1183,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +1195,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[8]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +1208,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{8}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TraceRequest) GetTenant() string {
@@ -681,7 +1306,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +1318,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[9]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +1331,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{9}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TraceResponse) GetPatientRef() string {
@@ -761,7 +1386,7 @@ type TraceEntry struct {
 
 func (x *TraceEntry) Reset() {
 	*x = TraceEntry{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +1398,7 @@ func (x *TraceEntry) String() string {
 func (*TraceEntry) ProtoMessage() {}
 
 func (x *TraceEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[10]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +1411,7 @@ func (x *TraceEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEntry.ProtoReflect.Descriptor instead.
 func (*TraceEntry) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{10}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TraceEntry) GetTime() *timestamppb.Timestamp {
@@ -884,7 +1509,7 @@ type ListJourneysRequest struct {
 
 func (x *ListJourneysRequest) Reset() {
 	*x = ListJourneysRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[11]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1521,7 @@ func (x *ListJourneysRequest) String() string {
 func (*ListJourneysRequest) ProtoMessage() {}
 
 func (x *ListJourneysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[11]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1534,7 @@ func (x *ListJourneysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneysRequest.ProtoReflect.Descriptor instead.
 func (*ListJourneysRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{11}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListJourneysRequest) GetTenant() string {
@@ -930,7 +1555,7 @@ type ListJourneysResponse struct {
 
 func (x *ListJourneysResponse) Reset() {
 	*x = ListJourneysResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[12]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1567,7 @@ func (x *ListJourneysResponse) String() string {
 func (*ListJourneysResponse) ProtoMessage() {}
 
 func (x *ListJourneysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[12]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1580,7 @@ func (x *ListJourneysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneysResponse.ProtoReflect.Descriptor instead.
 func (*ListJourneysResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{12}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListJourneysResponse) GetJourneys() []*Journey {
@@ -979,14 +1604,17 @@ type Journey struct {
 	// File it was loaded from, relative to the journeys directory.
 	File string `protobuf:"bytes,5,opt,name=file,proto3" json:"file,omitempty"`
 	// Number of steps.
-	Steps         int32 `protobuf:"varint,6,opt,name=steps,proto3" json:"steps,omitempty"`
+	Steps int32 `protobuf:"varint,6,opt,name=steps,proto3" json:"steps,omitempty"`
+	// Version number in the versioned store (see ApplyJourney); 0 when not
+	// stored there.
+	Revision      int32 `protobuf:"varint,7,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Journey) Reset() {
 	*x = Journey{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[13]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1626,7 @@ func (x *Journey) String() string {
 func (*Journey) ProtoMessage() {}
 
 func (x *Journey) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[13]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1639,7 @@ func (x *Journey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Journey.ProtoReflect.Descriptor instead.
 func (*Journey) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{13}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Journey) GetId() string {
@@ -1056,6 +1684,13 @@ func (x *Journey) GetSteps() int32 {
 	return 0
 }
 
+func (x *Journey) GetRevision() int32 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // GetConsentRequest names one consent record.
 type GetConsentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1073,7 +1708,7 @@ type GetConsentRequest struct {
 
 func (x *GetConsentRequest) Reset() {
 	*x = GetConsentRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[14]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1720,7 @@ func (x *GetConsentRequest) String() string {
 func (*GetConsentRequest) ProtoMessage() {}
 
 func (x *GetConsentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[14]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1733,7 @@ func (x *GetConsentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsentRequest.ProtoReflect.Descriptor instead.
 func (*GetConsentRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{14}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetConsentRequest) GetTenant() string {
@@ -1140,7 +1775,7 @@ type GetConsentResponse struct {
 
 func (x *GetConsentResponse) Reset() {
 	*x = GetConsentResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[15]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1787,7 @@ func (x *GetConsentResponse) String() string {
 func (*GetConsentResponse) ProtoMessage() {}
 
 func (x *GetConsentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[15]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1800,7 @@ func (x *GetConsentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsentResponse.ProtoReflect.Descriptor instead.
 func (*GetConsentResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{15}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetConsentResponse) GetConsent() *Consent {
@@ -1201,7 +1836,7 @@ type SetConsentRequest struct {
 
 func (x *SetConsentRequest) Reset() {
 	*x = SetConsentRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[16]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1848,7 @@ func (x *SetConsentRequest) String() string {
 func (*SetConsentRequest) ProtoMessage() {}
 
 func (x *SetConsentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[16]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1861,7 @@ func (x *SetConsentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsentRequest.ProtoReflect.Descriptor instead.
 func (*SetConsentRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{16}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetConsentRequest) GetTenant() string {
@@ -1289,7 +1924,7 @@ type SetConsentResponse struct {
 
 func (x *SetConsentResponse) Reset() {
 	*x = SetConsentResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[17]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1936,7 @@ func (x *SetConsentResponse) String() string {
 func (*SetConsentResponse) ProtoMessage() {}
 
 func (x *SetConsentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[17]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1949,7 @@ func (x *SetConsentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsentResponse.ProtoReflect.Descriptor instead.
 func (*SetConsentResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{17}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetConsentResponse) GetConsent() *Consent {
@@ -1335,7 +1970,7 @@ type RebuildConsentRequest struct {
 
 func (x *RebuildConsentRequest) Reset() {
 	*x = RebuildConsentRequest{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[18]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1982,7 @@ func (x *RebuildConsentRequest) String() string {
 func (*RebuildConsentRequest) ProtoMessage() {}
 
 func (x *RebuildConsentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[18]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1995,7 @@ func (x *RebuildConsentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildConsentRequest.ProtoReflect.Descriptor instead.
 func (*RebuildConsentRequest) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{18}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RebuildConsentRequest) GetTenant() string {
@@ -1385,7 +2020,7 @@ type RebuildConsentResponse struct {
 
 func (x *RebuildConsentResponse) Reset() {
 	*x = RebuildConsentResponse{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[19]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +2032,7 @@ func (x *RebuildConsentResponse) String() string {
 func (*RebuildConsentResponse) ProtoMessage() {}
 
 func (x *RebuildConsentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[19]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +2045,7 @@ func (x *RebuildConsentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildConsentResponse.ProtoReflect.Descriptor instead.
 func (*RebuildConsentResponse) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{19}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RebuildConsentResponse) GetChanges() int64 {
@@ -1460,7 +2095,7 @@ type Consent struct {
 
 func (x *Consent) Reset() {
 	*x = Consent{}
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[20]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +2107,7 @@ func (x *Consent) String() string {
 func (*Consent) ProtoMessage() {}
 
 func (x *Consent) ProtoReflect() protoreflect.Message {
-	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[20]
+	mi := &file_carenotify_journey_v1_admin_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +2120,7 @@ func (x *Consent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consent.ProtoReflect.Descriptor instead.
 func (*Consent) Descriptor() ([]byte, []int) {
-	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{20}
+	return file_carenotify_journey_v1_admin_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Consent) GetTenant() string {
@@ -1548,7 +2183,52 @@ var File_carenotify_journey_v1_admin_service_proto protoreflect.FileDescriptor
 
 const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
-	")carenotify/journey/v1/admin_service.proto\x12\x15carenotify.journey.v1\x1a)carenotify/events/v1/clinical_event.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"z\n" +
+	")carenotify/journey/v1/admin_service.proto\x12\x15carenotify.journey.v1\x1a)carenotify/events/v1/clinical_event.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n" +
+	"\x13ApplyJourneyRequest\x12\x1b\n" +
+	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xab\x01\n" +
+	"\x14ApplyJourneyResponse\x128\n" +
+	"\ajourney\x18\x01 \x01(\v2\x1e.carenotify.journey.v1.JourneyR\ajourney\x12?\n" +
+	"\aversion\x18\x02 \x01(\v2%.carenotify.journey.v1.JourneyVersionR\aversion\x12\x18\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged\"T\n" +
+	"\x0fJourneyProblems\x12A\n" +
+	"\bproblems\x18\x01 \x03(\v2%.carenotify.journey.v1.JourneyProblemR\bproblems\"\xbb\x02\n" +
+	"\x0eJourneyVersion\x12\x1d\n" +
+	"\n" +
+	"journey_id\x18\x01 \x01(\tR\tjourneyId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x12\n" +
+	"\x04hash\x18\x03 \x01(\tR\x04hash\x12\x1c\n" +
+	"\tprincipal\x18\x04 \x01(\tR\tprincipal\x129\n" +
+	"\n" +
+	"applied_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tappliedAt\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\x12\x18\n" +
+	"\aremoved\x18\a \x01(\bR\aremoved\x12#\n" +
+	"\rrestored_from\x18\b \x01(\x05R\frestoredFrom\x12\x12\n" +
+	"\x04file\x18\t \x01(\tR\x04file\x12\x16\n" +
+	"\x06tenant\x18\n" +
+	" \x01(\tR\x06tenant\"9\n" +
+	"\x18GetJourneyHistoryRequest\x12\x1d\n" +
+	"\n" +
+	"journey_id\x18\x01 \x01(\tR\tjourneyId\"^\n" +
+	"\x19GetJourneyHistoryResponse\x12A\n" +
+	"\bversions\x18\x01 \x03(\v2%.carenotify.journey.v1.JourneyVersionR\bversions\"p\n" +
+	"\x16RollbackJourneyRequest\x12\x1d\n" +
+	"\n" +
+	"journey_id\x18\x01 \x01(\tR\tjourneyId\x12\x1d\n" +
+	"\n" +
+	"to_version\x18\x02 \x01(\x05R\ttoVersion\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xae\x01\n" +
+	"\x17RollbackJourneyResponse\x128\n" +
+	"\ajourney\x18\x01 \x01(\v2\x1e.carenotify.journey.v1.JourneyR\ajourney\x12?\n" +
+	"\aversion\x18\x02 \x01(\v2%.carenotify.journey.v1.JourneyVersionR\aversion\x12\x18\n" +
+	"\achanged\x18\x03 \x01(\bR\achanged\"O\n" +
+	"\x14RemoveJourneyRequest\x12\x1d\n" +
+	"\n" +
+	"journey_id\x18\x01 \x01(\tR\tjourneyId\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"X\n" +
+	"\x15RemoveJourneyResponse\x12?\n" +
+	"\aversion\x18\x01 \x01(\v2%.carenotify.journey.v1.JourneyVersionR\aversion\"z\n" +
 	"\x0fSimulateRequest\x12;\n" +
 	"\x06events\x18\x01 \x03(\v2#.carenotify.events.v1.ClinicalEventR\x06events\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"Q\n" +
@@ -1618,14 +2298,15 @@ const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\x13ListJourneysRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"R\n" +
 	"\x14ListJourneysResponse\x12:\n" +
-	"\bjourneys\x18\x01 \x03(\v2\x1e.carenotify.journey.v1.JourneyR\bjourneys\"\x91\x01\n" +
+	"\bjourneys\x18\x01 \x03(\v2\x1e.carenotify.journey.v1.JourneyR\bjourneys\"\xad\x01\n" +
 	"\aJourney\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x18\n" +
 	"\atrigger\x18\x03 \x01(\tR\atrigger\x12\x18\n" +
 	"\apurpose\x18\x04 \x01(\tR\apurpose\x12\x12\n" +
 	"\x04file\x18\x05 \x01(\tR\x04file\x12\x14\n" +
-	"\x05steps\x18\x06 \x01(\x05R\x05steps\"~\n" +
+	"\x05steps\x18\x06 \x01(\x05R\x05steps\x12\x1a\n" +
+	"\brevision\x18\a \x01(\x05R\brevision\"~\n" +
 	"\x11GetConsentRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
 	"\n" +
@@ -1661,7 +2342,7 @@ const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\x06source\x18\x06 \x01(\tR\x06source\x129\n" +
 	"\n" +
 	"changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12!\n" +
-	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\xcf\x05\n" +
+	"\fevidence_ref\x18\b \x01(\tR\vevidenceRef2\x8e\t\n" +
 	"\fAdminService\x12g\n" +
 	"\fListJourneys\x12*.carenotify.journey.v1.ListJourneysRequest\x1a+.carenotify.journey.v1.ListJourneysResponse\x12a\n" +
 	"\n" +
@@ -1671,7 +2352,11 @@ const file_carenotify_journey_v1_admin_service_proto_rawDesc = "" +
 	"\x0eRebuildConsent\x12,.carenotify.journey.v1.RebuildConsentRequest\x1a-.carenotify.journey.v1.RebuildConsentResponse\x12R\n" +
 	"\x05Trace\x12#.carenotify.journey.v1.TraceRequest\x1a$.carenotify.journey.v1.TraceResponse\x12p\n" +
 	"\x0fValidateJourney\x12-.carenotify.journey.v1.ValidateJourneyRequest\x1a..carenotify.journey.v1.ValidateJourneyResponse\x12[\n" +
-	"\bSimulate\x12&.carenotify.journey.v1.SimulateRequest\x1a'.carenotify.journey.v1.SimulateResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
+	"\bSimulate\x12&.carenotify.journey.v1.SimulateRequest\x1a'.carenotify.journey.v1.SimulateResponse\x12g\n" +
+	"\fApplyJourney\x12*.carenotify.journey.v1.ApplyJourneyRequest\x1a+.carenotify.journey.v1.ApplyJourneyResponse\x12v\n" +
+	"\x11GetJourneyHistory\x12/.carenotify.journey.v1.GetJourneyHistoryRequest\x1a0.carenotify.journey.v1.GetJourneyHistoryResponse\x12p\n" +
+	"\x0fRollbackJourney\x12-.carenotify.journey.v1.RollbackJourneyRequest\x1a..carenotify.journey.v1.RollbackJourneyResponse\x12j\n" +
+	"\rRemoveJourney\x12+.carenotify.journey.v1.RemoveJourneyRequest\x1a,.carenotify.journey.v1.RemoveJourneyResponseBOZMgithub.com/carenotify/carenotify/proto/gen/go/carenotify/journey/v1;journeyv1b\x06proto3"
 
 var (
 	file_carenotify_journey_v1_admin_service_proto_rawDescOnce sync.Once
@@ -1685,70 +2370,96 @@ func file_carenotify_journey_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_carenotify_journey_v1_admin_service_proto_rawDescData
 }
 
-var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_carenotify_journey_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_carenotify_journey_v1_admin_service_proto_goTypes = []any{
-	(*SimulateRequest)(nil),         // 0: carenotify.journey.v1.SimulateRequest
-	(*SimulateResponse)(nil),        // 1: carenotify.journey.v1.SimulateResponse
-	(*SimulatedEvent)(nil),          // 2: carenotify.journey.v1.SimulatedEvent
-	(*SimulatedJourney)(nil),        // 3: carenotify.journey.v1.SimulatedJourney
-	(*SimulatedMessage)(nil),        // 4: carenotify.journey.v1.SimulatedMessage
-	(*ValidateJourneyRequest)(nil),  // 5: carenotify.journey.v1.ValidateJourneyRequest
-	(*ValidateJourneyResponse)(nil), // 6: carenotify.journey.v1.ValidateJourneyResponse
-	(*JourneyProblem)(nil),          // 7: carenotify.journey.v1.JourneyProblem
-	(*TraceRequest)(nil),            // 8: carenotify.journey.v1.TraceRequest
-	(*TraceResponse)(nil),           // 9: carenotify.journey.v1.TraceResponse
-	(*TraceEntry)(nil),              // 10: carenotify.journey.v1.TraceEntry
-	(*ListJourneysRequest)(nil),     // 11: carenotify.journey.v1.ListJourneysRequest
-	(*ListJourneysResponse)(nil),    // 12: carenotify.journey.v1.ListJourneysResponse
-	(*Journey)(nil),                 // 13: carenotify.journey.v1.Journey
-	(*GetConsentRequest)(nil),       // 14: carenotify.journey.v1.GetConsentRequest
-	(*GetConsentResponse)(nil),      // 15: carenotify.journey.v1.GetConsentResponse
-	(*SetConsentRequest)(nil),       // 16: carenotify.journey.v1.SetConsentRequest
-	(*SetConsentResponse)(nil),      // 17: carenotify.journey.v1.SetConsentResponse
-	(*RebuildConsentRequest)(nil),   // 18: carenotify.journey.v1.RebuildConsentRequest
-	(*RebuildConsentResponse)(nil),  // 19: carenotify.journey.v1.RebuildConsentResponse
-	(*Consent)(nil),                 // 20: carenotify.journey.v1.Consent
-	nil,                             // 21: carenotify.journey.v1.TraceEntry.DetailEntry
-	(*v1.ClinicalEvent)(nil),        // 22: carenotify.events.v1.ClinicalEvent
-	(*timestamppb.Timestamp)(nil),   // 23: google.protobuf.Timestamp
+	(*ApplyJourneyRequest)(nil),       // 0: carenotify.journey.v1.ApplyJourneyRequest
+	(*ApplyJourneyResponse)(nil),      // 1: carenotify.journey.v1.ApplyJourneyResponse
+	(*JourneyProblems)(nil),           // 2: carenotify.journey.v1.JourneyProblems
+	(*JourneyVersion)(nil),            // 3: carenotify.journey.v1.JourneyVersion
+	(*GetJourneyHistoryRequest)(nil),  // 4: carenotify.journey.v1.GetJourneyHistoryRequest
+	(*GetJourneyHistoryResponse)(nil), // 5: carenotify.journey.v1.GetJourneyHistoryResponse
+	(*RollbackJourneyRequest)(nil),    // 6: carenotify.journey.v1.RollbackJourneyRequest
+	(*RollbackJourneyResponse)(nil),   // 7: carenotify.journey.v1.RollbackJourneyResponse
+	(*RemoveJourneyRequest)(nil),      // 8: carenotify.journey.v1.RemoveJourneyRequest
+	(*RemoveJourneyResponse)(nil),     // 9: carenotify.journey.v1.RemoveJourneyResponse
+	(*SimulateRequest)(nil),           // 10: carenotify.journey.v1.SimulateRequest
+	(*SimulateResponse)(nil),          // 11: carenotify.journey.v1.SimulateResponse
+	(*SimulatedEvent)(nil),            // 12: carenotify.journey.v1.SimulatedEvent
+	(*SimulatedJourney)(nil),          // 13: carenotify.journey.v1.SimulatedJourney
+	(*SimulatedMessage)(nil),          // 14: carenotify.journey.v1.SimulatedMessage
+	(*ValidateJourneyRequest)(nil),    // 15: carenotify.journey.v1.ValidateJourneyRequest
+	(*ValidateJourneyResponse)(nil),   // 16: carenotify.journey.v1.ValidateJourneyResponse
+	(*JourneyProblem)(nil),            // 17: carenotify.journey.v1.JourneyProblem
+	(*TraceRequest)(nil),              // 18: carenotify.journey.v1.TraceRequest
+	(*TraceResponse)(nil),             // 19: carenotify.journey.v1.TraceResponse
+	(*TraceEntry)(nil),                // 20: carenotify.journey.v1.TraceEntry
+	(*ListJourneysRequest)(nil),       // 21: carenotify.journey.v1.ListJourneysRequest
+	(*ListJourneysResponse)(nil),      // 22: carenotify.journey.v1.ListJourneysResponse
+	(*Journey)(nil),                   // 23: carenotify.journey.v1.Journey
+	(*GetConsentRequest)(nil),         // 24: carenotify.journey.v1.GetConsentRequest
+	(*GetConsentResponse)(nil),        // 25: carenotify.journey.v1.GetConsentResponse
+	(*SetConsentRequest)(nil),         // 26: carenotify.journey.v1.SetConsentRequest
+	(*SetConsentResponse)(nil),        // 27: carenotify.journey.v1.SetConsentResponse
+	(*RebuildConsentRequest)(nil),     // 28: carenotify.journey.v1.RebuildConsentRequest
+	(*RebuildConsentResponse)(nil),    // 29: carenotify.journey.v1.RebuildConsentResponse
+	(*Consent)(nil),                   // 30: carenotify.journey.v1.Consent
+	nil,                               // 31: carenotify.journey.v1.TraceEntry.DetailEntry
+	(*timestamppb.Timestamp)(nil),     // 32: google.protobuf.Timestamp
+	(*v1.ClinicalEvent)(nil),          // 33: carenotify.events.v1.ClinicalEvent
 }
 var file_carenotify_journey_v1_admin_service_proto_depIdxs = []int32{
-	22, // 0: carenotify.journey.v1.SimulateRequest.events:type_name -> carenotify.events.v1.ClinicalEvent
-	23, // 1: carenotify.journey.v1.SimulateRequest.at:type_name -> google.protobuf.Timestamp
-	2,  // 2: carenotify.journey.v1.SimulateResponse.events:type_name -> carenotify.journey.v1.SimulatedEvent
-	3,  // 3: carenotify.journey.v1.SimulatedEvent.journeys:type_name -> carenotify.journey.v1.SimulatedJourney
-	4,  // 4: carenotify.journey.v1.SimulatedJourney.messages:type_name -> carenotify.journey.v1.SimulatedMessage
-	23, // 5: carenotify.journey.v1.SimulatedMessage.send_at:type_name -> google.protobuf.Timestamp
-	7,  // 6: carenotify.journey.v1.ValidateJourneyResponse.problems:type_name -> carenotify.journey.v1.JourneyProblem
-	13, // 7: carenotify.journey.v1.ValidateJourneyResponse.journey:type_name -> carenotify.journey.v1.Journey
-	23, // 8: carenotify.journey.v1.TraceRequest.since:type_name -> google.protobuf.Timestamp
-	23, // 9: carenotify.journey.v1.TraceRequest.until:type_name -> google.protobuf.Timestamp
-	10, // 10: carenotify.journey.v1.TraceResponse.entries:type_name -> carenotify.journey.v1.TraceEntry
-	23, // 11: carenotify.journey.v1.TraceEntry.time:type_name -> google.protobuf.Timestamp
-	21, // 12: carenotify.journey.v1.TraceEntry.detail:type_name -> carenotify.journey.v1.TraceEntry.DetailEntry
-	13, // 13: carenotify.journey.v1.ListJourneysResponse.journeys:type_name -> carenotify.journey.v1.Journey
-	20, // 14: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
-	20, // 15: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
-	23, // 16: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
-	11, // 17: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
-	14, // 18: carenotify.journey.v1.AdminService.GetConsent:input_type -> carenotify.journey.v1.GetConsentRequest
-	16, // 19: carenotify.journey.v1.AdminService.SetConsent:input_type -> carenotify.journey.v1.SetConsentRequest
-	18, // 20: carenotify.journey.v1.AdminService.RebuildConsent:input_type -> carenotify.journey.v1.RebuildConsentRequest
-	8,  // 21: carenotify.journey.v1.AdminService.Trace:input_type -> carenotify.journey.v1.TraceRequest
-	5,  // 22: carenotify.journey.v1.AdminService.ValidateJourney:input_type -> carenotify.journey.v1.ValidateJourneyRequest
-	0,  // 23: carenotify.journey.v1.AdminService.Simulate:input_type -> carenotify.journey.v1.SimulateRequest
-	12, // 24: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
-	15, // 25: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
-	17, // 26: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
-	19, // 27: carenotify.journey.v1.AdminService.RebuildConsent:output_type -> carenotify.journey.v1.RebuildConsentResponse
-	9,  // 28: carenotify.journey.v1.AdminService.Trace:output_type -> carenotify.journey.v1.TraceResponse
-	6,  // 29: carenotify.journey.v1.AdminService.ValidateJourney:output_type -> carenotify.journey.v1.ValidateJourneyResponse
-	1,  // 30: carenotify.journey.v1.AdminService.Simulate:output_type -> carenotify.journey.v1.SimulateResponse
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	23, // 0: carenotify.journey.v1.ApplyJourneyResponse.journey:type_name -> carenotify.journey.v1.Journey
+	3,  // 1: carenotify.journey.v1.ApplyJourneyResponse.version:type_name -> carenotify.journey.v1.JourneyVersion
+	17, // 2: carenotify.journey.v1.JourneyProblems.problems:type_name -> carenotify.journey.v1.JourneyProblem
+	32, // 3: carenotify.journey.v1.JourneyVersion.applied_at:type_name -> google.protobuf.Timestamp
+	3,  // 4: carenotify.journey.v1.GetJourneyHistoryResponse.versions:type_name -> carenotify.journey.v1.JourneyVersion
+	23, // 5: carenotify.journey.v1.RollbackJourneyResponse.journey:type_name -> carenotify.journey.v1.Journey
+	3,  // 6: carenotify.journey.v1.RollbackJourneyResponse.version:type_name -> carenotify.journey.v1.JourneyVersion
+	3,  // 7: carenotify.journey.v1.RemoveJourneyResponse.version:type_name -> carenotify.journey.v1.JourneyVersion
+	33, // 8: carenotify.journey.v1.SimulateRequest.events:type_name -> carenotify.events.v1.ClinicalEvent
+	32, // 9: carenotify.journey.v1.SimulateRequest.at:type_name -> google.protobuf.Timestamp
+	12, // 10: carenotify.journey.v1.SimulateResponse.events:type_name -> carenotify.journey.v1.SimulatedEvent
+	13, // 11: carenotify.journey.v1.SimulatedEvent.journeys:type_name -> carenotify.journey.v1.SimulatedJourney
+	14, // 12: carenotify.journey.v1.SimulatedJourney.messages:type_name -> carenotify.journey.v1.SimulatedMessage
+	32, // 13: carenotify.journey.v1.SimulatedMessage.send_at:type_name -> google.protobuf.Timestamp
+	17, // 14: carenotify.journey.v1.ValidateJourneyResponse.problems:type_name -> carenotify.journey.v1.JourneyProblem
+	23, // 15: carenotify.journey.v1.ValidateJourneyResponse.journey:type_name -> carenotify.journey.v1.Journey
+	32, // 16: carenotify.journey.v1.TraceRequest.since:type_name -> google.protobuf.Timestamp
+	32, // 17: carenotify.journey.v1.TraceRequest.until:type_name -> google.protobuf.Timestamp
+	20, // 18: carenotify.journey.v1.TraceResponse.entries:type_name -> carenotify.journey.v1.TraceEntry
+	32, // 19: carenotify.journey.v1.TraceEntry.time:type_name -> google.protobuf.Timestamp
+	31, // 20: carenotify.journey.v1.TraceEntry.detail:type_name -> carenotify.journey.v1.TraceEntry.DetailEntry
+	23, // 21: carenotify.journey.v1.ListJourneysResponse.journeys:type_name -> carenotify.journey.v1.Journey
+	30, // 22: carenotify.journey.v1.GetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	30, // 23: carenotify.journey.v1.SetConsentResponse.consent:type_name -> carenotify.journey.v1.Consent
+	32, // 24: carenotify.journey.v1.Consent.changed_at:type_name -> google.protobuf.Timestamp
+	21, // 25: carenotify.journey.v1.AdminService.ListJourneys:input_type -> carenotify.journey.v1.ListJourneysRequest
+	24, // 26: carenotify.journey.v1.AdminService.GetConsent:input_type -> carenotify.journey.v1.GetConsentRequest
+	26, // 27: carenotify.journey.v1.AdminService.SetConsent:input_type -> carenotify.journey.v1.SetConsentRequest
+	28, // 28: carenotify.journey.v1.AdminService.RebuildConsent:input_type -> carenotify.journey.v1.RebuildConsentRequest
+	18, // 29: carenotify.journey.v1.AdminService.Trace:input_type -> carenotify.journey.v1.TraceRequest
+	15, // 30: carenotify.journey.v1.AdminService.ValidateJourney:input_type -> carenotify.journey.v1.ValidateJourneyRequest
+	10, // 31: carenotify.journey.v1.AdminService.Simulate:input_type -> carenotify.journey.v1.SimulateRequest
+	0,  // 32: carenotify.journey.v1.AdminService.ApplyJourney:input_type -> carenotify.journey.v1.ApplyJourneyRequest
+	4,  // 33: carenotify.journey.v1.AdminService.GetJourneyHistory:input_type -> carenotify.journey.v1.GetJourneyHistoryRequest
+	6,  // 34: carenotify.journey.v1.AdminService.RollbackJourney:input_type -> carenotify.journey.v1.RollbackJourneyRequest
+	8,  // 35: carenotify.journey.v1.AdminService.RemoveJourney:input_type -> carenotify.journey.v1.RemoveJourneyRequest
+	22, // 36: carenotify.journey.v1.AdminService.ListJourneys:output_type -> carenotify.journey.v1.ListJourneysResponse
+	25, // 37: carenotify.journey.v1.AdminService.GetConsent:output_type -> carenotify.journey.v1.GetConsentResponse
+	27, // 38: carenotify.journey.v1.AdminService.SetConsent:output_type -> carenotify.journey.v1.SetConsentResponse
+	29, // 39: carenotify.journey.v1.AdminService.RebuildConsent:output_type -> carenotify.journey.v1.RebuildConsentResponse
+	19, // 40: carenotify.journey.v1.AdminService.Trace:output_type -> carenotify.journey.v1.TraceResponse
+	16, // 41: carenotify.journey.v1.AdminService.ValidateJourney:output_type -> carenotify.journey.v1.ValidateJourneyResponse
+	11, // 42: carenotify.journey.v1.AdminService.Simulate:output_type -> carenotify.journey.v1.SimulateResponse
+	1,  // 43: carenotify.journey.v1.AdminService.ApplyJourney:output_type -> carenotify.journey.v1.ApplyJourneyResponse
+	5,  // 44: carenotify.journey.v1.AdminService.GetJourneyHistory:output_type -> carenotify.journey.v1.GetJourneyHistoryResponse
+	7,  // 45: carenotify.journey.v1.AdminService.RollbackJourney:output_type -> carenotify.journey.v1.RollbackJourneyResponse
+	9,  // 46: carenotify.journey.v1.AdminService.RemoveJourney:output_type -> carenotify.journey.v1.RemoveJourneyResponse
+	36, // [36:47] is the sub-list for method output_type
+	25, // [25:36] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_carenotify_journey_v1_admin_service_proto_init() }
@@ -1756,7 +2467,7 @@ func file_carenotify_journey_v1_admin_service_proto_init() {
 	if File_carenotify_journey_v1_admin_service_proto != nil {
 		return
 	}
-	file_carenotify_journey_v1_admin_service_proto_msgTypes[8].OneofWrappers = []any{
+	file_carenotify_journey_v1_admin_service_proto_msgTypes[18].OneofWrappers = []any{
 		(*TraceRequest_PatientId)(nil),
 		(*TraceRequest_PatientRef)(nil),
 		(*TraceRequest_MessageId)(nil),
@@ -1767,7 +2478,7 @@ func file_carenotify_journey_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_carenotify_journey_v1_admin_service_proto_rawDesc), len(file_carenotify_journey_v1_admin_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

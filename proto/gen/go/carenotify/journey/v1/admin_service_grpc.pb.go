@@ -25,13 +25,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_ListJourneys_FullMethodName    = "/carenotify.journey.v1.AdminService/ListJourneys"
-	AdminService_GetConsent_FullMethodName      = "/carenotify.journey.v1.AdminService/GetConsent"
-	AdminService_SetConsent_FullMethodName      = "/carenotify.journey.v1.AdminService/SetConsent"
-	AdminService_RebuildConsent_FullMethodName  = "/carenotify.journey.v1.AdminService/RebuildConsent"
-	AdminService_Trace_FullMethodName           = "/carenotify.journey.v1.AdminService/Trace"
-	AdminService_ValidateJourney_FullMethodName = "/carenotify.journey.v1.AdminService/ValidateJourney"
-	AdminService_Simulate_FullMethodName        = "/carenotify.journey.v1.AdminService/Simulate"
+	AdminService_ListJourneys_FullMethodName      = "/carenotify.journey.v1.AdminService/ListJourneys"
+	AdminService_GetConsent_FullMethodName        = "/carenotify.journey.v1.AdminService/GetConsent"
+	AdminService_SetConsent_FullMethodName        = "/carenotify.journey.v1.AdminService/SetConsent"
+	AdminService_RebuildConsent_FullMethodName    = "/carenotify.journey.v1.AdminService/RebuildConsent"
+	AdminService_Trace_FullMethodName             = "/carenotify.journey.v1.AdminService/Trace"
+	AdminService_ValidateJourney_FullMethodName   = "/carenotify.journey.v1.AdminService/ValidateJourney"
+	AdminService_Simulate_FullMethodName          = "/carenotify.journey.v1.AdminService/Simulate"
+	AdminService_ApplyJourney_FullMethodName      = "/carenotify.journey.v1.AdminService/ApplyJourney"
+	AdminService_GetJourneyHistory_FullMethodName = "/carenotify.journey.v1.AdminService/GetJourneyHistory"
+	AdminService_RollbackJourney_FullMethodName   = "/carenotify.journey.v1.AdminService/RollbackJourney"
+	AdminService_RemoveJourney_FullMethodName     = "/carenotify.journey.v1.AdminService/RemoveJourney"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -76,6 +80,27 @@ type AdminServiceClient interface {
 	// contact points and frequency caps, decided at send time, are not
 	// simulated. The request holds PHI (the events); the answer does not.
 	Simulate(ctx context.Context, in *SimulateRequest, opts ...grpc.CallOption) (*SimulateResponse, error)
+	// ApplyJourney checks one journey file exactly as ValidateJourney does
+	// and, when it has no problems, stores it as the journey's next version
+	// (journey id from the file) in the versioned store; every journey
+	// replica then runs it without a restart. A file with problems is
+	// refused with INVALID_ARGUMENT, whose details hold a BadRequest (one
+	// violation of field "content" per problem) and a JourneyProblems with
+	// file, line and column; nothing is stored and the running version
+	// keeps running. Applying the file the journey already runs stores
+	// nothing (changed false). Audited as journey.applied with the caller.
+	ApplyJourney(ctx context.Context, in *ApplyJourneyRequest, opts ...grpc.CallOption) (*ApplyJourneyResponse, error)
+	// GetJourneyHistory returns every stored version of a journey, oldest
+	// first: number, who applied it, when, content hash. NOT_FOUND when the
+	// store has no version of it.
+	GetJourneyHistory(ctx context.Context, in *GetJourneyHistoryRequest, opts ...grpc.CallOption) (*GetJourneyHistoryResponse, error)
+	// RollbackJourney applies the file of an earlier version again, as a new
+	// version (checked like any apply: a template it needs may be gone).
+	RollbackJourney(ctx context.Context, in *RollbackJourneyRequest, opts ...grpc.CallOption) (*RollbackJourneyResponse, error)
+	// RemoveJourney stores a version that removes the journey: no new
+	// instance starts, and pending timers of its instances stop unsent.
+	// Applying a file again (or a rollback) brings it back.
+	RemoveJourney(ctx context.Context, in *RemoveJourneyRequest, opts ...grpc.CallOption) (*RemoveJourneyResponse, error)
 }
 
 type adminServiceClient struct {
@@ -156,6 +181,46 @@ func (c *adminServiceClient) Simulate(ctx context.Context, in *SimulateRequest, 
 	return out, nil
 }
 
+func (c *adminServiceClient) ApplyJourney(ctx context.Context, in *ApplyJourneyRequest, opts ...grpc.CallOption) (*ApplyJourneyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyJourneyResponse)
+	err := c.cc.Invoke(ctx, AdminService_ApplyJourney_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetJourneyHistory(ctx context.Context, in *GetJourneyHistoryRequest, opts ...grpc.CallOption) (*GetJourneyHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetJourneyHistoryResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetJourneyHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RollbackJourney(ctx context.Context, in *RollbackJourneyRequest, opts ...grpc.CallOption) (*RollbackJourneyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackJourneyResponse)
+	err := c.cc.Invoke(ctx, AdminService_RollbackJourney_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RemoveJourney(ctx context.Context, in *RemoveJourneyRequest, opts ...grpc.CallOption) (*RemoveJourneyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveJourneyResponse)
+	err := c.cc.Invoke(ctx, AdminService_RemoveJourney_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -198,6 +263,27 @@ type AdminServiceServer interface {
 	// contact points and frequency caps, decided at send time, are not
 	// simulated. The request holds PHI (the events); the answer does not.
 	Simulate(context.Context, *SimulateRequest) (*SimulateResponse, error)
+	// ApplyJourney checks one journey file exactly as ValidateJourney does
+	// and, when it has no problems, stores it as the journey's next version
+	// (journey id from the file) in the versioned store; every journey
+	// replica then runs it without a restart. A file with problems is
+	// refused with INVALID_ARGUMENT, whose details hold a BadRequest (one
+	// violation of field "content" per problem) and a JourneyProblems with
+	// file, line and column; nothing is stored and the running version
+	// keeps running. Applying the file the journey already runs stores
+	// nothing (changed false). Audited as journey.applied with the caller.
+	ApplyJourney(context.Context, *ApplyJourneyRequest) (*ApplyJourneyResponse, error)
+	// GetJourneyHistory returns every stored version of a journey, oldest
+	// first: number, who applied it, when, content hash. NOT_FOUND when the
+	// store has no version of it.
+	GetJourneyHistory(context.Context, *GetJourneyHistoryRequest) (*GetJourneyHistoryResponse, error)
+	// RollbackJourney applies the file of an earlier version again, as a new
+	// version (checked like any apply: a template it needs may be gone).
+	RollbackJourney(context.Context, *RollbackJourneyRequest) (*RollbackJourneyResponse, error)
+	// RemoveJourney stores a version that removes the journey: no new
+	// instance starts, and pending timers of its instances stop unsent.
+	// Applying a file again (or a rollback) brings it back.
+	RemoveJourney(context.Context, *RemoveJourneyRequest) (*RemoveJourneyResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -228,6 +314,18 @@ func (UnimplementedAdminServiceServer) ValidateJourney(context.Context, *Validat
 }
 func (UnimplementedAdminServiceServer) Simulate(context.Context, *SimulateRequest) (*SimulateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Simulate not implemented")
+}
+func (UnimplementedAdminServiceServer) ApplyJourney(context.Context, *ApplyJourneyRequest) (*ApplyJourneyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApplyJourney not implemented")
+}
+func (UnimplementedAdminServiceServer) GetJourneyHistory(context.Context, *GetJourneyHistoryRequest) (*GetJourneyHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJourneyHistory not implemented")
+}
+func (UnimplementedAdminServiceServer) RollbackJourney(context.Context, *RollbackJourneyRequest) (*RollbackJourneyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackJourney not implemented")
+}
+func (UnimplementedAdminServiceServer) RemoveJourney(context.Context, *RemoveJourneyRequest) (*RemoveJourneyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveJourney not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -376,6 +474,78 @@ func _AdminService_Simulate_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ApplyJourney_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplyJourneyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ApplyJourney(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ApplyJourney_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ApplyJourney(ctx, req.(*ApplyJourneyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetJourneyHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetJourneyHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetJourneyHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetJourneyHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetJourneyHistory(ctx, req.(*GetJourneyHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RollbackJourney_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackJourneyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RollbackJourney(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RollbackJourney_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RollbackJourney(ctx, req.(*RollbackJourneyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RemoveJourney_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveJourneyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RemoveJourney(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RemoveJourney_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RemoveJourney(ctx, req.(*RemoveJourneyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -410,6 +580,22 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Simulate",
 			Handler:    _AdminService_Simulate_Handler,
+		},
+		{
+			MethodName: "ApplyJourney",
+			Handler:    _AdminService_ApplyJourney_Handler,
+		},
+		{
+			MethodName: "GetJourneyHistory",
+			Handler:    _AdminService_GetJourneyHistory_Handler,
+		},
+		{
+			MethodName: "RollbackJourney",
+			Handler:    _AdminService_RollbackJourney_Handler,
+		},
+		{
+			MethodName: "RemoveJourney",
+			Handler:    _AdminService_RemoveJourney_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
