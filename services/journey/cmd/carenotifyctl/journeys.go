@@ -16,8 +16,9 @@ import (
 // newJourneysCmd builds `carenotifyctl journeys`: the journeys the
 // journey service runs.
 func newJourneysCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "journeys", Short: "List the running journeys and check journey files"}
-	cmd.AddCommand(newJourneysListCmd(), newJourneysValidateCmd(), newJourneysSimulateCmd())
+	cmd := &cobra.Command{Use: "journeys", Short: "List, check, apply and version the journeys the journey service runs"}
+	cmd.AddCommand(newJourneysListCmd(), newJourneysValidateCmd(), newJourneysSimulateCmd(),
+		newJourneysApplyCmd(), newJourneysHistoryCmd(), newJourneysRollbackCmd(), newJourneysRemoveCmd())
 	return cmd
 }
 
@@ -97,7 +98,13 @@ func printValidation(w io.Writer, path string, resp *journeyv1.ValidateJourneyRe
 		fmt.Fprintf(w, "%s: ok: journey %s, %s, %s, %d steps, version %s\n", path, j.GetId(), j.GetTrigger(), j.GetPurpose(), j.GetSteps(), j.GetVersion())
 		return true
 	}
-	for _, p := range resp.GetProblems() {
+	printProblems(w, path, resp.GetProblems())
+	return false
+}
+
+// printProblems prints problems against path, one a line.
+func printProblems(w io.Writer, path string, problems []*journeyv1.JourneyProblem) {
+	for _, p := range problems {
 		switch {
 		case p.GetLine() > 0 && p.GetColumn() > 0:
 			fmt.Fprintf(w, "%s:%d:%d: %s\n", path, p.GetLine(), p.GetColumn(), p.GetMessage())
@@ -107,5 +114,4 @@ func printValidation(w io.Writer, path string, resp *journeyv1.ValidateJourneyRe
 			fmt.Fprintf(w, "%s: %s\n", path, p.GetMessage())
 		}
 	}
-	return false
 }

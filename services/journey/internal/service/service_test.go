@@ -518,11 +518,11 @@ func TestListJourneys(t *testing.T) {
 	want := &journeyv1.ListJourneysResponse{Journeys: []*journeyv1.Journey{
 		{
 			Id: "appointment-confirmation", Trigger: "appointment.booked", Purpose: "treatment",
-			File: "appointment-confirmation.yaml", Steps: 1,
+			File: "appointment-confirmation.yaml", Steps: 1, Revision: 1,
 		},
 		{
 			Id: "appointment-reminder", Trigger: "appointment.booked", Purpose: "treatment",
-			File: "appointment-reminder.yaml", Steps: 2,
+			File: "appointment-reminder.yaml", Steps: 2, Revision: 1,
 		},
 		{
 			Id: "discharge-follow-up", Trigger: "encounter.discharged", Purpose: "treatment",
