@@ -534,7 +534,7 @@ func TestListJourneys(t *testing.T) {
 		},
 		{
 			Id: "wellness-newsletter", Trigger: "encounter.discharged", Purpose: "marketing",
-			File: "wellness-newsletter.yaml", Steps: 2,
+			File: "wellness-newsletter.yaml", Steps: 2, Revision: 1,
 		},
 	}}
 	if diff := cmp.Diff(want, got, protocmp.Transform(), protocmp.IgnoreFields(&journeyv1.Journey{}, "version")); diff != "" {
