@@ -526,11 +526,11 @@ func TestListJourneys(t *testing.T) {
 		},
 		{
 			Id: "discharge-follow-up", Trigger: "encounter.discharged", Purpose: "treatment",
-			File: "discharge-follow-up.yaml", Steps: 2,
+			File: "discharge-follow-up.yaml", Steps: 2, Revision: 1,
 		},
 		{
 			Id: "lab-result-available", Trigger: "lab_result.final", Purpose: "treatment",
-			File: "lab-result-available.yaml", Steps: 2,
+			File: "lab-result-available.yaml", Steps: 2, Revision: 1,
 		},
 		{
 			Id: "wellness-newsletter", Trigger: "encounter.discharged", Purpose: "marketing",
